@@ -1,0 +1,1 @@
+"""One sub-package per Cloud Run service: thin adapters (HTTP/WebSocket/MQTT to domain calls) and app factories."""
