@@ -1,0 +1,42 @@
+# The two commands of the README: `make dev` runs the platform locally, `make test` runs the whole suite.
+# Everything either needs is installed here: the virtualenv from pyproject.toml, Debian packages via apt.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+# Debian packages the tests and benchmarks use, keyed by the command that proves each is present.
+DEBIAN_PACKAGES := mosquitto_pub:mosquitto-clients
+
+.PHONY: dev test bench install system-deps clean
+
+dev: install system-deps  ## run every service on its port until Ctrl-C
+	$(BIN)/python -m emulators dev
+
+test: install system-deps  ## the whole test suite against the emulators (what CI runs)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install system-deps  ## benchmarks; results and plots land in loadtests/results/
+	$(BIN)/pip install --quiet -e '.[load]'
+	$(BIN)/python -m loadtests
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+system-deps:
+	@missing=""; for entry in $(DEBIAN_PACKAGES); do \
+	  command -v "$${entry%%:*}" >/dev/null 2>&1 || missing="$$missing $${entry#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  echo "installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,98 @@
+"""Create the Pub/Sub topics and subscriptions of ``infra/pubsub_topology.json`` (terraform does it in the cloud).
+
+Idempotent: existing resources are kept, and a push subscription whose endpoint or policy drifted is updated.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from google.api_core import exceptions as gexc
+from google.cloud import pubsub_v1
+from google.protobuf import duration_pb2, field_mask_pb2
+
+from infra.config import PubSubTopology
+
+logger = logging.getLogger(__name__)
+
+
+def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology | None = None) -> dict:
+    """Create or update the telemetry topic, its dead-letter topic and the subscriptions; describe the result."""
+    topology = topology or PubSubTopology.load()
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        topic = publisher.topic_path(project, topology.topic)
+        dead_letter_topic = publisher.topic_path(project, topology.dead_letter_topic)
+        for path in (topic, dead_letter_topic):
+            _ensure_topic(publisher, path)
+
+        retention = duration_pb2.Duration()
+        retention.FromJsonString(topology.message_retention)
+        push = pubsub_v1.types.Subscription(
+            name=subscriber.subscription_path(project, topology.push_subscription),
+            topic=topic,
+            push_config=pubsub_v1.types.PushConfig(push_endpoint=push_endpoint),
+            ack_deadline_seconds=topology.ack_deadline_seconds,
+            message_retention_duration=retention,
+            dead_letter_policy=pubsub_v1.types.DeadLetterPolicy(
+                dead_letter_topic=dead_letter_topic, max_delivery_attempts=topology.max_delivery_attempts),
+        )
+        hold = pubsub_v1.types.Subscription(
+            name=subscriber.subscription_path(project, topology.dead_letter_subscription),
+            topic=dead_letter_topic,
+            ack_deadline_seconds=topology.ack_deadline_seconds,
+            message_retention_duration=retention,
+        )
+        for wanted in (push, hold):
+            _ensure_subscription(subscriber, wanted)
+        return describe(project, topology)
+    finally:
+        subscriber.close()
+        publisher.stop()
+
+
+def describe(project: str, topology: PubSubTopology | None = None) -> dict:
+    """Read back the resources of the topology as plain data (what tests compare)."""
+    topology = topology or PubSubTopology.load()
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        topics = sorted(t.name for t in publisher.list_topics(project=f"projects/{project}"))
+        subscriptions = {}
+        for s in subscriber.list_subscriptions(project=f"projects/{project}"):
+            subscriptions[s.name] = {
+                "topic": s.topic,
+                "push_endpoint": s.push_config.push_endpoint or None,
+                "ack_deadline_seconds": s.ack_deadline_seconds,
+                "dead_letter_topic": s.dead_letter_policy.dead_letter_topic or None,
+                "max_delivery_attempts": s.dead_letter_policy.max_delivery_attempts or None,
+            }
+        return {"topics": topics, "subscriptions": subscriptions}
+    finally:
+        subscriber.close()
+        publisher.stop()
+
+
+def _ensure_topic(publisher: pubsub_v1.PublisherClient, path: str) -> None:
+    try:
+        publisher.create_topic(name=path)
+        logger.info("created topic %s", path)
+    except gexc.AlreadyExists:
+        pass
+
+
+def _ensure_subscription(subscriber: pubsub_v1.SubscriberClient, wanted: pubsub_v1.types.Subscription) -> None:
+    try:
+        subscriber.create_subscription(request=wanted)
+        logger.info("created subscription %s", wanted.name)
+        return
+    except gexc.AlreadyExists:
+        pass
+    current = subscriber.get_subscription(subscription=wanted.name)
+    drifted = [field for field in ("push_config", "ack_deadline_seconds", "dead_letter_policy")
+               if getattr(current, field) != getattr(wanted, field)]
+    if drifted:
+        subscriber.update_subscription(subscription=wanted,
+                                       update_mask=field_mask_pb2.FieldMask(paths=drifted))
+        logger.info("updated %s of subscription %s", ", ".join(drifted), wanted.name)

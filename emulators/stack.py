@@ -1,0 +1,207 @@
+"""The whole platform on one machine: emulators, the Elasticsearch stand-in, bootstrap and every service.
+
+``make dev`` runs it on the fixed ports of DESIGN.md §2; the test suite runs the same stack on free ports so
+several runs (and a running ``make dev``) never collide.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from emulators import gcloud
+from emulators.process import ManagedProcess, StartupError, free_port, port_is_free, wait_until
+from infra.config import ROOT, Settings
+
+logger = logging.getLogger(__name__)
+
+SERVICE_START_TIMEOUT = 30.0
+
+
+@dataclass
+class Ports:
+    """Every port of the local stack."""
+
+    pubsub: int = 8085
+    firestore: int = 8086
+    elasticsearch: int = 9200
+    api: int = 8080
+    gateway_http: int = 8083
+    gateway_ws: int = 8765
+    gateway_mqtt: int = 8766
+    mqtt_tcp: int = 1883
+    pipeline: int = 8090
+    _solo: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The named ports (not the ones handed out to services started alone)."""
+        return [name for name in cls.__dataclass_fields__ if not name.startswith("_")]
+
+    @classmethod
+    def free(cls) -> "Ports":
+        """A set of currently free ephemeral ports (tests)."""
+        return cls(**{name: free_port() for name in cls.names()})
+
+    def for_process(self, name: str) -> int:
+        """The HTTP port of a local process (``api`` or a service name).
+
+        A service that ``make dev`` serves inside the composed ``api`` (e.g. ``api-users``) gets a free port
+        of its own when started alone, as on Cloud Run.
+        """
+        attribute = name.replace("-", "_")
+        if attribute not in self.names():
+            self._solo.setdefault(attribute, free_port())
+            return self._solo[attribute]
+        return getattr(self, attribute)
+
+
+# What `make dev` runs besides the emulators: (process name, the service's health URL path).
+PROCESSES = ("api", "gateway-http", "gateway-ws", "gateway-mqtt", "pipeline")
+
+
+@dataclass
+class LocalStack:
+    """Start, describe and stop the local platform."""
+
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    project: str = "iot-local"
+    elasticsearch_url: str | None = None  # a real cluster; None starts the stand-in
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)  # lines for the person running the stack
+    _backends: list = field(default_factory=list)
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def es_url(self) -> str:
+        return self.elasticsearch_url or f"http://127.0.0.1:{self.ports.elasticsearch}"
+
+    def env(self) -> dict[str, str]:
+        """The environment every service process of this stack gets."""
+        return {
+            "GOOGLE_CLOUD_PROJECT": self.project,
+            "IOT_ENV": "development",
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{self.ports.pubsub}",
+            "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{self.ports.firestore}",
+            "ELASTICSEARCH_URL": self.es_url,
+            "IOT_DATA_DIR": str(self.data_dir),
+            "IOT_PUSH_ENDPOINT": f"http://127.0.0.1:{self.ports.pipeline}/pubsub/push",
+            "IOT_MQTT_TCP_PORT": str(self.ports.mqtt_tcp),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def settings(self) -> Settings:
+        """Settings as a service of this stack sees them."""
+        return Settings.from_env({**os.environ, **self.env()})
+
+    def check_ports_free(self, names: list[str]) -> None:
+        """Fail with a clear message when a port the stack needs is taken."""
+        busy = [f"{name} ({getattr(self.ports, name)})" for name in names
+                if not port_is_free(getattr(self.ports, name))]
+        if busy:
+            raise StartupError("ports already in use: " + ", ".join(busy) +
+                               ". Another `make dev` or program holds them; stop it first.")
+
+    def start_backends(self, *, elasticsearch: bool = True) -> None:
+        """Start both Google emulators (in parallel) and the Elasticsearch stand-in; wait until they answer."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        gcloud.check_prerequisites()
+        jobs = {
+            "pubsub": lambda: gcloud.start_pubsub(self.ports.pubsub, self.project, self.log_dir),
+            "firestore": lambda: gcloud.start_firestore(self.ports.firestore, self.project, self.log_dir),
+        }
+        if elasticsearch and self.elasticsearch_url is None:
+            jobs["elasticsearch"] = self._start_elasticsearch
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            futures = {name: pool.submit(job) for name, job in jobs.items()}
+            errors = []
+            for name, future in futures.items():
+                try:
+                    self._backends.append(future.result())
+                except Exception as exc:
+                    errors.append(f"{name}: {exc}")
+        if errors:
+            self.stop()
+            raise StartupError("\n".join(errors))
+        os.environ.update(self.client_env())
+
+    def client_env(self) -> dict[str, str]:
+        """Variables that point Google and Elasticsearch clients of this process at the stack."""
+        return {key: self.env()[key] for key in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST",
+                                                  "FIRESTORE_EMULATOR_HOST", "ELASTICSEARCH_URL")}
+
+    def _start_elasticsearch(self):
+        from emulators.elastic.launcher import start
+
+        return start(self.ports.elasticsearch, str(self.data_dir / "elasticsearch.journal"))
+
+    def bootstrap(self) -> dict:
+        """Create the Pub/Sub topology (idempotent); return what exists."""
+        from emulators.pubsub_bootstrap import ensure_topology
+
+        settings = self.settings()
+        return {"pubsub": ensure_topology(self.project, settings.push_endpoint, settings.topology)}
+
+    def start_service(self, name: str, *, extra_env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start ``python -m run <name>`` on its port of this stack and wait for its /healthz."""
+        process = self.spawn_service(name, extra_env=extra_env)
+        self.wait_healthy(name)
+        return process
+
+    def spawn_service(self, name: str, *, extra_env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start ``python -m run <name>`` without waiting."""
+        env = {**os.environ, **self.env(), "PORT": str(self.ports.for_process(name)), **(extra_env or {})}
+        process = ManagedProcess(name, [sys.executable, "-m", "run", name], env=env, cwd=ROOT,
+                                 log_path=self.log_dir / f"{name}.log").start()
+        self.processes[name] = process
+        return process
+
+    def wait_healthy(self, name: str, timeout: float = SERVICE_START_TIMEOUT) -> None:
+        """Wait until the service answers 200 on /healthz."""
+        url = f"http://127.0.0.1:{self.ports.for_process(name)}/healthz"
+        wait_until(lambda: requests.get(url, timeout=1).status_code == 200, timeout=timeout,
+                   what=f"{name} on {url}", process=self.processes[name])
+
+    def start_services(self, names: tuple[str, ...] = PROCESSES) -> None:
+        """Start every service at once, then wait for each to be healthy."""
+        for name in names:
+            self.spawn_service(name)
+        for name in names:
+            self.wait_healthy(name)
+
+    def stop_service(self, name: str) -> int | None:
+        """Stop one service process (SIGTERM, then SIGKILL); return its exit code."""
+        process = self.processes.pop(name, None)
+        return process.stop() if process else None
+
+    def stop(self) -> None:
+        """Stop every service, then the backends; safe to call twice."""
+        for name in list(self.processes)[::-1]:
+            self.stop_service(name)
+        while self._backends:
+            self._backends.pop().stop()
+
+    def urls(self) -> list[tuple[str, str]]:
+        """(what, where) rows for the table ``make dev`` prints."""
+        p = self.ports
+        return [
+            ("console + API", f"http://127.0.0.1:{p.api}/"),
+            ("gateway-http", f"http://127.0.0.1:{p.gateway_http}/"),
+            ("gateway-ws", f"ws://127.0.0.1:{p.gateway_ws}/"),
+            ("gateway-mqtt", f"mqtt://127.0.0.1:{p.mqtt_tcp}  ws://127.0.0.1:{p.gateway_mqtt}/mqtt"),
+            ("pipeline", f"http://127.0.0.1:{p.pipeline}/pubsub/push"),
+            ("pubsub emulator", f"127.0.0.1:{p.pubsub}"),
+            ("firestore emulator", f"127.0.0.1:{p.firestore}"),
+            ("elasticsearch", self.es_url),
+            ("logs", str(self.log_dir)),
+        ]

@@ -1,0 +1,193 @@
+"""Settings of every service, read once from environment variables.
+
+Each variable is declared once in ``VARIABLES`` with its default and meaning; the README's configuration
+table is checked against it. Locally everything defaults to loopback and Google's emulators; on Cloud Run
+(``K_SERVICE`` is set) the environment defaults to ``production``, where development conveniences such as
+generated keys are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPOLOGY_FILE = Path(__file__).with_name("pubsub_topology.json")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, default (None = unset) and what it does."""
+
+    name: str
+    default: str | None
+    doc: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("GOOGLE_CLOUD_PROJECT", "iot-local", "Google Cloud project id (the emulators accept any)."),
+    Variable("IOT_ENV", None, "`development` or `production`; defaults to `production` on Cloud Run "
+             "(`K_SERVICE` set), else `development`. Production refuses generated keys and passwords."),
+    Variable("PUBSUB_EMULATOR_HOST", None, "Pub/Sub emulator `host:port`; unset means real Pub/Sub. "
+             "`make dev` uses 127.0.0.1:8085."),
+    Variable("FIRESTORE_EMULATOR_HOST", None, "Firestore emulator `host:port`; unset means real Firestore. "
+             "`make dev` uses 127.0.0.1:8086."),
+    Variable("ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch endpoint; locally the stand-in, "
+             "or a real cluster when set."),
+    Variable("ELASTICSEARCH_API_KEY", None, "API key for Elasticsearch (Secret Manager in the cloud)."),
+    Variable("IOT_DATA_DIR", ".local", "Ignored local folder for generated keys, the generated admin "
+             "password, stand-in data and logs (relative to the repository)."),
+    Variable("IOT_SIGNING_KEY", None, "PEM of the RSA private key that signs tokens (from Secret Manager). "
+             "In development, generated into IOT_DATA_DIR when neither this nor the file is set."),
+    Variable("IOT_SIGNING_KEY_FILE", None, "Path of a PEM file holding the RSA private signing key."),
+    Variable("IOT_JWKS", None, "JWKS JSON with the public keys verifiers trust (gateways need only this). "
+             "Defaults to the public half of the signing key."),
+    Variable("IOT_JWKS_FILE", None, "Path of a JWKS JSON file with the public keys verifiers trust."),
+    Variable("IOT_TOKEN_ISSUER", "iot-platform", "`iss` claim of every token."),
+    Variable("IOT_USER_TOKEN_TTL", "3600", "Lifetime of user tokens in seconds."),
+    Variable("IOT_REVOCATION_CACHE_TTL", "60", "Seconds a verifier may cache a key version (revocation "
+             "delay upper bound)."),
+    Variable("IOT_ADMIN_USERNAME", "root", "Username of the bootstrapped admin account."),
+    Variable("IOT_ADMIN_PASSWORD", None, "Password of the bootstrapped admin. In development, generated, "
+             "stored in IOT_DATA_DIR and printed once when unset; required in production."),
+    Variable("IOT_PUSH_ENDPOINT", "http://127.0.0.1:8090/pubsub/push", "Where the `telemetry-indexer` push "
+             "subscription delivers (the pipeline)."),
+    Variable("IOT_PUSH_AUDIENCE", None, "Expected audience of the OIDC token on Pub/Sub pushes; unset "
+             "disables the check (emulator)."),
+    Variable("IOT_PUSH_SERVICE_ACCOUNT", None, "Service account e-mail expected in the push OIDC token."),
+    Variable("IOT_PUBLISH_TIMEOUT", "10", "Seconds a gateway waits for Pub/Sub to confirm a publish before "
+             "answering 503."),
+    Variable("IOT_BIND_HOST", "127.0.0.1", "Address services listen on (the container sets 0.0.0.0)."),
+    Variable("PORT", None, "Listening port of a service (Cloud Run sets it); defaults to the service's "
+             "local port."),
+    Variable("IOT_MQTT_TCP_PORT", "1883", "MQTT over TCP port of gateway-mqtt; 0 disables TCP (Cloud Run)."),
+    Variable("IOT_WORKERS", None, "gunicorn worker processes; defaults per service (one per vCPU)."),
+    Variable("IOT_THREADS", None, "gunicorn threads per worker; defaults per service."),
+    Variable("LOG_LEVEL", "INFO", "Minimum log severity."),
+)
+
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class PubSubTopology:
+    """Names of the Pub/Sub resources; terraform reads the same JSON file."""
+
+    topic: str
+    dead_letter_topic: str
+    push_subscription: str
+    dead_letter_subscription: str
+    push_path: str
+    max_delivery_attempts: int
+    ack_deadline_seconds: int
+    message_retention: str
+
+    @classmethod
+    def load(cls) -> "PubSubTopology":
+        """Read the topology file shipped with the package."""
+        return cls(**json.loads(TOPOLOGY_FILE.read_text()))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting a service needs; build with ``Settings.from_env()``."""
+
+    project_id: str
+    env: str
+    pubsub_emulator_host: str | None
+    firestore_emulator_host: str | None
+    elasticsearch_url: str
+    elasticsearch_api_key: str | None
+    data_dir: Path
+    signing_key_pem: str | None
+    signing_key_file: Path | None
+    jwks_json: str | None
+    jwks_file: Path | None
+    token_issuer: str
+    user_token_ttl: int
+    revocation_cache_ttl: int
+    admin_username: str
+    admin_password: str | None
+    push_endpoint: str
+    push_audience: str | None
+    push_service_account: str | None
+    publish_timeout: float
+    bind_host: str
+    port: int | None
+    mqtt_tcp_port: int
+    workers: int | None
+    threads: int | None
+    log_level: str
+    topology: PubSubTopology
+
+    @property
+    def development(self) -> bool:
+        """True when development conveniences (generated keys and passwords) are allowed."""
+        return self.env == "development"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Read every variable of ``VARIABLES``; ``overrides`` replace fields (tests)."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value if value not in (None, "") else _DEFAULTS[name]
+
+        def number(name: str, kind=int):
+            raw = get(name)
+            if raw is None:
+                return None
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+        def path(name: str) -> Path | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            p = Path(raw)
+            return p if p.is_absolute() else ROOT / p
+
+        mode = get("IOT_ENV") or ("production" if env.get("K_SERVICE") else "development")
+        if mode not in ("development", "production"):
+            raise ConfigError(f"IOT_ENV must be 'development' or 'production', got {mode!r}")
+        values = dict(
+            project_id=get("GOOGLE_CLOUD_PROJECT"),
+            env=mode,
+            pubsub_emulator_host=get("PUBSUB_EMULATOR_HOST"),
+            firestore_emulator_host=get("FIRESTORE_EMULATOR_HOST"),
+            elasticsearch_url=get("ELASTICSEARCH_URL"),
+            elasticsearch_api_key=get("ELASTICSEARCH_API_KEY"),
+            data_dir=path("IOT_DATA_DIR"),
+            signing_key_pem=get("IOT_SIGNING_KEY"),
+            signing_key_file=path("IOT_SIGNING_KEY_FILE"),
+            jwks_json=get("IOT_JWKS"),
+            jwks_file=path("IOT_JWKS_FILE"),
+            token_issuer=get("IOT_TOKEN_ISSUER"),
+            user_token_ttl=number("IOT_USER_TOKEN_TTL"),
+            revocation_cache_ttl=number("IOT_REVOCATION_CACHE_TTL"),
+            admin_username=get("IOT_ADMIN_USERNAME"),
+            admin_password=get("IOT_ADMIN_PASSWORD"),
+            push_endpoint=get("IOT_PUSH_ENDPOINT"),
+            push_audience=get("IOT_PUSH_AUDIENCE"),
+            push_service_account=get("IOT_PUSH_SERVICE_ACCOUNT"),
+            publish_timeout=number("IOT_PUBLISH_TIMEOUT", float),
+            bind_host=get("IOT_BIND_HOST"),
+            port=number("PORT"),
+            mqtt_tcp_port=number("IOT_MQTT_TCP_PORT"),
+            workers=number("IOT_WORKERS"),
+            threads=number("IOT_THREADS"),
+            log_level=get("LOG_LEVEL").upper(),
+            topology=PubSubTopology.load(),
+        )
+        values.update(overrides)
+        return cls(**values)

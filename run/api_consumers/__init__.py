@@ -1,0 +1,14 @@
+"""api-consumers: consumers, their grants on sensors, and consumer keys."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from infra.clients import Clients
+from infra.config import Settings
+from infra.web import create_flask_app
+
+
+def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
+    """Build the api-consumers app."""
+    return create_flask_app("api-consumers", settings, clients)

@@ -1,0 +1,14 @@
+"""pipeline: the Pub/Sub push target that indexes telemetry into Elasticsearch."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from infra.clients import Clients
+from infra.config import Settings
+from infra.web import create_flask_app
+
+
+def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
+    """Build the pipeline app."""
+    return create_flask_app("pipeline", settings, clients)

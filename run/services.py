@@ -1,0 +1,63 @@
+"""The services of DESIGN.md §2: one entry per Cloud Run service, plus the local composition on port 8080.
+
+This table is the single source for the local runner, the container entry point, the Cloud Run settings in
+cloudbuild.yaml and terraform, and the tests that check they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Service:
+    """One deployable service.
+
+    ``paths`` are the load balancer's URL-map prefixes; ``threads`` equals the Cloud Run ``concurrency``
+    because each in-flight request (or open WebSocket) holds one gunicorn thread.
+    """
+
+    name: str
+    package: str
+    port: int
+    paths: tuple[str, ...] = ()
+    server: str = "gunicorn"  # or "asyncio" (gateway-mqtt)
+    threads: int = 16
+    timeout: int = 60  # Cloud Run request timeout, seconds
+    cpu: str = "1"
+    memory: str = "512Mi"
+    max_instances: int = 20
+
+    @property
+    def module(self) -> str:
+        return f"run.{self.package}"
+
+    @property
+    def concurrency(self) -> int:
+        return self.threads
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8),
+    Service("api-devices", "api_devices", 8080, ("/api/devices",)),
+    Service("api-consumers", "api_consumers", 8080, ("/api/consumers",)),
+    Service("api-data", "api_data", 8080, ("/api/consumers/consume", "/api/sensors")),
+    Service("web", "web", 8080, ("/",), threads=32),
+    Service("gateway-http", "gateway_http", 8083, threads=64),
+    # Each open WebSocket holds a thread for its whole life: size threads for long-lived connections.
+    Service("gateway-ws", "gateway_ws", 8765, threads=250, timeout=3600),
+    Service("gateway-mqtt", "gateway_mqtt", 8766, server="asyncio", threads=1000, timeout=3600),
+    Service("pipeline", "pipeline", 8090, threads=16, timeout=120, max_instances=10),
+)
+
+BY_NAME = {service.name: service for service in SERVICES}
+
+# Locally the API groups and the console share one process on 8080, routed like the load balancer's URL map.
+COMPOSED_NAME = "api"
+COMPOSED_PORT = 8080
+COMPOSED_MEMBERS: tuple[Service, ...] = tuple(s for s in SERVICES if s.port == COMPOSED_PORT)
+
+
+def local_processes() -> list[tuple[str, int]]:
+    """The processes ``make dev`` runs: (name, port), the composed API first."""
+    return [(COMPOSED_NAME, COMPOSED_PORT)] + [(s.name, s.port) for s in SERVICES if s.port != COMPOSED_PORT]
