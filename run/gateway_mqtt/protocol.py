@@ -1,0 +1,589 @@
+"""One MQTT gateway connection as a state machine without I/O: bytes, sink results and timers in, effects out.
+
+The transports (``server.py``) feed it received bytes and report when a sink call finished; it answers
+with ``Effects``: bytes to write, sink calls to start, whether to pause or resume reading, and whether
+to close. Time comes from an injected clock, so tests drive timeouts without sleeping.
+
+Decisions that MQTT leaves to the server, and why:
+
+- Ingest only. SUBSCRIBE is refused per filter (3.1.1 SUBACK 0x80, v5 0x87 Not authorized) and the
+  connection stays up; UNSUBSCRIBE gets an UNSUBACK (v5: 0x11 No subscription existed). Wills are
+  accepted and discarded: there is no subscriber who could receive them. No session state is kept, so
+  CONNACK always says session present = 0, and v5 clients asking for a session expiry are told 0.
+- QoS 1 PUBACK only after the sink confirmed. Publishes of one connection run concurrently up to
+  ``Limits.receive_maximum`` (QoS 0 included, so a QoS 0 flood cannot queue unbounded work); at the
+  bound the connection stops decoding and asks the transport to stop reading: backpressure instead of
+  buffering. v5 clients are told the bound as Receive Maximum. PUBACKs go out in completion order.
+- QoS 2 is refused (v5 DISCONNECT 0x9B, with Maximum QoS 1 advertised; 3.1.1 close).
+- Retain is not offered. v5 advertises Retain Available 0, so a retained publish is a protocol error
+  there (DISCONNECT 0x9A, as MQTT 5 §3.2.2.3.5 requires). 3.1.1 has no way to advertise it: a retained
+  publish is ingested as an ordinary reading and acknowledged, because retain only concerns future
+  subscribers, which this gateway does not have, and the reading itself is valid.
+- Topics: ``<device_id>`` and ``devices/<device_id>/telemetry`` of the authenticated device only. Another
+  device's topic: v5 QoS 1 gets PUBACK 0x87 and the connection stays; v5 QoS 0 gets DISCONNECT 0x87
+  (nothing else could tell the client); 3.1.1 closes the connection ([MQTT-3.3.5-2]). Topic aliases are
+  not offered (Topic Alias Maximum 0; using one is DISCONNECT 0x94).
+- Sink errors. ``InvalidPayload``: v5 QoS 1 gets PUBACK 0x99 with the message as Reason String; 3.1.1
+  QoS 1 gets a plain PUBACK. Closing instead would make the client resend the same bad payload forever
+  (paho does), and the sink has recorded the rejection where the owner can see it, as the pipeline does
+  with a poison message. ``RateLimited``: v5 QoS 1 gets PUBACK 0x97 Quota exceeded; 3.1.1 QoS 1 closes,
+  so the reading is not lost and the client's reconnect back-off slows it down. A QoS 0 publish that is
+  invalid or over quota is dropped: at most once allows it, and the sink has counted it.
+  ``ServiceUnavailable`` (and any unexpected sink failure): no PUBACK; v5 DISCONNECT 0x89 Server busy
+  (0x88 is not a DISCONNECT code; 0x89 tells the client to come back later), 3.1.1 close. The client
+  resends unacknowledged publishes after reconnecting, so nothing is lost.
+- Token lifetime. A token that expires while connected ends the connection with v5 DISCONNECT 0xA0
+  Maximum connect time: the connection outlived the time its credentials granted, and the remedy is to
+  reconnect with a fresh token, not that the client did something unauthorized. A token found revoked
+  (``Authenticator.still_valid``, asked before each publish is accepted) gets DISCONNECT 0x87 Not
+  authorized and that publish no PUBACK, so a device whose key was rotated resends it with the new key.
+- Keep alive: the server disconnects after 1.5 × the keep alive without a packet (v5 DISCONNECT 0x8D).
+  Keep alive 0 or above ``Limits.max_keep_alive`` is lowered to that maximum; v5 clients are told so in
+  Server Keep Alive, 3.1.1 clients rely on the spec's permission to drop inactive clients (§3.1.2.10).
+  While the gateway itself is not reading (backpressure, shutdown) the keep alive is not enforced.
+- Client identifiers: an empty one is replaced by a generated one (v5 Assigned Client Identifier;
+  3.1.1 only with clean session, else CONNACK 0x02). Longer than ``Limits.max_client_id_length``:
+  3.1.1 0x02, v5 0x85.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from run.gateway_mqtt.codec import (
+    MQTT_5,
+    NO_PROPERTIES,
+    ConnAck,
+    Connect,
+    Decoder,
+    Disconnect,
+    MalformedPacketError,
+    Packet,
+    PingReq,
+    Properties,
+    PubAck,
+    Publish,
+    SubAck,
+    Subscribe,
+    UnsubAck,
+    Unsubscribe,
+    UnsupportedProtocolVersionError,
+    encode,
+    encode_puback,
+)
+from run.gateway_mqtt.ports import (
+    Authenticator,
+    BadCredentials,
+    GatewayError,
+    Identity,
+    InvalidPayload,
+    NotAuthorized,
+    RateLimited,
+    ServiceUnavailable,
+    Sink,
+)
+
+logger = logging.getLogger(__name__)
+
+# MQTT 3.1.1 CONNACK return codes (§3.2.2.3).
+V3_UNACCEPTABLE_PROTOCOL = 0x01
+V3_IDENTIFIER_REJECTED = 0x02
+V3_SERVER_UNAVAILABLE = 0x03
+V3_BAD_CREDENTIALS = 0x04
+V3_NOT_AUTHORIZED = 0x05
+
+# MQTT 5 reason codes (§2.4).
+NO_SUBSCRIPTION_EXISTED = 0x11
+UNSPECIFIED_ERROR = 0x80
+PROTOCOL_ERROR = 0x82
+UNSUPPORTED_PROTOCOL_VERSION = 0x84
+CLIENT_ID_NOT_VALID = 0x85
+BAD_CREDENTIALS = 0x86
+NOT_AUTHORIZED = 0x87
+SERVER_UNAVAILABLE = 0x88
+SERVER_BUSY = 0x89
+BAD_AUTHENTICATION_METHOD = 0x8C
+SERVER_SHUTTING_DOWN = 0x8B
+KEEP_ALIVE_TIMEOUT = 0x8D
+SESSION_TAKEN_OVER = 0x8E
+TOPIC_ALIAS_INVALID = 0x94
+QUOTA_EXCEEDED = 0x97
+PAYLOAD_FORMAT_INVALID = 0x99
+RETAIN_NOT_SUPPORTED = 0x9A
+QOS_NOT_SUPPORTED = 0x9B
+MAXIMUM_CONNECT_TIME = 0xA0
+SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED = 0xA1
+
+_PINGRESP = b"\xd0\x00"
+_CONNACK_ACCEPTED_V3 = b"\x20\x02\x00\x00"
+
+_AWAIT_CONNECT, _CONNECTED, _CLOSED = range(3)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of one gateway process and of each of its connections."""
+
+    max_connections: int = 1000
+    receive_maximum: int = 32  # sink calls in flight per connection (v5 Receive Maximum)
+    max_packet_size: int = 256 * 1024  # v5 Maximum Packet Size; bigger packets end the connection
+    max_connect_packet_size: int = 16 * 1024  # before authentication, so strangers cannot make us buffer
+    connect_timeout: float = 10.0  # seconds from accepting a connection to its CONNECT
+    max_keep_alive: int = 600  # seconds; also the keep alive of clients that ask for none
+    max_client_id_length: int = 256
+    overflow_connections: int = 64  # beyond max_connections, this many are answered "busy", others dropped
+    shutdown_grace: float = 8.0  # seconds in-flight publishes get on shutdown (Cloud Run allows 10)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.receive_maximum <= 0xFFFF:
+            raise ValueError("receive_maximum must be 1..65535")
+        if not 64 <= self.max_connect_packet_size <= self.max_packet_size <= 268_435_460:
+            raise ValueError("need 64 <= max_connect_packet_size <= max_packet_size <= 268435460")
+        if not 1 <= self.max_keep_alive <= 0xFFFF:
+            raise ValueError("max_keep_alive must be 1..65535 seconds")
+        if self.max_connections < 1 or self.overflow_connections < 0:
+            raise ValueError("max_connections must be positive and overflow_connections not negative")
+        if self.connect_timeout <= 0 or self.shutdown_grace < 0 or self.max_client_id_length < 1:
+            raise ValueError("timeouts and lengths must be positive")
+
+
+@dataclass(slots=True, eq=False)
+class SinkCall:
+    """One accepted publish the transport must hand to the sink, then report with ``delivery_done``."""
+
+    identity: Identity
+    payload: bytes
+    qos: int
+    packet_id: int | None
+
+
+@dataclass(slots=True)
+class Effects:
+    """What the transport must do after an input, in this order.
+
+    Start a sink call for each of ``deliveries``; write ``send``; pause (``reading`` False) or resume
+    (True) reading from the peer; register ``session`` (device id, client id) for take-over; then close
+    the transport if ``close``.
+    """
+
+    send: bytes = b""
+    deliveries: list[SinkCall] | tuple[()] = ()
+    reading: bool | None = None
+    session: tuple[str, str] | None = None
+    close: bool = False
+
+
+_NOTHING = Effects()
+
+
+class Connection:
+    """The protocol state of one client connection, whatever carries its bytes."""
+
+    def __init__(self, authenticator: Authenticator, sink: Sink | None = None, limits: Limits = Limits(), *,
+                 busy: bool = False, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
+        """Start waiting for the CONNECT; a ``busy`` connection answers it with server busy and closes."""
+        self._authenticator = authenticator
+        self._sink = sink
+        self._limits = limits
+        self._busy = busy
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._now = now = clock()
+        self._state = _AWAIT_CONNECT
+        self._decoder = Decoder(max_packet_size=limits.max_connect_packet_size)
+        self._connect_deadline = now + limits.connect_timeout
+        self.version = 0
+        self.identity: Identity | None = None
+        self.client_id: str | None = None
+        self._topics: frozenset[str] = frozenset()
+        self._keep_alive = 0
+        self._last_received = now
+        self._expires = None  # on the monotonic clock
+        self._pending = 0
+        self._in_flight: set[int] = set()
+        self._blocked = False
+        self._shutting_down = False
+        self._reading_paused = False
+        self._problem_information = True
+        self._client_max_packet: int | None = None
+        self._out: list[bytes] = []
+        self._deliveries: list[SinkCall] = []
+        self._session: tuple[str, str] | None = None
+        self._close_requested = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection has ended (closed by either side)."""
+        return self._state == _CLOSED
+
+    @property
+    def pending(self) -> int:
+        """Sink calls started and not yet reported done."""
+        return self._pending
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The clock time at which ``timer`` must be called next, if any."""
+        if self._state == _AWAIT_CONNECT:
+            return self._connect_deadline
+        if self._state == _CLOSED:
+            return None
+        deadline = self._expires
+        if self._keep_alive and not (self._blocked or self._shutting_down):
+            idle_deadline = self._last_received + 1.5 * self._keep_alive
+            if deadline is None or idle_deadline < deadline:
+                deadline = idle_deadline
+        return deadline
+
+    # --- inputs -----------------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> Effects:
+        """Process bytes from the peer."""
+        if self._state == _CLOSED or self._shutting_down:
+            return _NOTHING
+        self._now = self._clock()
+        self._decoder.feed(data)
+        self._drain()
+        return self._effects()
+
+    def delivery_done(self, call: SinkCall, error: BaseException | None = None) -> Effects:
+        """Report that the sink finished a call, successfully or with ``error``."""
+        self._pending -= 1
+        if call.qos:
+            self._in_flight.discard(call.packet_id)  # type: ignore[arg-type]
+        if self._state == _CLOSED:
+            return _NOTHING
+        self._now = self._clock()
+        if error is None:
+            if call.qos:
+                self._out.append(encode_puback(call.packet_id))  # type: ignore[arg-type]
+        else:
+            self._sink_failed(call, error)
+        if self._state != _CLOSED:
+            if self._shutting_down:
+                if not self._pending:
+                    self._disconnect(SERVER_SHUTTING_DOWN, "server shutting down")
+            elif self._blocked and self._pending < self._limits.receive_maximum:
+                self._blocked = False
+                # The peer was not read while blocked: its keep alive starts afresh.
+                self._last_received = self._now
+                self._drain()
+        return self._effects()
+
+    async def deliver(self, call: SinkCall) -> Effects:
+        """Run one sink call with the injected sink and return the effects of its outcome."""
+        try:
+            await self._sink.publish(call.identity, call.payload)  # type: ignore[union-attr]
+        except GatewayError as exc:
+            return self.delivery_done(call, exc)
+        except Exception as exc:
+            logger.exception("MQTT sink failed unexpectedly; treating it as unavailable")
+            return self.delivery_done(call, exc)
+        return self.delivery_done(call)
+
+    def timer(self) -> Effects:
+        """Enforce the CONNECT timeout, keep alive and token expiry; call it at ``next_deadline``."""
+        if self._state == _CLOSED:
+            return _NOTHING
+        self._now = now = self._clock()
+        if self._state == _AWAIT_CONNECT:
+            if now >= self._connect_deadline:
+                self._close()
+        elif self._expires is not None and now >= self._expires:
+            self._disconnect(MAXIMUM_CONNECT_TIME, "the device token expired")
+        elif (self._keep_alive and not (self._blocked or self._shutting_down)
+              and now >= self._last_received + 1.5 * self._keep_alive):
+            self._disconnect(KEEP_ALIVE_TIMEOUT, "keep alive timeout")
+        return self._effects()
+
+    def begin_shutdown(self) -> Effects:
+        """Stop reading; disconnect (v5 0x8B) as soon as the publishes in flight are done."""
+        if self._state == _CLOSED or self._shutting_down:
+            return _NOTHING
+        self._shutting_down = True
+        self._now = self._clock()
+        if self._state == _AWAIT_CONNECT:
+            self._close()
+        elif not self._pending:
+            self._disconnect(SERVER_SHUTTING_DOWN, "server shutting down")
+        return self._effects()
+
+    def abort(self) -> Effects:
+        """Disconnect now (v5 0x8B), abandoning the publishes in flight: the shutdown grace is over."""
+        if self._state == _CLOSED:
+            return _NOTHING
+        self._disconnect(SERVER_SHUTTING_DOWN, "server shutting down")
+        return self._effects()
+
+    def take_over(self) -> Effects:
+        """Disconnect (v5 0x8E) because the same device connected again with the same client id."""
+        if self._state == _CLOSED:
+            return _NOTHING
+        self._disconnect(SESSION_TAKEN_OVER, "session taken over")
+        return self._effects()
+
+    def connection_lost(self) -> None:
+        """Note that the transport is gone; later sink results are ignored."""
+        self._state = _CLOSED
+
+    # --- packets ----------------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        decoder = self._decoder
+        received = False
+        try:
+            while not self._blocked and self._state != _CLOSED:
+                packet = decoder.next_packet()
+                if packet is None:
+                    break
+                received = True
+                if self._state == _CONNECTED:
+                    self._on_packet(packet)
+                else:
+                    self._on_connect(packet)  # type: ignore[arg-type]
+        except UnsupportedProtocolVersionError as exc:
+            if self._state == _AWAIT_CONNECT:
+                self._refuse_version(exc.protocol_level)
+            else:
+                self._disconnect(PROTOCOL_ERROR, "second CONNECT")
+        except MalformedPacketError as exc:
+            self._disconnect(exc.reason_code, str(exc))
+        if received:
+            self._last_received = self._now
+
+    def _on_packet(self, packet: Packet) -> None:
+        kind = type(packet)
+        if kind is Publish:
+            self._on_publish(packet)  # type: ignore[arg-type]
+        elif kind is PingReq:
+            self._out.append(_PINGRESP)
+        elif kind is Disconnect:
+            self._close()
+        elif kind is Subscribe:
+            self._on_subscribe(packet)  # type: ignore[arg-type]
+        elif kind is Unsubscribe:
+            self._on_unsubscribe(packet)  # type: ignore[arg-type]
+        else:
+            # CONNECT again, AUTH without enhanced authentication, acknowledgements of nothing we sent.
+            self._disconnect(PROTOCOL_ERROR, f"unexpected {kind.__name__}")
+
+    def _on_connect(self, packet: Connect) -> None:
+        self.version = packet.protocol_level
+        v5 = self.version == MQTT_5
+        properties = packet.properties
+        self._client_max_packet = properties.maximum_packet_size
+        self._problem_information = properties.request_problem_information != 0
+        if self._busy:
+            return self._refuse(V3_SERVER_UNAVAILABLE, SERVER_BUSY, "server busy, try again later")
+        client_id = packet.client_id
+        if len(client_id) > self._limits.max_client_id_length or (
+                not v5 and not client_id and not packet.clean_start):
+            return self._refuse(V3_IDENTIFIER_REJECTED, CLIENT_ID_NOT_VALID, "client identifier not valid")
+        if v5:
+            if properties.authentication_method is not None:
+                return self._refuse(0, BAD_AUTHENTICATION_METHOD, "enhanced authentication is not supported")
+            if packet.will is not None and packet.will.qos == 2:
+                return self._refuse(0, QOS_NOT_SUPPORTED, "QoS 2 is not supported")
+            if packet.will is not None and packet.will.retain:
+                return self._refuse(0, RETAIN_NOT_SUPPORTED, "retain is not supported")
+        try:
+            identity = self._authenticator.authenticate(packet.username, packet.password, client_id)
+            wall_now = self._wall_clock()
+            if identity.expires_at is not None and identity.expires_at <= wall_now:
+                raise BadCredentials("token expired")
+        except BadCredentials:
+            return self._refuse(V3_BAD_CREDENTIALS, BAD_CREDENTIALS, "bad user name or password")
+        except NotAuthorized:
+            return self._refuse(V3_NOT_AUTHORIZED, NOT_AUTHORIZED, "not authorized")
+        except ServiceUnavailable:
+            return self._refuse(V3_SERVER_UNAVAILABLE, SERVER_UNAVAILABLE, "server unavailable, try again later")
+        except Exception:
+            logger.exception("MQTT authenticator failed unexpectedly")
+            return self._refuse(V3_SERVER_UNAVAILABLE, UNSPECIFIED_ERROR, "internal error")
+
+        assigned = None
+        if not client_id:
+            client_id = assigned = f"auto-{secrets.token_hex(12)}"
+        requested = packet.keep_alive
+        keep_alive = self._limits.max_keep_alive
+        if 0 < requested < keep_alive:
+            keep_alive = requested
+        if v5:
+            session_expiry = properties.session_expiry_interval
+            self._send(ConnAck(0, False, Properties(
+                assigned_client_identifier=assigned,
+                server_keep_alive=keep_alive if keep_alive != requested else None,
+                session_expiry_interval=0 if session_expiry else None,
+                receive_maximum=self._limits.receive_maximum,
+                maximum_qos=1,
+                retain_available=0,
+                maximum_packet_size=self._limits.max_packet_size,
+                topic_alias_maximum=0,
+                wildcard_subscription_available=0,
+                subscription_identifier_available=0,
+                shared_subscription_available=0,
+            )))
+        else:
+            self._out.append(_CONNACK_ACCEPTED_V3)
+        self._state = _CONNECTED
+        self._decoder.max_packet_size = self._limits.max_packet_size
+        self.identity = identity
+        self.client_id = client_id
+        device_id = identity.device_id
+        self._topics = frozenset((device_id, f"devices/{device_id}/telemetry"))
+        self._keep_alive = keep_alive
+        if identity.expires_at is not None:
+            self._expires = self._now + (identity.expires_at - wall_now)
+        self._session = (device_id, client_id)
+
+    def _on_publish(self, packet: Publish) -> None:
+        v5 = self.version == MQTT_5
+        qos = packet.qos
+        if qos == 2:
+            return self._disconnect(QOS_NOT_SUPPORTED, "QoS 2 is not supported")
+        if v5:
+            if packet.retain:
+                return self._disconnect(RETAIN_NOT_SUPPORTED, "retain is not supported")
+            properties = packet.properties
+            if properties is not NO_PROPERTIES:
+                if properties.topic_alias is not None:
+                    return self._disconnect(TOPIC_ALIAS_INVALID, "topic aliases are not supported")
+                if properties.subscription_identifiers:
+                    return self._disconnect(PROTOCOL_ERROR, "subscription identifier in a client PUBLISH")
+        if packet.topic not in self._topics:
+            if v5 and qos:
+                return self._send(PubAck(packet.packet_id, NOT_AUTHORIZED,  # type: ignore[arg-type]
+                                         self._reason("topic not allowed for this device")))
+            return self._disconnect(NOT_AUTHORIZED, "topic not allowed for this device")
+        if not self._identity_still_valid():
+            return None
+        packet_id = packet.packet_id
+        if qos:
+            if packet_id in self._in_flight:
+                if packet.dup and not v5:
+                    return None  # a 3.1.1 resend of a publish in flight: its PUBACK will answer both
+                return self._disconnect(PROTOCOL_ERROR, "packet identifier in use")
+            self._in_flight.add(packet_id)  # type: ignore[arg-type]
+        self._pending += 1
+        self._deliveries.append(SinkCall(self.identity, packet.payload, qos, packet_id))  # type: ignore[arg-type]
+        if self._pending >= self._limits.receive_maximum:
+            self._blocked = True
+        return None
+
+    def _identity_still_valid(self) -> bool:
+        if self._expires is not None and self._now >= self._expires:
+            self._disconnect(MAXIMUM_CONNECT_TIME, "the device token expired")
+            return False
+        try:
+            valid = self._authenticator.still_valid(self.identity)  # type: ignore[arg-type]
+        except ServiceUnavailable:
+            self._disconnect(SERVER_BUSY, "server unavailable, try again later")
+            return False
+        except Exception:
+            logger.exception("MQTT authenticator failed unexpectedly")
+            self._disconnect(UNSPECIFIED_ERROR, "internal error")
+            return False
+        if not valid:
+            self._disconnect(NOT_AUTHORIZED, "the device token was revoked")
+        return valid
+
+    def _on_subscribe(self, packet: Subscribe) -> None:
+        if self.version == MQTT_5:
+            if packet.properties.subscription_identifiers:
+                return self._disconnect(SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+                                        "subscription identifiers are not supported")
+            codes = (NOT_AUTHORIZED,) * len(packet.subscriptions)
+            return self._send(SubAck(packet.packet_id, codes, self._reason("this gateway only ingests")))
+        return self._send(SubAck(packet.packet_id, (0x80,) * len(packet.subscriptions)))
+
+    def _on_unsubscribe(self, packet: Unsubscribe) -> None:
+        if self.version == MQTT_5:
+            return self._send(UnsubAck(packet.packet_id, (NO_SUBSCRIPTION_EXISTED,) * len(packet.topic_filters)))
+        return self._send(UnsubAck(packet.packet_id))
+
+    def _sink_failed(self, call: SinkCall, error: BaseException) -> None:
+        v5 = self.version == MQTT_5
+        if isinstance(error, InvalidPayload):
+            if call.qos:
+                if v5:
+                    self._send(PubAck(call.packet_id, PAYLOAD_FORMAT_INVALID,  # type: ignore[arg-type]
+                                      self._reason(error.message)))
+                else:
+                    self._out.append(encode_puback(call.packet_id))  # type: ignore[arg-type]
+        elif isinstance(error, RateLimited):
+            if call.qos:
+                if v5:
+                    self._send(PubAck(call.packet_id, QUOTA_EXCEEDED,  # type: ignore[arg-type]
+                                      self._reason("quota exceeded")))
+                else:
+                    self._close()
+        else:
+            self._disconnect(SERVER_BUSY, "server unavailable, try again later")
+
+    # --- output -----------------------------------------------------------------------------------------
+
+    def _reason(self, text: str, always: bool = False) -> Properties:
+        """A Reason String, unless the v5 client asked for none (it may still get one on CONNACK/DISCONNECT)."""
+        if self.version != MQTT_5 or not (always or self._problem_information):
+            return NO_PROPERTIES
+        return Properties(reason_string=text)
+
+    def _send(self, packet: Packet) -> None:
+        data = encode(packet, self.version)
+        limit = self._client_max_packet
+        if limit is not None and len(data) > limit and packet.properties is not NO_PROPERTIES:  # type: ignore[union-attr]
+            # The client's Maximum Packet Size: leave out the Reason String (MQTT 5 §3.1.2.11.4).
+            packet.properties = NO_PROPERTIES  # type: ignore[union-attr]
+            data = encode(packet, self.version)
+        self._out.append(data)
+
+    def _refuse(self, v3_code: int, v5_code: int, text: str) -> None:
+        if self.version == MQTT_5:
+            self._send(ConnAck(v5_code, False, self._reason(text, always=True)))
+        else:
+            self._send(ConnAck(v3_code))
+        self._close()
+
+    def _refuse_version(self, protocol_level: int) -> None:
+        # A client newer than MQTT 5 reads the v5 CONNACK; older ones only know the 3.1.1 shape.
+        if protocol_level > MQTT_5:
+            self._out.append(encode(ConnAck(UNSUPPORTED_PROTOCOL_VERSION), MQTT_5))
+        else:
+            self._out.append(encode(ConnAck(V3_UNACCEPTABLE_PROTOCOL), 4))
+        self._close()
+
+    def _disconnect(self, v5_code: int, text: str) -> None:
+        """End the connection; a v5 client past CONNACK first gets a DISCONNECT saying why."""
+        if self._state == _CONNECTED and self.version == MQTT_5:
+            self._send(Disconnect(v5_code, self._reason(text, always=True)))
+        self._close()
+
+    def _close(self) -> None:
+        self._state = _CLOSED
+        self._close_requested = True
+
+    def _effects(self) -> Effects:
+        effects = Effects()
+        if self._out:
+            effects.send = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+            self._out = []
+        if self._deliveries:
+            effects.deliveries = self._deliveries
+            self._deliveries = []
+        if self._session is not None:
+            effects.session = self._session
+            self._session = None
+        if self._state == _CLOSED:
+            effects.close = self._close_requested
+            self._close_requested = False
+        else:
+            paused = self._blocked or self._shutting_down
+            if paused != self._reading_paused:
+                self._reading_paused = paused
+                effects.reading = not paused
+        return effects
