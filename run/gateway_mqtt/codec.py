@@ -130,6 +130,12 @@ class Properties:
     shared_subscription_available: int | None = None
 
 
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _PROPERTY_FIELDS
+                          if getattr(self, name) not in (None, ()))
+        return f"Properties({shown})"
+
+
 NO_PROPERTIES = Properties()
 _PROPERTY_FIELDS = tuple(f.name for f in fields(Properties))
 
