@@ -465,8 +465,9 @@ class Store:
                 "aliases": {a: m[index.name] for a, m in self.aliases.items() if index.name in m}}
 
     def close(self) -> None:
-        if self.journal is not None:
-            self.journal.close()
+        with self.lock:
+            if self.journal is not None:
+                self.journal.close()
 
     # --- name resolution ------------------------------------------------------------------------------------
 
