@@ -74,9 +74,13 @@ def search_failure(inner: EsError, index: str) -> EsError:
 
 
 class MapperError(Exception):
-    """A document value that does not fit its field; becomes a per-item ``mapper_parsing_exception``."""
+    """A document that does not fit its mapping; becomes a per-item 400.
 
-    def __init__(self, reason: str, caused_by: dict | None = None, type_: str = "mapper_parsing_exception"):
+    Its type is ``document_parsing_exception``, which ES reports since 8.8 where older 8.x releases said
+    ``mapper_parsing_exception``; clients should key on the item's 400 status rather than the type.
+    """
+
+    def __init__(self, reason: str, caused_by: dict | None = None, type_: str = "document_parsing_exception"):
         super().__init__(reason)
         self.reason = reason
         self.caused_by = caused_by

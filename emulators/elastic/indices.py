@@ -568,7 +568,7 @@ class Store:
             mapping.merge(template.mappings)
             aliases.update({a: dict(p or {}) for a, p in template.aliases.items()})
         settings.update(flatten_settings(body.get("settings")))
-        mapping.merge(body.get("mappings"))
+        mapping.merge(body.get("mappings"), replace=True)
         for alias, props in (body.get("aliases") or {}).items():
             aliases[alias] = dict(_validate_alias_props(alias, props))
         for alias in aliases:

@@ -334,8 +334,11 @@ class Mapping:
 
     # --- building from JSON ---------------------------------------------------------------------------------
 
-    def merge(self, body: dict | None) -> None:
-        """Merge a mapping body (from PUT index, a template or PUT _mapping); refuse type changes."""
+    def merge(self, body: dict | None, replace: bool = False) -> None:
+        """Merge a mapping body (from PUT index, a template or PUT _mapping); refuse type changes.
+
+        With ``replace`` (composing a new index's mapping over its template's) a field's definition is replaced.
+        """
         if not body:
             return
         if not isinstance(body, dict):
@@ -372,13 +375,13 @@ class Mapping:
             self.meta = body["_meta"]
         staged_fields: dict[str, Field] = {}
         staged_objects: dict[str, ObjectDef] = {}
-        self._merge_properties("", body.get("properties") or {}, staged_fields, staged_objects)
+        self._merge_properties("", body.get("properties") or {}, staged_fields, staged_objects, replace)
         self.fields.update(staged_fields)
         for path, obj in staged_objects.items():
             self.objects[path] = obj
         self.version += 1
 
-    def _merge_properties(self, prefix: str, props: dict, fields: dict, objects: dict) -> None:
+    def _merge_properties(self, prefix: str, props: dict, fields: dict, objects: dict, replace: bool) -> None:
         if not isinstance(props, dict):
             raise EsError(400, "mapper_parsing_exception", f"Failed to parse mapping: [properties] must be an object")
         for name, spec in props.items():
@@ -406,7 +409,7 @@ class Mapping:
                 obj = ObjectDef(path, _dynamic_value(spec["dynamic"]) if "dynamic" in spec else obj.dynamic,
                                 spec.get("enabled", obj.enabled) not in (False, "false"))
                 objects[path] = obj
-                self._merge_properties(path + ".", spec.get("properties") or {}, fields, objects)
+                self._merge_properties(path + ".", spec.get("properties") or {}, fields, objects, replace)
                 continue
             if type_ not in LEAF_TYPES:
                 raise _bad_type(path, type_)
@@ -415,7 +418,7 @@ class Mapping:
                               f"can't merge a non object mapping [{path}] with an object mapping")
             field = Field(path, spec)
             old = self.fields.get(path)
-            if old is not None and old.type != field.type:
+            if old is not None and old.type != field.type and not replace:
                 raise EsError(400, "illegal_argument_exception",
                               f"mapper [{path}] cannot be changed from type [{old.type}] to [{field.type}]")
             fields[path] = field

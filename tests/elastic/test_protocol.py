@@ -1,0 +1,113 @@
+"""The HTTP contract the official client relies on: info, ping, product header, keep-alive, error shapes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+import pytest
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
+
+
+def _conn(es_url: str) -> http.client.HTTPConnection:
+    parts = urlsplit(es_url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+
+
+def test_info_reports_an_8x_version_and_the_tagline(es):
+    info = es.client.info()
+    assert info["version"]["number"].startswith("8.")
+    assert info["tagline"] == "You Know, for Search"
+    assert es.client.ping() is True
+
+
+def test_every_response_carries_the_product_header_on_one_kept_alive_connection(es, es_url):
+    index = es.name()
+    conn = _conn(es_url)
+    requests = [
+        ("GET", "/", None, 200),
+        ("HEAD", "/", None, 200),
+        ("PUT", f"/{index}", json.dumps({"mappings": {"properties": {"a": {"type": "keyword"}}}}), 200),
+        ("HEAD", f"/{index}", None, 200),
+        ("HEAD", f"/{index}-missing", None, 404),
+        ("POST", f"/{index}/_doc/1", json.dumps({"a": "x"}), 201),
+        ("GET", f"/{index}/_doc/404", None, 404),
+        ("POST", f"/{index}/_search", json.dumps({"query": {"no_such_query": {}}}), 400),
+        ("GET", f"/{index}-missing/_search", None, 404),
+        ("POST", f"/{index}/_count", json.dumps({"query": {"match_all": {}}}), 200),
+    ]
+    for method, path, body, expected in requests:
+        headers = {"Content-Type": "application/json"} if body else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        assert resp.status == expected, (method, path, payload)
+        assert resp.getheader("X-Elastic-Product") == "Elasticsearch", (method, path)
+        if method != "HEAD":
+            assert resp.getheader("Content-Type", "").startswith("application/")
+            json.loads(payload)
+    conn.request("POST", f"/{index}/_count", body=b"{}", headers={"Content-Type": "application/json"})
+    assert json.loads(conn.getresponse().read())["count"] == 1
+    conn.close()
+
+
+def test_error_body_has_es_shape(es, es_url):
+    conn = _conn(es_url)
+    conn.request("GET", f"/{es.name('nope')}/_search")
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    assert resp.status == 404
+    assert body["status"] == 404
+    assert body["error"]["type"] == "index_not_found_exception"
+    assert body["error"]["root_cause"][0]["type"] == "index_not_found_exception"
+    assert es.name("nope") in body["error"]["reason"]
+
+
+def test_unknown_index_raises_not_found(es):
+    with pytest.raises(NotFoundError) as info:
+        es.client.search(index=es.name("missing"), query={"match_all": {}})
+    assert info.value.error == "index_not_found_exception"
+    with pytest.raises(NotFoundError):
+        es.client.count(index=es.name("missing"))
+    with pytest.raises(NotFoundError):
+        es.client.get(index=es.name("missing"), id="1")
+
+
+def test_unknown_query_parameter_is_refused(es, es_url):
+    es.client.indices.create(index=es.name())
+    conn = _conn(es_url)
+    conn.request("GET", f"/{es.name()}/_search?no_such_param=1")
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    assert resp.status == 400
+    assert "no_such_param" in body["error"]["reason"]
+
+
+def test_gzip_request_body_is_accepted(es_url, es):
+    client = Elasticsearch(es_url, http_compress=True)
+    client.index(index=es.name(), id="1", document={"n": 1})
+    assert client.get(index=es.name(), id="1")["_source"] == {"n": 1}
+    client.close()
+
+
+def test_standin_refuses_unsupported_endpoints_by_name(es, es_url, standin_only):
+    conn = _conn(es_url)
+    conn.request("POST", f"/{es.name()}/_rollover")
+    resp = conn.getresponse()
+    body = json.loads(resp.read())
+    assert resp.status == 400
+    assert "_rollover" in body["error"]["reason"] and "stand-in" in body["error"]["reason"]
+
+
+def test_standin_refuses_unsupported_query_naming_it(es, standin_only):
+    es.client.indices.create(index=es.name())
+    with pytest.raises(BadRequestError) as info:
+        es.client.search(index=es.name(), query={"query_string": {"query": "a:b"}})
+    assert "query_string" in str(info.value)
+    with pytest.raises(BadRequestError) as info:
+        es.client.search(index=es.name(), highlight={"fields": {"a": {}}})
+    assert "highlight" in str(info.value)
+    with pytest.raises(BadRequestError) as info:
+        es.client.search(index=es.name(), aggs={"p": {"percentiles": {"field": "a"}}})
+    assert "percentiles" in str(info.value)
