@@ -1,0 +1,153 @@
+"""Aggregations: date_histogram with metric sub-aggregations, empty buckets, bounds, order; top-level metrics."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from elasticsearch import BadRequestError, helpers
+
+BASE = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
+BASE_MS = int(BASE.timestamp() * 1000)
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def series(es):
+    """Random readings over 2 hours with a gap in the middle; returns (index, [(ms, value)])."""
+    name = es.name()
+    es.client.indices.create(index=name, mappings={"properties": {
+        "@timestamp": {"type": "date_nanos"}, "value": {"type": "double"}, "sensor_id": {"type": "keyword"},
+        "n": {"type": "long"}, "at": {"type": "date"}}})
+    rng = random.Random(7)
+    points = []
+    for i in range(400):
+        offset = rng.randrange(0, 7200 * 1000)
+        if 1800_000 <= offset < 2400_000:  # leave minutes 30–40 empty
+            continue
+        points.append((BASE_MS + offset, round(rng.uniform(-50, 50), 3)))
+    helpers.bulk(es.client, [{"_index": name, "_id": str(i), "_source": {
+        "@timestamp": iso(BASE + timedelta(milliseconds=ms - BASE_MS)) if i % 2 else ms,
+        "value": v, "sensor_id": f"s{i % 4}", "n": i, "at": ms}} for i, (ms, v) in enumerate(points)], refresh=True)
+    return name, points
+
+
+def test_date_histogram_averages_match_computed_values(es, series):
+    name, points = series
+    resp = es.client.search(index=name, size=0, aggs={"per_5m": {
+        "date_histogram": {"field": "@timestamp", "fixed_interval": "5m"},
+        "aggs": {"avg": {"avg": {"field": "value"}}, "min": {"min": {"field": "value"}},
+                 "max": {"max": {"field": "value"}}, "sum": {"sum": {"field": "value"}},
+                 "count": {"value_count": {"field": "value"}}}}})
+    assert resp["hits"]["hits"] == []
+    buckets = resp["aggregations"]["per_5m"]["buckets"]
+    expected = defaultdict(list)
+    for ms, v in points:
+        expected[ms - ms % 300_000].append(v)
+    first, last = min(expected), max(expected)
+    assert [b["key"] for b in buckets] == list(range(first, last + 1, 300_000))
+    for bucket in buckets:
+        values = expected.get(bucket["key"], [])
+        assert bucket["doc_count"] == len(values)
+        assert bucket["count"]["value"] == len(values)
+        if values:
+            assert bucket["avg"]["value"] == pytest.approx(sum(values) / len(values))
+            assert bucket["min"]["value"] == pytest.approx(min(values))
+            assert bucket["max"]["value"] == pytest.approx(max(values))
+            assert bucket["sum"]["value"] == pytest.approx(sum(values))
+        else:  # the empty buckets of the gap, returned because min_doc_count defaults to 0
+            assert bucket["avg"]["value"] is None and bucket["min"]["value"] is None
+            assert bucket["sum"]["value"] == 0.0
+    assert any(b["doc_count"] == 0 for b in buckets)
+    key = buckets[0]["key"]
+    assert buckets[0]["key_as_string"] == iso(datetime.fromtimestamp(key / 1000, timezone.utc)).replace(
+        ":00Z", ":00.000Z")
+
+
+def test_date_histogram_min_doc_count_order_and_bounds(es, series):
+    name, points = series
+    aggs = {"h": {"date_histogram": {"field": "at", "fixed_interval": "10m", "min_doc_count": 1,
+                                     "order": {"_key": "desc"}}}}
+    buckets = es.client.search(index=name, size=0, aggs=aggs)["aggregations"]["h"]["buckets"]
+    keys = [b["key"] for b in buckets]
+    assert keys == sorted({ms - ms % 600_000 for ms, _ in points}, reverse=True)
+    assert all(b["doc_count"] > 0 for b in buckets)
+
+    aggs = {"h": {"date_histogram": {"field": "at", "fixed_interval": "1h",
+                                     "extended_bounds": {"min": iso(BASE - timedelta(hours=2)),
+                                                         "max": iso(BASE + timedelta(hours=4))}}}}
+    buckets = es.client.search(index=name, size=0, aggs=aggs)["aggregations"]["h"]["buckets"]
+    assert [b["key"] for b in buckets] == [BASE_MS + h * 3_600_000 for h in range(-2, 5)]
+    assert sum(b["doc_count"] for b in buckets) == len(points)
+
+
+def test_date_histogram_respects_the_query(es, series):
+    name, points = series
+    start = BASE + timedelta(minutes=60)
+    resp = es.client.search(index=name, size=0, query={"range": {"@timestamp": {"gte": iso(start)}}},
+                            aggs={"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "30m"}}})
+    buckets = resp["aggregations"]["h"]["buckets"]
+    assert sum(b["doc_count"] for b in buckets) == len([p for p in points if p[0] >= BASE_MS + 3_600_000])
+    assert resp["hits"]["total"]["value"] == sum(b["doc_count"] for b in buckets)
+
+
+def test_calendar_interval_and_empty_result(es, series):
+    name, points = series
+    resp = es.client.search(index=name, size=0, aggs={"h": {"date_histogram": {"field": "at",
+                                                                               "calendar_interval": "hour"}}})
+    buckets = resp["aggregations"]["h"]["buckets"]
+    assert [b["key"] for b in buckets] == [BASE_MS, BASE_MS + 3_600_000]
+    resp = es.client.search(index=name, size=0, query={"term": {"sensor_id": "none"}},
+                            aggs={"h": {"date_histogram": {"field": "at", "fixed_interval": "1m"}},
+                                  "avg": {"avg": {"field": "value"}}})
+    assert resp["aggregations"]["h"]["buckets"] == []
+    assert resp["aggregations"]["avg"]["value"] is None
+
+
+def test_top_level_metrics(es, series):
+    name, points = series
+    values = [v for _, v in points]
+    resp = es.client.search(index=name, size=0, aggs={
+        "min": {"min": {"field": "value"}}, "max": {"max": {"field": "value"}},
+        "avg": {"avg": {"field": "value"}}, "sum": {"sum": {"field": "value"}},
+        "count": {"value_count": {"field": "value"}}, "latest": {"max": {"field": "at"}},
+        "stats": {"stats": {"field": "n"}}})
+    aggs = resp["aggregations"]
+    assert aggs["min"]["value"] == pytest.approx(min(values))
+    assert aggs["max"]["value"] == pytest.approx(max(values))
+    assert aggs["avg"]["value"] == pytest.approx(sum(values) / len(values))
+    assert aggs["sum"]["value"] == pytest.approx(sum(values))
+    assert aggs["count"]["value"] == len(values)
+    latest = max(ms for ms, _ in points)
+    assert aggs["latest"]["value"] == latest
+    assert aggs["latest"]["value_as_string"] == datetime.fromtimestamp(latest / 1000, timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%S.") + f"{latest % 1000:03d}Z"
+    assert aggs["stats"]["count"] == len(points) and aggs["stats"]["min"] == 0
+
+
+def test_terms_aggregation(es, series):
+    name, points = series
+    resp = es.client.search(index=name, size=0, aggs={"by_sensor": {"terms": {"field": "sensor_id"},
+                                                                    "aggs": {"avg": {"avg": {"field": "value"}}}}})
+    buckets = resp["aggregations"]["by_sensor"]["buckets"]
+    expected = defaultdict(list)
+    for i, (_, v) in enumerate(points):
+        expected[f"s{i % 4}"].append(v)
+    assert {b["key"]: b["doc_count"] for b in buckets} == {k: len(v) for k, v in expected.items()}
+    for b in buckets:
+        assert b["avg"]["value"] == pytest.approx(sum(expected[b["key"]]) / len(expected[b["key"]]))
+
+
+def test_metric_on_keyword_and_histogram_on_text_are_refused(es, series):
+    name, _ = series
+    with pytest.raises(BadRequestError):
+        es.client.search(index=name, size=0, aggs={"a": {"avg": {"field": "sensor_id"}}})
+    with pytest.raises(BadRequestError):
+        es.client.search(index=name, size=0, aggs={"h": {"date_histogram": {"field": "at", "fixed_interval": "1M"}}})
+    with pytest.raises(BadRequestError):
+        es.client.search(index=name, size=0, aggs={"h": {"date_histogram": {"field": "at"}}})
