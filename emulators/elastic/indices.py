@@ -444,7 +444,8 @@ class Store:
 
     def _maybe_compact(self) -> None:
         live = self._live_records()
-        if self.journal.records_written > 2 * live + 1000:
+        # Compact when at least a third of the journal is superseded (rewrites, deletes, dropped indices).
+        if self.journal.records_written > 1.5 * live + 1000:
             before = self.journal.records_written
             self.journal.rewrite(self.snapshot_lines())
             logger.info("compacted the journal from %d to %d records", before, self.journal.records_written)
