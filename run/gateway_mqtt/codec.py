@@ -737,7 +737,7 @@ class Decoder:
         buffer = self._buffer
         pos = self._pos
         size = len(buffer)
-        if size - pos < 2:
+        if size == pos:
             return None
         first = buffer[pos]
         packet_type = first >> 4
