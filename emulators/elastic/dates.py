@@ -12,6 +12,7 @@ such as ``Europe/Paris`` are refused rather than approximated.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 
 from .errors import EsError, unsupported
@@ -53,6 +54,7 @@ def _zone_offset(text: str) -> int:
     return sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
 
 
+@lru_cache(maxsize=8192)
 def _days(y: int, mo: int, d: int) -> int:
     try:
         return date(y, mo, d).toordinal() - _EPOCH_ORDINAL

@@ -30,7 +30,14 @@ def check_refresh(params: dict) -> None:
         raise illegal_argument(f"Unknown value for refresh: [{value}].")
 
 
+_PLAIN_META = ({"_index", "_id"}, {"_id"}, {"_index"}, set())
+
+
 def _check_meta(meta: dict, line: int, action: str) -> None:
+    if meta.keys() in _PLAIN_META:
+        doc_id = meta.get("_id")
+        if doc_id is None or (type(doc_id) is str and 0 < len(doc_id) <= 128):
+            return
     for key, value in meta.items():
         if key not in _META_KEYS:
             raise illegal_argument(f"Action/metadata line [{line}] contains an unknown parameter [{key}]")
@@ -293,7 +300,16 @@ def delete_doc(store: Store, target: str, doc_id: str, params: dict) -> tuple[in
 # --- journal replay ------------------------------------------------------------------------------------------
 
 
-def apply_journal_record(store: Store, record: dict) -> None:
+def _raw_source(line: bytes) -> bytes:
+    """Cut the source bytes out of a journal doc line (``src`` is written last, see indices.doc_record).
+
+    The key ``,"src":`` cannot occur inside an earlier JSON string, where every quote is escaped.
+    """
+    start = line.index(b',"src":') + 7
+    return line[start:line.rstrip().rindex(b"}")]
+
+
+def apply_journal_record(store: Store, record: dict, line: bytes | None = None) -> None:
     """Re-apply one journal record at start-up (no journaling, no template lookups)."""
     op = record.get("op")
     if op == "doc":
@@ -307,7 +323,8 @@ def apply_journal_record(store: Store, record: dict) -> None:
             logging.getLogger(__name__).warning("journal document %s/%s no longer parses: %s", record["i"],
                                                 record["id"], exc.reason)
             return
-        index.put(record["id"], orjson.dumps(obj), values, record.get("v"), record.get("sq"))
+        index.put(record["id"], _raw_source(line) if line else orjson.dumps(obj), values, record.get("v"),
+                  record.get("sq"))
     elif op == "del":
         index = store.indices.get(record["i"])
         if index is not None:

@@ -430,8 +430,8 @@ class Store:
         started = time.monotonic()
         count = 0
         try:
-            for record in self.journal.read():
-                apply_journal_record(self, record)
+            for record, line in self.journal.read():
+                apply_journal_record(self, record, line)
                 count += 1
         finally:
             self._replaying = False

@@ -33,8 +33,8 @@ class Journal:
         self.records_written = 0
         self._file = None
 
-    def read(self) -> Iterator[dict]:
-        """Yield every complete record; truncate a torn final line so appends start on a clean line."""
+    def read(self) -> Iterator[tuple[dict, bytes]]:
+        """Yield every complete record with its raw line; truncate a torn final line so appends start clean."""
         if not self.path.exists():
             return
         good_end = 0
@@ -57,7 +57,7 @@ class Journal:
                 self.records_written += 1
                 if record.get("op") == "header":
                     continue
-                yield record
+                yield record, line
         if good_end != self.path.stat().st_size:
             with open(self.path, "r+b") as f:
                 f.truncate(good_end)

@@ -13,7 +13,7 @@ from pathlib import Path
 from emulators.process import ManagedProcess, StartupError, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 20.0
+START_TIMEOUT = 120.0  # replaying a journal of a million documents takes about half a minute
 
 
 @dataclass

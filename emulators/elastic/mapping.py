@@ -132,10 +132,18 @@ class Field:
 
     def parse(self, raw: Any, doc_id: str | None):
         """Return the indexed form of one value, or None when ignored; raise MapperError when it cannot fit."""
+        kind = self.kind
+        t = type(raw)
+        # Fast paths for the shapes telemetry documents carry; everything else takes the general path.
+        if t is str and kind == "keyword" and self.ignore_above is None:
+            return raw
+        if (t is float or t is int) and kind == "double" and self.float_kind == "double":
+            return float(raw)
+        if t is int and kind == "long" and self.int_range[0] <= raw <= self.int_range[1]:
+            return raw
         if isinstance(raw, dict) or isinstance(raw, list):
             raise self._error(raw, doc_id, {"type": "illegal_state_exception",
                                             "reason": "Can't get text on a START_OBJECT"})
-        kind = self.kind
         try:
             if kind == "keyword":
                 text = raw if isinstance(raw, str) else _preview(raw)
@@ -481,7 +489,19 @@ class Mapping:
         out: dict[str, Any] = {}
         new_fields: dict[str, Field] = {}
         new_objects: dict[str, ObjectDef] = {}
+        fields = self.fields
         for key, raw in source.items():
+            field = fields.get(key)
+            if field is not None and raw is not None and not field.subfields:
+                t = type(raw)
+                if t is not list and t is not dict:
+                    value = field.parse(raw, doc_id)
+                    if value is not None:
+                        if key in out:
+                            _add(out, key, value, field.kind == "text")
+                        else:
+                            out[key] = value
+                    continue
             if key in _METADATA:
                 raise MapperError(f"Field [{key}] is a metadata field and cannot be added inside a document. Use "
                                   f"the index API request parameters.", type_="document_parsing_exception")
@@ -493,6 +513,13 @@ class Mapping:
         return out
 
     def _value(self, path, raw, out, new_fields, new_objects, doc_id) -> None:
+        field = self.fields.get(path)
+        if field is not None and raw is not None and not field.subfields and type(raw) is not list \
+                and type(raw) is not dict:
+            value = field.parse(raw, doc_id)
+            if value is not None:
+                _add(out, path, value, field.kind == "text")
+            return
         if not path or path.endswith(".") or ".." in path or not path.split(".")[-1].strip():
             raise MapperError("field name cannot be an empty string", type_="document_parsing_exception")
         if raw is None:

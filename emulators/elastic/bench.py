@@ -1,0 +1,122 @@
+"""Measure the stand-in: bulk indexing rate and term+range+sort query latency over a large index.
+
+``python -m emulators.elastic.bench [--docs 1000000] [--sensors 1000] [--batch 5000] [--data PATH]`` starts
+a stand-in, bulk-loads telemetry-shaped documents (pre-serialized NDJSON, so the figure is the server's),
+then times typical platform queries. Prints one JSON object per measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import urllib.request
+
+import orjson
+
+from .launcher import start
+
+BASE_NS = 1_714_521_600 * 10**9  # 2024-05-01T00:00:00Z
+
+
+def _post(url: str, body: bytes, content_type: str = "application/json") -> dict:
+    req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        return orjson.loads(resp.read())
+
+
+def _iso(ns: int) -> str:
+    secs, frac = divmod(ns, 10**9)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def _bulk_body(index: str, start: int, count: int, sensors: int) -> bytes:
+    lines = []
+    for i in range(start, start + count):
+        sensor = f"s{i % sensors}"
+        ts = BASE_NS + i * 1_000_003  # about 1000 readings a second, nanosecond-distinct
+        lines.append(orjson.dumps({"index": {"_index": index, "_id": f"{sensor}:{ts}"}}))
+        lines.append(orjson.dumps({"@timestamp": _iso(ts), "device_id": f"d{i % (sensors // 4 or 1)}",
+                                   "sensor_id": sensor, "owner_id": "u1", "value": (i % 1000) / 10}))
+    return b"\n".join(lines) + b"\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--sensors", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--data", default=None, help="journal path (default: a temporary file)")
+    parser.add_argument("--queries", type=int, default=30)
+    args = parser.parse_args()
+    data = args.data or tempfile.mkdtemp(prefix="es-bench-") + "/journal.jsonl"
+    standin = start(0, data)
+    url = standin.url
+    try:
+        template = {"index_patterns": ["bench-*"], "priority": 1, "template": {"mappings": {"properties": {
+            "@timestamp": {"type": "date_nanos"}, "device_id": {"type": "keyword"},
+            "sensor_id": {"type": "keyword"}, "owner_id": {"type": "keyword"}, "value": {"type": "double"}}}}}
+        req = urllib.request.Request(f"{url}/_index_template/bench", data=orjson.dumps(template), method="PUT",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=30).read()
+        bodies = [(_bulk_body("bench-2024.05", s, min(args.batch, args.docs - s), args.sensors))
+                  for s in range(0, args.docs, args.batch)]
+        first_100k = None
+        started = time.perf_counter()
+        done = 0
+        for body in bodies:
+            resp = _post(f"{url}/_bulk", body, "application/x-ndjson")
+            assert not resp["errors"], resp["items"][:1]
+            done += len(resp["items"])
+            if first_100k is None and done >= 100_000:
+                first_100k = time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        print(orjson.dumps({"measure": "bulk", "docs": done, "batch": args.batch, "seconds": round(elapsed, 2),
+                            "docs_per_s": round(done / elapsed),
+                            "first_100k_docs_per_s": round(100_000 / first_100k) if first_100k else None,
+                            "journal": data}).decode())
+        span_ns = args.docs * 1_000_003
+        queries = {
+            "term+range+sort desc, size 100": lambda s, lo: {
+                "size": 100, "sort": [{"@timestamp": "desc"}],
+                "query": {"bool": {"filter": [{"term": {"sensor_id": s}},
+                                              {"range": {"@timestamp": {"gte": _iso(lo), "lt": _iso(lo + span_ns // 4)}}}]}}},
+            "range+sort desc (no term), size 100": lambda s, lo: {
+                "size": 100, "sort": [{"@timestamp": "desc"}],
+                "query": {"range": {"@timestamp": {"gte": _iso(lo), "lt": _iso(lo + span_ns // 4)}}}},
+            "term+range date_histogram 1m avg, size 0": lambda s, lo: {
+                "size": 0, "query": {"bool": {"filter": [{"term": {"sensor_id": s}},
+                                                         {"range": {"@timestamp": {"gte": _iso(lo), "lt": _iso(lo + span_ns // 4)}}}]}},
+                "aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1m"},
+                               "aggs": {"v": {"avg": {"field": "value"}}}}}},
+            "count term": lambda s, lo: {"query": {"term": {"sensor_id": s}}},
+        }
+        for label, build in queries.items():
+            endpoint = "_count" if label.startswith("count") else "_search"
+            times = []
+            for q in range(args.queries):
+                sensor = f"s{(q * 37) % args.sensors}"
+                lo = BASE_NS + (q * span_ns // (args.queries * 2))
+                t0 = time.perf_counter()
+                _post(f"{url}/bench-*/{endpoint}", orjson.dumps(build(sensor, lo)))
+                times.append((time.perf_counter() - t0) * 1000)
+            times.sort()
+            print(orjson.dumps({"measure": label, "docs": args.docs, "sensors": args.sensors,
+                                "p50_ms": round(statistics.median(times), 2),
+                                "p95_ms": round(times[int(len(times) * 0.95) - 1], 2),
+                                "max_ms": round(times[-1], 2)}).decode())
+        stopped = time.perf_counter()
+        standin.stop()
+        t0 = time.perf_counter()
+        again = start(0, data, timeout=600)
+        print(orjson.dumps({"measure": "restart (replay journal)", "docs": args.docs,
+                            "seconds": round(time.perf_counter() - t0, 2)}).decode())
+        del stopped
+        standin = again
+    finally:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()
