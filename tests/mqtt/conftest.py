@@ -300,12 +300,12 @@ def gateway(authenticator, sink, limits):
 
 
 @pytest.fixture
-def paho_peer(gateway):
-    """Make connected-or-refused paho clients; each is disconnected after the test."""
+def paho_peers():
+    """Make paho clients for any port; each is disconnected after the test."""
     peers: list[PahoPeer] = []
 
-    def make(version: int = 5, transport: str = "tcp", password: str | None = "ok-dev1", **kwargs) -> PahoPeer:
-        port = gateway.tcp_port if transport == "tcp" else gateway.ws_port
+    def make(port: int, version: int = 5, transport: str = "tcp", password: str | None = "ok-dev1",
+             **kwargs) -> PahoPeer:
         peer = PahoPeer(port, version=version, transport=transport, password=password, **kwargs)
         peers.append(peer)
         return peer
@@ -313,6 +313,17 @@ def paho_peer(gateway):
     yield make
     for peer in peers:
         peer.close()
+
+
+@pytest.fixture
+def paho_peer(gateway, paho_peers):
+    """Make paho clients of the running gateway: ``paho_peer(version, transport, password=...)``."""
+
+    def make(version: int = 5, transport: str = "tcp", password: str | None = "ok-dev1", **kwargs) -> PahoPeer:
+        port = gateway.tcp_port if transport == "tcp" else gateway.ws_port
+        return paho_peers(port, version, transport, password, **kwargs)
+
+    return make
 
 
 @pytest.fixture
