@@ -165,9 +165,9 @@ class SinkCall:
 class Effects:
     """What the transport must do after an input, in this order.
 
-    Start a sink call for each of ``deliveries``; write ``send``; pause (``reading`` False) or resume
-    (True) reading from the peer; register ``session`` (device id, client id) for take-over; then close
-    the transport if ``close``.
+    Register ``session`` (device id, client id) for take-over; start a sink call for each of
+    ``deliveries`` (a publish accepted just before a close is still delivered: at least once); write
+    ``send``; pause (``reading`` False) or resume (True) reading from the peer; close if ``close``.
     """
 
     send: bytes = b""
@@ -536,7 +536,8 @@ class Connection:
     def _send(self, packet: Packet) -> None:
         data = encode(packet, self.version)
         limit = self._client_max_packet
-        if limit is not None and len(data) > limit and packet.properties is not NO_PROPERTIES:  # type: ignore[union-attr]
+        properties = getattr(packet, "properties", NO_PROPERTIES)
+        if limit is not None and len(data) > limit and properties is not NO_PROPERTIES:
             # The client's Maximum Packet Size: leave out the Reason String (MQTT 5 §3.1.2.11.4).
             packet.properties = NO_PROPERTIES  # type: ignore[union-attr]
             data = encode(packet, self.version)

@@ -143,6 +143,7 @@ class Server:
         return None
 
     def opened(self, session: _Session) -> None:
+        """Track an admitted connection until ``release``."""
         self._sessions.add(session)
 
     def release(self, session: _Session) -> None:
@@ -166,6 +167,7 @@ class Server:
             old.apply(old.conn.take_over())
 
     def spawn(self, coroutine) -> None:
+        """Run a sink call as a task that shutdown can wait for."""
         task = self._loop.create_task(coroutine)  # type: ignore[union-attr]
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -205,6 +207,7 @@ class _Session:
         self._writes_blocked = False
 
     def open(self, busy: bool) -> None:
+        """Create the protocol state of an admitted connection."""
         server = self.server
         self.busy = busy
         self.conn = Connection(server.authenticator, server.sink, server.limits, busy=busy,
@@ -234,6 +237,7 @@ class _Session:
         self.apply(await self.conn.deliver(call))
 
     def writes_blocked(self, blocked: bool) -> None:
+        """Stop reading while the peer does not take our output (it could otherwise grow without bound)."""
         self._writes_blocked = blocked
         self.set_reading(self._wants_reading and not blocked)
 
@@ -260,6 +264,7 @@ class _Session:
             self._timer = None
 
     def ended(self) -> None:
+        """Clean up after the transport is gone."""
         self._cancel_timer()
         if self.conn is not None:
             self.conn.connection_lost()
