@@ -40,7 +40,8 @@ Decisions that MQTT leaves to the server, and why:
 - Keep alive: the server disconnects after 1.5 × the keep alive without a packet (v5 DISCONNECT 0x8D).
   Keep alive 0 or above ``Limits.max_keep_alive`` is lowered to that maximum; v5 clients are told so in
   Server Keep Alive, 3.1.1 clients rely on the spec's permission to drop inactive clients (§3.1.2.10).
-  While the gateway itself is not reading (backpressure, shutdown) the keep alive is not enforced.
+  While the connection is at its in-flight bound or shutting down, the keep alive is not enforced:
+  the gateway, not the client, stopped reading.
 - Client identifiers: an empty one is replaced by a generated one (v5 Assigned Client Identifier;
   3.1.1 only with clean session, else CONNACK 0x02). Longer than ``Limits.max_client_id_length``:
   3.1.1 0x02, v5 0x85.
