@@ -7,6 +7,7 @@ Logs one JSON line ``{"message": "listening", "url": ...}`` when it accepts conn
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -30,11 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     configure_logging(args.log_level, service="elasticsearch-standin")
+    # The store is millions of long-lived objects and creates no cycles on the hot path: collecting the young
+    # generation every 700 allocations (the default) cost a third of bulk indexing time.
+    gc.set_threshold(50_000, 50, 100)
     try:
         server = make_server(args.host, args.port, args.data, fsync=args.fsync)
     except (OSError, JournalError) as exc:
         logger.error("cannot start: %s", exc)
         return 1
+    gc.freeze()  # what the journal replay loaded is permanent; keep full collections from rescanning it
 
     def stop(signum, frame):
         # serve_forever runs in this (main) thread, so shut it down from another one.

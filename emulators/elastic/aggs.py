@@ -109,7 +109,7 @@ def _fields(name: str, kind: str, params: dict, groups) -> list:
     """Yield (index, field, doc numbers) for indices where the field is mapped; refuse text fields."""
     path = params.get("field")
     if not path:
-        raise illegal_argument(f"Required one of fields [field, script], but none were specified.")
+        raise illegal_argument("Required one of fields [field, script], but none were specified.")
     out = []
     for index, nums in groups:
         field = index.mapping.field(path)

@@ -105,7 +105,7 @@ def parse_bulk(body: bytes, default_index: str | None, params: dict) -> list[tup
         source = None
         if action != "delete":
             if i >= total or (i == total - 1 and not lines[i].strip() and i + 1 >= total):
-                raise illegal_argument(f"The bulk request must be terminated by a newline [\\n]")
+                raise illegal_argument("The bulk request must be terminated by a newline [\\n]")
             source = lines[i].strip()
             i += 1
         elif meta.get("_id") in (None, ""):

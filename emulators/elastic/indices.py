@@ -123,7 +123,7 @@ def validate_index_name(name: str) -> None:
     elif name in (".", ".."):
         reason = "must not be '.' or '..'"
     elif set(name) & _INVALID_NAME_CHARS:
-        reason = 'must not contain the following characters [\' \', \'"\', \'*\', \',\', \'/\', \'<\', \'>\', \'?\', \'\\\\\', \'|\']'
+        reason = "must not contain the following characters " + str(sorted(_INVALID_NAME_CHARS))
     elif len(name.encode()) > 255:
         reason = "index name is too long"
     if reason:

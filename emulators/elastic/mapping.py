@@ -320,7 +320,7 @@ def _dynamic_value(value) -> str | None:
     if text not in ("true", "false", "strict"):
         if text == "runtime":
             raise unsupported("dynamic [runtime]")
-        raise EsError(400, "mapper_parsing_exception", f"Could not convert [dynamic] to boolean or strict")
+        raise EsError(400, "mapper_parsing_exception", "Could not convert [dynamic] to boolean or strict")
     return text
 
 
@@ -391,7 +391,7 @@ class Mapping:
 
     def _merge_properties(self, prefix: str, props: dict, fields: dict, objects: dict, replace: bool) -> None:
         if not isinstance(props, dict):
-            raise EsError(400, "mapper_parsing_exception", f"Failed to parse mapping: [properties] must be an object")
+            raise EsError(400, "mapper_parsing_exception", "Failed to parse mapping: [properties] must be an object")
         for name, spec in props.items():
             if not name or not name.strip():
                 raise EsError(400, "mapper_parsing_exception", "field name cannot be an empty string")
@@ -429,6 +429,9 @@ class Mapping:
             if old is not None and old.type != field.type and not replace:
                 raise EsError(400, "illegal_argument_exception",
                               f"mapper [{path}] cannot be changed from type [{old.type}] to [{field.type}]")
+            if old is not None and replace:
+                for sub in old.subfields:
+                    self.fields.pop(sub.path, None)
             fields[path] = field
             for sub in field.subfields:
                 fields[sub.path] = sub
@@ -580,8 +583,9 @@ class Mapping:
         for i in range(1, len(parts)):
             parent = ".".join(parts[:i])
             if parent in self.fields or parent in new_fields:
+                existing = self.fields.get(parent) or new_fields[parent]
                 raise MapperError(f"Could not dynamically add mapping for field [{path}]. Existing mapping for "
-                                  f"[{parent}] must be of type object but found [{(self.fields.get(parent) or new_fields[parent]).type}].",
+                                  f"[{parent}] must be of type object but found [{existing.type}].",
                                   type_="document_parsing_exception")
             obj = self.objects.get(parent) or new_objects.get(parent)
             if obj is None:

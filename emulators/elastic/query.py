@@ -54,12 +54,17 @@ _BODY_KEYS = {"query", "size", "from", "sort", "search_after", "track_total_hits
 
 class Node:
     const: float | None = 1.0
+    order_path: str | None = None  # the field enum() lists its matches in ascending order of, if any
 
     def estimate(self) -> int | None:
         return None
 
-    def enum(self):
+    def enum(self, prefer: str | None = None):
         raise NotImplementedError
+
+    def docset(self, limit: int) -> set[int] | None:
+        """The matching doc numbers as a set, when that costs at most about ``limit`` element copies."""
+        return None
 
     def pred(self, doc) -> bool:
         raise NotImplementedError
@@ -76,7 +81,7 @@ class MatchAll(Node):
     def estimate(self):
         return len(self.index.docs)
 
-    def enum(self):
+    def enum(self, prefer=None):
         return self.index.live_docnums(), "doc"
 
     def pred(self, doc):
@@ -90,7 +95,7 @@ class MatchNone(Node):
     def estimate(self):
         return 0
 
-    def enum(self):
+    def enum(self, prefer=None):
         return [], "doc"
 
     def pred(self, doc):
@@ -109,13 +114,21 @@ class PostingTerms(Node):
     def estimate(self):
         return sum(len(self.post.get(v, ())) for v in self.values)
 
-    def enum(self):
+    def enum(self, prefer=None):
         sets = [self.post[v] for v in self.values if v in self.post]
         if not sets:
             return [], "doc"
         if len(sets) == 1:
             return list(sets[0]), None
         return list(set().union(*sets)), None
+
+    def docset(self, limit):
+        sets = [self.post[v] for v in self.values if v in self.post]
+        if len(sets) <= 1:
+            return sets[0] if sets else set()
+        if sum(len(x) for x in sets) > limit:
+            return None
+        return set().union(*sets)
 
     def pred(self, doc):
         v = doc.values.get(self.path)
@@ -144,7 +157,7 @@ class PostingScan(Node):
     def estimate(self):
         return sum(len(self.post[k]) for k in self.keys())
 
-    def enum(self):
+    def enum(self, prefer=None):
         sets = [self.post[k] for k in self.keys()]
         if not sets:
             return [], "doc"
@@ -167,6 +180,7 @@ class ColumnRange(Node):
         self.path = path
         self.lo, self.lo_inc, self.hi, self.hi_inc = lo, lo_inc, hi, hi_inc
         self.const = boost
+        self.order_path = path
         self._span: tuple[int, int] | None = None
 
     def _slice(self):
@@ -179,12 +193,19 @@ class ColumnRange(Node):
         i, j = self._slice()
         return j - i
 
-    def enum(self):
+    def enum(self, prefer=None):
         i, j = self._slice()
         col = self.index.columns.get(self.path)
         if col is None:
             return [], "doc"
         return col.docnums(i, j, self.index.slots), (None if col.multi else ("field", self.path))
+
+    def docset(self, limit):
+        i, j = self._slice()
+        if j - i > limit:
+            return None
+        col = self.index.columns.get(self.path)
+        return set(col.nums[i:j]) if col is not None else set()
 
     def test(self, v) -> bool:
         lo, hi = self.lo, self.hi
@@ -213,7 +234,7 @@ class ColumnTerms(Node):
     def estimate(self):
         return sum(p.estimate() for p in self.parts)
 
-    def enum(self):
+    def enum(self, prefer=None):
         nums: list[int] = []
         for p in self.parts:
             nums.extend(p.enum()[0])
@@ -247,9 +268,13 @@ class Ids(Node):
     def estimate(self):
         return len(self.ids)
 
-    def enum(self):
+    def enum(self, prefer=None):
         docs = self.index.docs
         return sorted(docs[i].num for i in self.ids if i in docs), "doc"
+
+    def docset(self, limit):
+        docs = self.index.docs
+        return {docs[i].num for i in self.ids if i in docs}
 
     def pred(self, doc):
         return doc.id in self.ids
@@ -268,13 +293,18 @@ class Bool(Node):
         else:
             self.const = (sum(c.const for c in must) + sum(c.const for c in should)) * boost
 
-    def _driver(self):
-        best = None
-        best_cost = None
-        for child in self.must + self.filter:
-            cost = child.estimate()
-            if cost is not None and (best_cost is None or cost < best_cost):
-                best, best_cost = child, cost
+    def _driver(self, prefer: str | None = None):
+        """Pick the cheapest clause to enumerate; one already ordered by the sort field wins if not much dearer."""
+        costs = [(child, child.estimate()) for child in self.must + self.filter]
+        costs = [(child, cost) for child, cost in costs if cost is not None]
+        if not costs:
+            return None, None
+        best, best_cost = min(costs, key=lambda pair: pair[1])
+        if prefer is not None:
+            for child, cost in costs:
+                # An ordered driver saves the sort and lets paging stop early; membership checks stay cheap.
+                if child.order_path == prefer and cost <= 8 * best_cost + 1000:
+                    return child, cost
         return best, best_cost
 
     def estimate(self):
@@ -287,10 +317,10 @@ class Bool(Node):
                 return sum(costs)
         return None
 
-    def enum(self):
-        driver, _ = self._driver()
+    def enum(self, prefer=None):
+        driver, _ = self._driver(prefer)
         if driver is not None:
-            nums, order = driver.enum()
+            nums, order = driver.enum(prefer)
             checks = [c for c in self.must + self.filter if c is not driver]
         else:
             sets = [c.enum()[0] for c in self.should]
@@ -302,6 +332,17 @@ class Bool(Node):
         must_not = self.must_not
         should = self.should
         msm = self.msm
+        if not checks and not must_not and (not should or msm == 0):
+            return nums
+        rest = []
+        for c in checks:
+            # A set test on doc numbers costs far less than fetching each doc and testing its value.
+            members = c.docset(10 * len(nums) + 1000)
+            if members is None:
+                rest.append(c)
+            else:
+                nums = [n for n in nums if n in members]
+        checks = rest
         if not checks and not must_not and (not should or msm == 0):
             return nums
         slots = self.index.slots
@@ -349,12 +390,16 @@ class ConstantScore(Node):
     def __init__(self, inner: Node, boost: float):
         self.inner = inner
         self.const = boost
+        self.order_path = inner.order_path
 
     def estimate(self):
         return self.inner.estimate()
 
-    def enum(self):
-        return self.inner.enum()
+    def enum(self, prefer=None):
+        return self.inner.enum(prefer)
+
+    def docset(self, limit):
+        return self.inner.docset(limit)
 
     def pred(self, doc):
         return self.inner.pred(doc)
@@ -532,7 +577,7 @@ class Compiler:
     def q_range(self, spec):
         path, opts = self._field_spec(spec, "range", "_invalid")
         if "_invalid" in opts:
-            raise parsing(f"[range] query malformed, no start_object after query name")
+            raise parsing("[range] query malformed, no start_object after query name")
         allowed = {"gt", "gte", "lt", "lte", "from", "to", "include_lower", "include_upper", "format", "time_zone",
                    "relation"}
         boost = self._boost(opts, "range", allowed)
@@ -605,7 +650,8 @@ class Compiler:
 
     def q_match(self, spec):
         path, opts = self._field_spec(spec, "match", "query")
-        boost = self._boost(opts, "match", {"query", "operator", "lenient", "zero_terms_query", "auto_generate_synonyms_phrase_query", "analyzer"})
+        boost = self._boost(opts, "match", {"query", "operator", "lenient", "zero_terms_query", "analyzer",
+                                            "auto_generate_synonyms_phrase_query"})
         if opts.get("analyzer") not in (None, "standard"):
             raise unsupported(f"match [analyzer: {opts['analyzer']}]")
         if opts.get("zero_terms_query", "none") != "none":
@@ -711,10 +757,13 @@ def _minimum_should_match(raw, count: int) -> int:
     return max(0, result)
 
 
-def matching(index: Index, node: Node) -> tuple[list[int], Any]:
-    """Return the doc numbers matching ``node`` in ``index`` and their order (see Node)."""
+def matching(index: Index, node: Node, prefer: str | None = None) -> tuple[list[int], Any]:
+    """Return the doc numbers matching ``node`` in ``index`` and their order (see Node).
+
+    ``prefer`` names the primary sort field, so a clause already ordered by it may drive the match.
+    """
     if node.estimate() is not None:
-        return node.enum()
+        return node.enum(prefer)
     slots = index.slots
     pred = node.pred
     return [d.num for d in slots if d is not None and pred(d)], "doc"
@@ -1055,9 +1104,10 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
                 indices[0].name if indices else "_all")
         per_index = []
         total = 0
+        prefer = sorts[0].path if sorts and sorts[0].kind == "field" and size else None
         for pos, index in enumerate(indices):
             node = compile_for(index, body.get("query"), now_ns)
-            nums, order = matching(index, node)
+            nums, order = matching(index, node, prefer)
             total += len(nums)
             per_index.append((pos, index, node, nums, order))
         entries, max_score = _collect_hits(per_index, sorts, search_after, from_ + size, track_scores)

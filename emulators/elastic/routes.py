@@ -6,14 +6,13 @@ request against it. A parameter outside the accepted set is refused like ES refu
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import orjson
 
 from . import documents, query
-from .errors import EsError, illegal_argument, index_not_found, unsupported
+from .errors import EsError, illegal_argument, unsupported
 from .faults import Faults
 from .indices import ES_VERSION, Store, new_uuid
 
@@ -402,5 +401,3 @@ def check_params(path: str, params: dict, accepted: set[str]) -> None:
 def new_cluster_uuid() -> str:
     return new_uuid()
 
-
-__all__ = ["Request", "ROUTES", "match_route", "check_params", "new_cluster_uuid", "time"]

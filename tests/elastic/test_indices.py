@@ -83,7 +83,8 @@ def test_request_body_overrides_template(es):
 
 
 def test_highest_priority_template_wins(es):
-    es.put_template("low", [es.name("p-*")], priority=510, template={"mappings": {"properties": {"v": {"type": "long"}}}})
+    es.put_template("low", [es.name("p-*")], priority=510,
+                    template={"mappings": {"properties": {"v": {"type": "long"}}}})
     es.put_template("high", [es.name("p-special-*")], priority=520,
                     template={"mappings": {"properties": {"v": {"type": "keyword"}}}})
     es.client.index(index=es.name("p-special-1"), document={"v": "7"})
