@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from run.gateway_mqtt.codec import (
     MQTT_3_1_1,
@@ -26,7 +28,7 @@ from run.gateway_mqtt.codec import (
     encode,
     encode_puback,
 )
-from run.gateway_mqtt.ports import InvalidPayload, RateLimited, ServiceUnavailable
+from run.gateway_mqtt.ports import DeviceIdentity, InvalidPayload, RateLimited, ServiceUnavailable
 from run.gateway_mqtt.protocol import Connection, Effects, Limits
 
 BOTH = pytest.mark.parametrize("version", [MQTT_3_1_1, MQTT_5])
@@ -555,3 +557,48 @@ def test_connack_exact_bytes_refusal_v5(make):
     _, effects = make(MQTT_5, password=b"wrong")
     assert effects.send == encode(ConnAck(0x86, False, Properties(reason_string="bad user name or password")),
                                   MQTT_5)
+
+
+def client_packets(version: int):
+    """Packets a client might send after CONNECT, good and bad."""
+    ids = st.integers(1, 5)
+    return st.one_of(
+        st.builds(Publish, st.sampled_from(["dev1", "devices/dev1/telemetry", "dev2"]), st.binary(max_size=8),
+                  st.just(1), ids, st.booleans()),
+        st.builds(Publish, st.sampled_from(["dev1", "dev2"]), st.binary(max_size=8)),
+        st.builds(Publish, st.just("dev1"), st.just(b""), st.just(2), ids),
+        st.builds(Subscribe, ids, st.just((Subscription("a"),))), st.builds(Unsubscribe, ids, st.just(("a",))),
+        st.just(PingReq()), st.builds(PubAck, ids), st.just(Disconnect()),
+        st.just(Connect("again", version)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.sampled_from([MQTT_3_1_1, MQTT_5]), st.binary(max_size=40),
+       st.lists(st.integers(1, 40), min_size=1))
+def test_any_client_stream_after_connect_never_raises(data, version, garbage, chunks):
+    conn = Connection(_Accepting(), limits=Limits(receive_maximum=4))
+    conn.data_received(encode(Connect("c", version, username="JWT", password=b"ok-dev1"), version))
+    stream = data.draw(st.lists(client_packets(version), max_size=12))
+    wire = b"".join(encode(packet, version) for packet in stream) + garbage
+    pending = []
+    pos = 0
+    index = 0
+    while pos < len(wire):
+        size = chunks[index % len(chunks)]
+        index += 1
+        effects = conn.data_received(wire[pos:pos + size])
+        pos += size
+        pending.extend(effects.deliveries)
+        if data.draw(st.booleans()) and pending:
+            conn.delivery_done(pending.pop(0))
+    for call in pending:
+        conn.delivery_done(call)
+    assert conn.pending == 0
+
+
+class _Accepting:
+    def authenticate(self, username, password, client_id):
+        return DeviceIdentity("dev1")
+
+    def still_valid(self, identity):
+        return True
