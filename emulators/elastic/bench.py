@@ -54,6 +54,17 @@ def _bulk_body(index: str, start: int, count: int, sensors: int) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+def _rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
@@ -121,6 +132,7 @@ def main() -> None:
                                 "p50_ms": round(statistics.median(times), 2),
                                 "p95_ms": round(times[int(len(times) * 0.95) - 1], 2),
                                 "max_ms": round(times[-1], 2)}).decode())
+        print(orjson.dumps({"measure": "memory", "docs": args.docs, "rss_mb": _rss_mb(standin.pid)}).decode())
         standin.stop()
         t0 = time.perf_counter()
         again = start(0, data, timeout=600)

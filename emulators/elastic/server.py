@@ -60,6 +60,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # no access log: it would dominate the cost of small requests
         pass
 
+    def end_headers(self):
+        # Replies the base class writes itself (a malformed request line, 100-continue) carry it too.
+        self.send_header("X-Elastic-Product", "Elasticsearch")
+        super().end_headers()
+
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             chunks = []
