@@ -60,6 +60,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IOT_PUSH_SERVICE_ACCOUNT", None, "Service account e-mail expected in the push OIDC token."),
     Variable("IOT_PUBLISH_TIMEOUT", "10", "Seconds a gateway waits for Pub/Sub to confirm a publish before "
              "answering 503."),
+    Variable("IOT_INGEST_MAX_BYTES", "262144", "Largest ingestion request (HTTP body, WebSocket frame, MQTT "
+             "payload) in bytes; larger is a 413."),
+    Variable("IOT_INGEST_MAX_RECORDS", "1000", "Most records in one ingestion request."),
+    Variable("IOT_INGEST_RATE", "100", "Requests per second one device may send to one gateway instance "
+             "(token bucket per instance; the limit is not global)."),
+    Variable("IOT_INGEST_BURST", "200", "Burst size of the per-device token bucket."),
     Variable("IOT_BIND_HOST", "127.0.0.1", "Address services listen on (the container sets 0.0.0.0)."),
     Variable("PORT", None, "Listening port of a service (Cloud Run sets it); defaults to the service's "
              "local port."),
@@ -119,6 +125,10 @@ class Settings:
     push_audience: str | None
     push_service_account: str | None
     publish_timeout: float
+    ingest_max_bytes: int
+    ingest_max_records: int
+    ingest_rate: float
+    ingest_burst: int
     bind_host: str
     port: int | None
     mqtt_tcp_port: int
@@ -181,6 +191,10 @@ class Settings:
             push_audience=get("IOT_PUSH_AUDIENCE"),
             push_service_account=get("IOT_PUSH_SERVICE_ACCOUNT"),
             publish_timeout=number("IOT_PUBLISH_TIMEOUT", float),
+            ingest_max_bytes=number("IOT_INGEST_MAX_BYTES"),
+            ingest_max_records=number("IOT_INGEST_MAX_RECORDS"),
+            ingest_rate=number("IOT_INGEST_RATE", float),
+            ingest_burst=number("IOT_INGEST_BURST"),
             bind_host=get("IOT_BIND_HOST"),
             port=number("PORT"),
             mqtt_tcp_port=number("IOT_MQTT_TCP_PORT"),

@@ -190,6 +190,8 @@ def normalise_records(body: Any, sensor_types: Mapping[str, str], now_ns: int,
     Raises:
         ValueError: the body is not a record or a list of records, or holds too many (a 400, not a 422).
     """
+    if not isinstance(body, (dict, list)):
+        raise ValueError("the body must be a record object or an array of records")
     records = body if isinstance(body, list) else [body]
     if isinstance(body, list) and not body:
         raise ValueError("the array holds no records")

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from infra.clients import Clients
 from infra.config import Settings
-from infra.errors import AppError, BadRequestError, UnsupportedMediaTypeError
+from infra.errors import AppError, BadRequestError, UnauthorizedError, UnsupportedMediaTypeError
 from infra.logs import current_trace, trace_from_headers
 
 logger = logging.getLogger(__name__)
@@ -129,3 +129,19 @@ def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
     if isinstance(body, dict) or (allow_list and isinstance(body, list)):
         return body
     raise BadRequestError("the body must be a JSON object" + (" or array" if allow_list else ""))
+
+
+def bearer_token(headers) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header (header name in any case).
+
+    Raises:
+        UnauthorizedError: the header is missing or not a bearer token (401).
+    """
+    value = headers.get("Authorization")
+    if not value:
+        raise UnauthorizedError("send the token as 'Authorization: Bearer <token>'", code="missing_token")
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise UnauthorizedError("the Authorization header must be 'Bearer <token>'", code="malformed_header")
+    return token

@@ -1,14 +1,39 @@
-"""gateway-http: device ingestion over HTTPS (POST /)."""
+"""gateway-http: device ingestion over HTTPS — ``POST /`` with a device token, one record or an array."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint, Flask, current_app, request
 
 from infra.clients import Clients
 from infra.config import Settings
-from infra.web import create_flask_app
+from infra.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from infra.gateway import build_ingestor
+from infra.ingest import Ingestor
+from infra.web import bearer_token, create_flask_app
+
+bp = Blueprint("gateway_http", __name__)
 
 
-def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
-    """Build the gateway-http app."""
-    return create_flask_app("gateway-http", settings, clients)
+@bp.post("/")
+def ingest():
+    """Accept readings of the authenticated device; 200 only once Pub/Sub confirmed them."""
+    ingestor: Ingestor = current_app.extensions["iot.ingestor"]
+    identity = ingestor.authenticate(bearer_token(request.headers))
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaTypeError("send readings as application/json")
+    length = request.content_length
+    if length is not None and length > ingestor.limits.max_body_bytes:
+        raise PayloadTooLargeError(f"the body exceeds {ingestor.limits.max_body_bytes} bytes")
+    return {"accepted": ingestor.ingest(identity, request.get_data(cache=False))}
+
+
+def create_app(settings: Settings | None = None, clients: Clients | None = None,
+               ingestor: Ingestor | None = None) -> Flask:
+    """Build the gateway-http app; the ingestor defaults to one built from settings."""
+    app = create_flask_app("gateway-http", settings, clients)
+    app.extensions["iot.ingestor"] = ingestor or build_ingestor(app.extensions["iot.settings"],
+                                                                 app.extensions["iot.clients"], "http")
+    # Werkzeug refuses longer bodies before reading them (413), also when no Content-Length is sent.
+    app.config["MAX_CONTENT_LENGTH"] = app.extensions["iot.ingestor"].limits.max_body_bytes
+    app.register_blueprint(bp)
+    return app

@@ -104,7 +104,7 @@ def test_one_bad_record_refuses_the_whole_request_with_every_error():
         (1, "sensor_id"), (2, "value"), (3, "value"), (4, "record"), (5, "device_id")]
 
 
-@pytest.mark.parametrize("body, message", [([], "no records"), ([{"sensor_id": "t", "value": 1}] * 11, "at most")])
+@pytest.mark.parametrize("body, message", [([], "no records"), ("text", "record object"), (3, "record object"), ([{"sensor_id": "t", "value": 1}] * 11, "at most")])
 def test_request_shape_limits(body, message):
     with pytest.raises(ValueError, match=message):
         normalise_records(body, SENSORS, NOW, 10)
