@@ -253,8 +253,8 @@ def index_doc(store: Store, target: str, doc_id: str | None, obj: Any, params: d
     return (201 if created else 200), body
 
 
-def single_index(store: Store, target: str) -> Index:
-    """Resolve a name for a single-document read or delete (a concrete index or a one-index alias)."""
+def single_index(store: Store, target: str, write: bool = False) -> Index:
+    """Resolve a name for a single-document read (index or one-index alias) or delete (also a write index)."""
     index = store.indices.get(target)
     if index is not None:
         return index
@@ -263,7 +263,7 @@ def single_index(store: Store, target: str) -> Index:
         raise index_not_found(target)
     if len(members) > 1:
         writers = [n for n, p in members.items() if str(p.get("is_write_index")).lower() == "true"]
-        if len(writers) == 1:
+        if write and len(writers) == 1:
             return store.indices[writers[0]]
         raise illegal_argument(f"alias [{target}] has more than one index associated with it "
                                f"[{', '.join(sorted(members))}], can't execute a single index op")
@@ -289,7 +289,7 @@ def delete_doc(store: Store, target: str, doc_id: str, params: dict) -> tuple[in
     check_refresh(params)
     meta = {k: params[k] for k in ("if_seq_no", "if_primary_term") if k in params}
     with store.lock:
-        index = single_index(store, target)
+        index = single_index(store, target, write=True)
         item = _delete(index, doc_id, meta)
         store.log([b'{"op":"del","i":' + orjson.dumps(index.name) + b',"id":' + orjson.dumps(doc_id) + b',"sq":'
                    + str(index.seq_no - 1).encode() + b"}"])
