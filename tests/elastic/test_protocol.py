@@ -111,3 +111,32 @@ def test_standin_refuses_unsupported_query_naming_it(es, standin_only):
     with pytest.raises(BadRequestError) as info:
         es.client.search(index=es.name(), aggs={"p": {"percentiles": {"field": "a"}}})
     assert "percentiles" in str(info.value)
+
+
+def test_raw_ndjson_bulk_with_post_and_put(es, es_url):
+    conn = _conn(es_url)
+    with_index = (json.dumps({"index": {"_index": es.name(), "_id": "1"}}) + "\n" + json.dumps({"n": 1}) + "\n"
+                  + json.dumps({"create": {"_index": es.name(), "_id": "2"}}) + "\n" + json.dumps({"n": 2}) + "\n")
+    in_url = json.dumps({"create": {"_id": "2"}}) + "\n" + json.dumps({"n": 2}) + "\n"
+    for method, path, payload in (("POST", "/_bulk", with_index), ("PUT", f"/{es.name()}/_bulk", in_url)):
+        conn.request(method, path + "?refresh=true", body=payload,
+                     headers={"Content-Type": "application/x-ndjson"})
+        resp = conn.getresponse()
+        result = json.loads(resp.read())
+        assert resp.status == 200, result
+        assert resp.getheader("X-Elastic-Product") == "Elasticsearch"
+    assert result["items"][0]["create"]["status"] == 409  # "2" was created by the first request
+    assert es.client.count(index=es.name())["count"] == 2
+
+
+def test_filter_path_trims_the_reply(es):
+    es.client.index(index=es.name(), id="1", document={"a": 1, "b": 2}, refresh=True)
+    resp = es.client.search(index=es.name(), filter_path=["hits.hits._id", "hits.total.value"])
+    assert resp.body == {"hits": {"total": {"value": 1}, "hits": [{"_id": "1"}]}}
+    resp = es.client.search(index=es.name(), filter_path="hits.hits._source.a")
+    assert resp.body == {"hits": {"hits": [{"_source": {"a": 1}}]}}
+
+
+def test_refresh_everything(es):
+    es.client.index(index=es.name(), id="1", document={"a": 1})
+    assert es.client.indices.refresh()["_shards"]["failed"] == 0
