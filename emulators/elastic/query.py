@@ -1103,13 +1103,24 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
                 f"limit can be set by changing the [index.max_result_window] index level setting."),
                 indices[0].name if indices else "_all")
         per_index = []
+        failures: list[tuple[Index, EsError]] = []
         total = 0
         prefer = sorts[0].path if sorts and sorts[0].kind == "field" and size else None
+        sort_specs = sorts or [SortSpec("score", None, True)]
         for pos, index in enumerate(indices):
-            node = compile_for(index, body.get("query"), now_ns)
+            try:
+                node = compile_for(index, body.get("query"), now_ns)
+                bound = [BoundSort(s, index) for s in sort_specs]
+            except EsError as exc:
+                if exc.status != 400 or exc.type not in ("search_phase_execution_exception",):
+                    raise
+                failures.append((index, exc))  # ES fails this shard only and answers with the others
+                continue
             nums, order = matching(index, node, prefer)
             total += len(nums)
-            per_index.append((pos, index, node, nums, order))
+            per_index.append((pos, index, node, nums, order, bound))
+        if failures and not per_index:
+            raise failures[0][1]
         entries, max_score = _collect_hits(per_index, sorts, search_after, from_ + size, track_scores)
         page = entries[from_:from_ + size]
         hits = []
@@ -1128,7 +1139,7 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
             hits.append(hit)
         aggregations = None
         if aggs_spec is not None:
-            aggregations = run_aggs(aggs_spec, [(index, nums) for _, index, _, nums, _ in per_index], now_ns,
+            aggregations = run_aggs(aggs_spec, [(index, nums) for _, index, _, nums, _, _ in per_index], now_ns,
                                     typed_keys=params.get("typed_keys") == "true")
     hits_obj: dict[str, Any] = {}
     if track is not False:
@@ -1141,11 +1152,18 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
     hits_obj["max_score"] = max_score
     hits_obj["hits"] = hits
     response = {"took": int((time.perf_counter() - started) * 1000), "timed_out": False,
-                "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
-                "hits": hits_obj}
+                "_shards": _shards(len(indices), failures), "hits": hits_obj}
     if aggregations is not None:
         response["aggregations"] = aggregations
     return response
+
+
+def _shards(total: int, failures: list) -> dict:
+    shards = {"total": total, "successful": total - len(failures), "skipped": 0, "failed": len(failures)}
+    if failures:
+        shards["failures"] = [{"shard": 0, "index": index.name, "node": "standin",
+                               "reason": (exc.root_cause or exc).cause_dict()} for index, exc in failures]
+    return shards
 
 
 def _collect_hits(per_index, sorts: list[SortSpec], search_after, k: int, track_scores: bool):
@@ -1155,8 +1173,7 @@ def _collect_hits(per_index, sorts: list[SortSpec], search_after, k: int, track_
     need_scores = sorted_by_score_only or track_scores or any(s.kind == "score" for s in sorts)
     entries = []
     max_score = None
-    for pos, index, node, nums, order in per_index:
-        bound = [BoundSort(s, index) for s in sort_specs]
+    for pos, index, node, nums, order, bound in per_index:
         slots = index.slots
         const = node.const
         scores: dict[int, float] | None = None

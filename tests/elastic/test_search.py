@@ -237,3 +237,12 @@ def test_bad_values_in_queries_are_400(es, readings):
         es.client.search(index=readings, query={"range": {"@timestamp": {"gte": "yesterday-ish"}}})
     with pytest.raises(BadRequestError):
         es.client.search(index=readings, query={"not_a_query": {}})
+
+
+def test_sort_field_missing_in_one_index_fails_only_that_shard(es):
+    es.client.index(index=es.name("with"), id="1", document={"n": 1}, refresh=True)
+    es.client.index(index=es.name("without"), id="2", document={"other": 1}, refresh=True)
+    resp = es.client.search(index=es.name("w*"), sort=["n"])
+    assert ids(resp) == ["1"]
+    assert resp["_shards"]["failed"] == 1 and resp["_shards"]["successful"] == 1
+    assert resp["_shards"]["failures"][0]["index"] == es.name("without")
