@@ -82,6 +82,11 @@ class MatchAll(Node):
         return len(self.index.docs)
 
     def enum(self, prefer=None):
+        if prefer is not None:
+            col = self.index.column(prefer)
+            # When every document has exactly one value, the column lists all of them in sort order.
+            if col is not None and not col.multi and len(col.keys) - col.dead == len(self.index.docs):
+                return col.docnums(0, len(col.keys), self.index.slots), ("field", prefer)
         return self.index.live_docnums(), "doc"
 
     def pred(self, doc):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from elasticsearch import ConflictError, NotFoundError, helpers
 
@@ -195,3 +197,35 @@ def test_delete_by_query(es, typed):
     resp = es.client.delete_by_query(index=typed, query={"range": {"l": {"lt": 4}}}, refresh=True)
     assert resp["deleted"] == 4
     assert es.client.count(index=typed)["count"] == 6
+
+
+def test_concurrent_writers_and_readers(es):
+    name = es.name()
+    es.client.indices.create(index=name, mappings={"properties": {"w": {"type": "keyword"}, "i": {"type": "long"}}})
+    failures = []
+
+    def writer(w: int) -> None:
+        try:
+            for batch in range(10):
+                ops = [x for i in range(50) for x in ({"index": {"_index": name, "_id": f"{w}-{batch}-{i}"}},
+                                                      {"w": str(w), "i": i})]
+                if es.client.bulk(operations=ops)["errors"]:
+                    failures.append(f"writer {w} batch {batch}")
+        except Exception as exc:  # collected and asserted below
+            failures.append(repr(exc))
+
+    def reader() -> None:
+        try:
+            for _ in range(30):
+                es.client.search(index=name, query={"term": {"w": "1"}}, sort=["i"], size=5)
+        except Exception as exc:
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)] + [threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    assert es.client.count(index=name)["count"] == 4 * 10 * 50
+    assert es.client.count(index=name, query={"term": {"w": "2"}})["count"] == 500

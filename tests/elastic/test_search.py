@@ -246,3 +246,11 @@ def test_sort_field_missing_in_one_index_fails_only_that_shard(es):
     assert ids(resp) == ["1"]
     assert resp["_shards"]["failed"] == 1 and resp["_shards"]["successful"] == 1
     assert resp["_shards"]["failures"][0]["index"] == es.name("without")
+
+
+def test_match_all_sorted_by_time_pages_through_everything(es, readings):
+    resp = es.client.search(index=readings, sort=[{"@timestamp": "desc"}], size=3)
+    assert ids(resp) == ["r59", "r58", "r57"]
+    resp = es.client.search(index=readings, sort=[{"@timestamp": "asc"}], size=2,
+                            search_after=resp["hits"]["hits"][-1]["sort"])
+    assert ids(resp) == ["r58", "r59"]
