@@ -152,25 +152,35 @@ class LocalStack:
         settings = self.settings()
         return {"pubsub": ensure_topology(self.project, settings.push_endpoint, settings.topology)}
 
-    def start_service(self, name: str, *, extra_env: dict[str, str] | None = None) -> ManagedProcess:
-        """Start ``python -m run <name>`` on its port of this stack and wait for its /healthz."""
-        process = self.spawn_service(name, extra_env=extra_env)
-        self.wait_healthy(name)
+    def start_service(self, name: str, *, key: str | None = None,
+                      extra_env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start ``python -m run <name>`` and wait for its /healthz.
+
+        ``key`` names a second instance of the same service (with its own port and ``extra_env``).
+        """
+        process = self.spawn_service(name, key=key, extra_env=extra_env)
+        self.wait_healthy(key or name)
         return process
 
-    def spawn_service(self, name: str, *, extra_env: dict[str, str] | None = None) -> ManagedProcess:
-        """Start ``python -m run <name>`` without waiting."""
-        env = {**os.environ, **self.env(), "PORT": str(self.ports.for_process(name)), **(extra_env or {})}
-        process = ManagedProcess(name, [sys.executable, "-m", "run", name], env=env, cwd=ROOT,
-                                 log_path=self.log_dir / f"{name}.log").start()
-        self.processes[name] = process
+    def spawn_service(self, name: str, *, key: str | None = None,
+                      extra_env: dict[str, str] | None = None) -> ManagedProcess:
+        """Start ``python -m run <name>`` without waiting; it is known as ``key`` (default: ``name``)."""
+        key = key or name
+        env = {**os.environ, **self.env(), "PORT": str(self.ports.for_process(key)), **(extra_env or {})}
+        process = ManagedProcess(key, [sys.executable, "-m", "run", name], env=env, cwd=ROOT,
+                                 log_path=self.log_dir / f"{key}.log").start()
+        self.processes[key] = process
         return process
 
-    def wait_healthy(self, name: str, timeout: float = SERVICE_START_TIMEOUT) -> None:
+    def url(self, key: str, path: str = "/") -> str:
+        """HTTP URL of a started service (by its key)."""
+        return f"http://127.0.0.1:{self.ports.for_process(key)}{path}"
+
+    def wait_healthy(self, key: str, timeout: float = SERVICE_START_TIMEOUT) -> None:
         """Wait until the service answers 200 on /healthz."""
-        url = f"http://127.0.0.1:{self.ports.for_process(name)}/healthz"
+        url = self.url(key, "/healthz")
         wait_until(lambda: requests.get(url, timeout=1).status_code == 200, timeout=timeout,
-                   what=f"{name} on {url}", process=self.processes[name])
+                   what=f"{key} on {url}", process=self.processes[key])
 
     def start_services(self, names: tuple[str, ...] = PROCESSES) -> None:
         """Start every service at once, then wait for each to be healthy."""

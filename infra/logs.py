@@ -13,6 +13,8 @@ import orjson
 # The trace of the request being served, set by the web layer from X-Cloud-Trace-Context or traceparent.
 current_trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_trace", default=None)
 
+# Client libraries that log per connection or per retry at INFO; kept at WARNING.
+NOISY_LOGGERS = ("urllib3", "google", "grpc", "elastic_transport", "websockets", "run.gateway_mqtt.websocket")
 _SEVERITY = {"WARNING": "WARNING", "CRITICAL": "CRITICAL", "ERROR": "ERROR", "INFO": "INFO", "DEBUG": "DEBUG"}
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -53,7 +55,7 @@ def configure_logging(level: str = "INFO", *, project_id: str | None = None, ser
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "google", "grpc", "elastic_transport"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

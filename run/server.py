@@ -8,6 +8,7 @@ from typing import Callable
 from gunicorn.app.base import BaseApplication
 
 from infra.config import Settings
+from infra.logs import NOISY_LOGGERS
 from run.services import COMPOSED_NAME, Service
 
 # gunicorn waits this long for in-flight requests after SIGTERM; Cloud Run kills the instance 10 s after it.
@@ -31,7 +32,7 @@ def log_config(settings: Settings, service_name: str) -> dict:
             # No per-request access log: Cloud Run logs requests itself, and logging was most of the
             # original's bill. Requests still reach the app's own logs when something goes wrong.
             "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
-            **{name: quiet for name in ("urllib3", "google", "grpc", "elastic_transport")},
+            **{name: quiet for name in NOISY_LOGGERS},
         },
     }
 
