@@ -53,6 +53,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IOT_ADMIN_USERNAME", "root", "Username of the bootstrapped admin account."),
     Variable("IOT_ADMIN_PASSWORD", None, "Password of the bootstrapped admin. In development, generated, "
              "stored in IOT_DATA_DIR and printed once when unset; required in production."),
+    Variable("IOT_SIGNIN_MAX_FAILURES", "5", "Sign-in attempts that did not succeed allowed per (username, "
+             "client address) within IOT_SIGNIN_WINDOW; further attempts get 429 with Retry-After."),
+    Variable("IOT_SIGNIN_WINDOW", "300", "Sign-in throttle window in seconds."),
+    Variable("IOT_TRUSTED_PROXY_HOPS", "0", "Proxies in front of the API that append to X-Forwarded-For; the "
+             "client address (for the sign-in throttle) is read that many entries from its right end. 0 uses "
+             "the socket peer. Cloud Run: 1 when called directly, 2 behind the external HTTPS load balancer."),
     Variable("IOT_PUSH_ENDPOINT", "http://127.0.0.1:8090/pubsub/push", "Where the `telemetry-indexer` push "
              "subscription delivers (the pipeline)."),
     Variable("IOT_PUSH_AUDIENCE", None, "Expected audience of the OIDC token on Pub/Sub pushes; unset "
@@ -121,6 +127,9 @@ class Settings:
     revocation_cache_ttl: int
     admin_username: str
     admin_password: str | None
+    signin_max_failures: int
+    signin_window: int
+    trusted_proxy_hops: int
     push_endpoint: str
     push_audience: str | None
     push_service_account: str | None
@@ -187,6 +196,9 @@ class Settings:
             revocation_cache_ttl=number("IOT_REVOCATION_CACHE_TTL"),
             admin_username=get("IOT_ADMIN_USERNAME"),
             admin_password=get("IOT_ADMIN_PASSWORD"),
+            signin_max_failures=number("IOT_SIGNIN_MAX_FAILURES"),
+            signin_window=number("IOT_SIGNIN_WINDOW"),
+            trusted_proxy_hops=number("IOT_TRUSTED_PROXY_HOPS"),
             push_endpoint=get("IOT_PUSH_ENDPOINT"),
             push_audience=get("IOT_PUSH_AUDIENCE"),
             push_service_account=get("IOT_PUSH_SERVICE_ACCOUNT"),
