@@ -1,0 +1,112 @@
+# Identities: one service account per Cloud Run service with only what that service does, the account
+# Pub/Sub pushes as, and the account Cloud Build deploys as.
+
+locals {
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+resource "google_service_account" "service" {
+  for_each = local.services
+
+  account_id   = "iot-${each.key}"
+  display_name = "IoT platform: ${each.key}"
+  description  = "Runtime identity of the Cloud Run service ${each.key}."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Firestore roles exist only at project level; each service gets viewer or user, or nothing (web).
+resource "google_project_iam_member" "firestore" {
+  for_each = { for name, service in local.services : name => service.firestore if service.firestore != null }
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.service[each.key].email}"
+}
+
+# Gateways publish telemetry, on that one topic only.
+resource "google_pubsub_topic_iam_member" "publisher" {
+  for_each = { for name, service in local.services : name => service if service.publishes }
+
+  topic  = google_pubsub_topic.telemetry.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.service[each.key].email}"
+}
+
+# Pub/Sub pushes to the pipeline as this account (run.invoker on the pipeline only: services.tf).
+resource "google_service_account" "pubsub_push" {
+  account_id   = "iot-pubsub-push"
+  display_name = "IoT platform: Pub/Sub push"
+  description  = "Identity in the OIDC token of the telemetry-indexer push subscription."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# The Pub/Sub service agent mints the push OIDC tokens for that account...
+resource "google_service_account_iam_member" "pubsub_token_creator" {
+  service_account_id = google_service_account.pubsub_push.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_service_agent
+}
+
+# ...and moves undeliverable messages: it must publish to the dead-letter topic and acknowledge on the
+# source subscription.
+resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
+  topic  = google_pubsub_topic.dead_letter.id
+  role   = "roles/pubsub.publisher"
+  member = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
+  subscription = google_pubsub_subscription.indexer.id
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+# Cloud Build runs cloudbuild.yaml as this account: push the image, deploy revisions, run them as the
+# service accounts above.
+resource "google_service_account" "deployer" {
+  account_id   = "iot-deployer"
+  display_name = "IoT platform: Cloud Build deployer"
+  description  = "Builds and pushes the platform image and deploys the Cloud Run services (cloudbuild.yaml)."
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_artifact_registry_repository_iam_member" "deployer_writer" {
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.deployer.email}"
+}
+
+resource "google_project_iam_member" "deployer" {
+  # run.developer deploys revisions; logWriter lets a build with a user-chosen account write its log
+  # (cloudbuild.yaml: logging CLOUD_LOGGING_ONLY).
+  for_each = toset(["roles/run.developer", "roles/logging.logWriter"])
+
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.deployer.email}"
+}
+
+# --allow-unauthenticated / --no-allow-unauthenticated read and set each service's IAM policy, which
+# run.developer cannot: run.admin on these nine services only, not on the project.
+resource "google_cloud_run_v2_service_iam_member" "deployer_admin" {
+  for_each = local.services
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.service[each.key].name
+  role     = "roles/run.admin"
+  member   = "serviceAccount:${google_service_account.deployer.email}"
+}
+
+# A revision runs as its service's account: the deployer must be allowed to act as each of them.
+resource "google_service_account_iam_member" "deployer_acts_as" {
+  for_each = local.services
+
+  service_account_id = google_service_account.service[each.key].name
+  role               = "roles/iam.serviceAccountUser"
+  member             = "serviceAccount:${google_service_account.deployer.email}"
+}

@@ -1,0 +1,68 @@
+# APIs, the Artifact Registry repository and the Firestore database of the project.
+
+locals {
+  apis = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "compute.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com", # Pub/Sub mints the push OIDC tokens through it
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+  ]
+}
+
+resource "google_project_service" "enabled" {
+  for_each = toset(local.apis)
+
+  service = each.value
+  # Other things in the project may use these APIs too; destroying this stack must not switch them off.
+  disable_on_destroy = false
+}
+
+resource "google_artifact_registry_repository" "images" {
+  #checkov:skip=CKV_GCP_84: Google-managed encryption is enough for an image holding no secrets; CMEK would add a KMS key to run for no gain here
+  location      = var.region
+  repository_id = var.artifact_repository
+  description   = "Container images of the IoT platform (one image for every service)."
+  format        = "DOCKER"
+
+  docker_config {
+    # Every build is tagged with its commit: a tag never moves, so a deployed tag is what was reviewed.
+    immutable_tags = true
+  }
+
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 20
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s" # 30 days; the 20 most recent images are kept whatever their age
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_firestore_database" "default" {
+  name                              = "(default)"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "OPTIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
+
+  depends_on = [google_project_service.enabled]
+}

@@ -1,0 +1,67 @@
+# Pub/Sub: the telemetry topic, the push subscription to the pipeline with OIDC and a dead-letter policy,
+# and the dead-letter topic with a pull subscription that keeps dead letters for inspection.
+#
+# Names and policy come from infra/pubsub_topology.json, the file the local bootstrap reads too.
+
+locals {
+  topology = jsondecode(file("${path.module}/../infra/pubsub_topology.json"))
+}
+
+resource "google_pubsub_topic" "telemetry" {
+  #checkov:skip=CKV_GCP_83: Google-managed encryption; telemetry is not worth a customer-managed KMS key by default
+  name = local.topology.topic
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_topic" "dead_letter" {
+  #checkov:skip=CKV_GCP_83: Google-managed encryption, as for the telemetry topic it receives from
+  name = local.topology.dead_letter_topic
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_pubsub_subscription" "indexer" {
+  name                       = local.topology.push_subscription
+  topic                      = google_pubsub_topic.telemetry.id
+  ack_deadline_seconds       = local.topology.ack_deadline_seconds
+  message_retention_duration = local.topology.message_retention
+
+  push_config {
+    push_endpoint = "${local.pipeline_url}${local.topology.push_path}"
+    # Cloud Run (no unauthenticated invocations) and the pipeline both check this token.
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+      audience              = local.pipeline_url
+    }
+  }
+
+  # The pipeline answers non-2xx while Elasticsearch refuses; back off instead of hammering it, and after
+  # max_delivery_attempts park the message on the dead-letter topic.
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.dead_letter.id
+    max_delivery_attempts = local.topology.max_delivery_attempts
+  }
+
+  expiration_policy {
+    ttl = "" # never expire, however long no message arrives
+  }
+
+  depends_on = [google_cloud_run_v2_service_iam_member.pipeline_invoker]
+}
+
+resource "google_pubsub_subscription" "dead_letter_hold" {
+  name                       = local.topology.dead_letter_subscription
+  topic                      = google_pubsub_topic.dead_letter.id
+  ack_deadline_seconds       = local.topology.ack_deadline_seconds
+  message_retention_duration = local.topology.message_retention
+
+  expiration_policy {
+    ttl = ""
+  }
+}

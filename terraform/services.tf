@@ -1,0 +1,271 @@
+# The Cloud Run services: one per entry of run/services.py, all from the one platform image.
+#
+# local.services is the single table terraform uses; tests/deploy/test_service_parity.py proves it equals
+# run/services.py (names, concurrency, timeout, cpu, memory, max instances, URL-map paths) and matches the
+# deploy steps of cloudbuild.yaml (same settings, env and secrets).
+
+locals {
+  image = "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_repository}/${var.image_name}:${var.image_tag}"
+
+  # Cloud Run sends every request to this port and sets PORT to it; `python -m run` listens on $PORT.
+  container_port = 8080
+
+  # Deterministic run.app URL of the pipeline: the push subscription's endpoint and OIDC audience. Built from
+  # the project number rather than the service's own `uri` so the pipeline can be told its audience without
+  # a dependency cycle.
+  pipeline_url = "https://pipeline-${data.google_project.this.number}.${var.region}.run.app"
+
+  # Environment every service gets; IOT_SERVICE (its own name) is added per service.
+  common_env = {
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    IOT_ENV              = "production"
+    LOG_LEVEL            = var.log_level
+  }
+
+  # ingress: behind the load balancer, API groups and the console accept only its traffic; gateways are
+  # public (devices use their run.app URL or a gateway_domains host); the pipeline takes only Pub/Sub pushes.
+  # public: allUsers may invoke (callers authenticate with the platform's own JWTs); otherwise Cloud Run IAM
+  # checks an identity token (the pipeline: Pub/Sub's OIDC token for the push service account).
+  # secrets: env variable => Secret Manager secret id (version "latest"). Token issuers get the private
+  # signing key; verifiers that issue nothing get only the public JWKS.
+  # firestore: project role on Firestore (readers of devices/sensors/grants get viewer, writers get user).
+  # publishes: may publish to the telemetry topic.
+  services = {
+    "api-users" = {
+      concurrency   = 8
+      timeout       = 60
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = ["/api/users", "/.well-known"]
+      ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+      public        = true
+      env           = {}
+      secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_ADMIN_PASSWORD = "iot-admin-password" }
+      firestore     = "roles/datastore.user"
+      publishes     = false
+    }
+    "api-devices" = {
+      concurrency   = 16
+      timeout       = 60
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = ["/api/devices"]
+      ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+      public        = true
+      env           = {}
+      secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
+      firestore     = "roles/datastore.user"
+      publishes     = false
+    }
+    "api-consumers" = {
+      concurrency   = 16
+      timeout       = 60
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = ["/api/consumers"]
+      ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+      public        = true
+      env           = {}
+      secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
+      firestore     = "roles/datastore.user"
+      publishes     = false
+    }
+    "api-data" = {
+      concurrency   = 16
+      timeout       = 60
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = ["/api/consumers/consume", "/api/sensors"]
+      ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+      public        = true
+      env           = { ELASTICSEARCH_URL = var.elasticsearch_url }
+      secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-api-key" }
+      firestore     = "roles/datastore.viewer"
+      publishes     = false
+    }
+    "web" = {
+      concurrency   = 32
+      timeout       = 60
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = ["/"]
+      ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+      public        = true
+      env           = {}
+      secrets       = {}
+      firestore     = null
+      publishes     = false
+    }
+    "gateway-http" = {
+      concurrency   = 64
+      timeout       = 60
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = []
+      ingress       = "INGRESS_TRAFFIC_ALL"
+      public        = true
+      env           = {}
+      secrets       = { IOT_JWKS = "iot-jwks" }
+      firestore     = "roles/datastore.viewer"
+      publishes     = true
+    }
+    "gateway-ws" = {
+      concurrency   = 250
+      timeout       = 3600
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = []
+      ingress       = "INGRESS_TRAFFIC_ALL"
+      public        = true
+      env           = {}
+      secrets       = { IOT_JWKS = "iot-jwks" }
+      firestore     = "roles/datastore.viewer"
+      publishes     = true
+    }
+    "gateway-mqtt" = {
+      concurrency   = 1000
+      timeout       = 3600
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 20
+      paths         = []
+      ingress       = "INGRESS_TRAFFIC_ALL"
+      public        = true
+      # Cloud Run has no raw TCP: MQTT over WebSocket on $PORT only.
+      env       = { IOT_MQTT_TCP_PORT = "0" }
+      secrets   = { IOT_JWKS = "iot-jwks" }
+      firestore = "roles/datastore.viewer"
+      publishes = true
+    }
+    "pipeline" = {
+      concurrency   = 16
+      timeout       = 120
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 10
+      paths         = []
+      ingress       = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      public        = false
+      env = {
+        ELASTICSEARCH_URL        = var.elasticsearch_url
+        IOT_PUSH_AUDIENCE        = local.pipeline_url
+        IOT_PUSH_SERVICE_ACCOUNT = google_service_account.pubsub_push.email
+      }
+      secrets   = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-api-key" }
+      firestore = "roles/datastore.user"
+      publishes = false
+    }
+  }
+}
+
+resource "google_cloud_run_v2_service" "service" {
+  for_each = local.services
+
+  name                = each.key
+  location            = var.region
+  ingress             = each.value.ingress
+  deletion_protection = var.deletion_protection
+
+  template {
+    service_account                  = google_service_account.service[each.key].email
+    max_instance_request_concurrency = each.value.concurrency
+    timeout                          = "${each.value.timeout}s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = each.value.max_instances
+    }
+
+    containers {
+      image = local.image
+
+      ports {
+        # HTTP/1.1 end to end (gunicorn and the asyncio gateway do not speak h2c); WebSocket upgrades
+        # need HTTP/1.1 anyway. Clients still get HTTP/2 from Cloud Run's front end.
+        name           = "http1"
+        container_port = local.container_port
+      }
+
+      resources {
+        limits = {
+          cpu    = each.value.cpu
+          memory = each.value.memory
+        }
+        # CPU only while requests (and open WebSockets) are in flight: nothing runs in the background.
+        cpu_idle = true
+        # Twice the CPU while an instance starts: imports dominate a cold start.
+        startup_cpu_boost = true
+      }
+
+      dynamic "env" {
+        for_each = merge(local.common_env, { IOT_SERVICE = each.key }, each.value.env)
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = each.value.secrets
+        content {
+          name = env.key
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.secret[env.value].secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      # Traffic only once /healthz answers 200 (Cloud Run's default probe only checks that the port is open).
+      startup_probe {
+        initial_delay_seconds = 0
+        period_seconds        = 1
+        timeout_seconds       = 1
+        failure_threshold     = 30
+        http_get {
+          path = "/healthz"
+          port = local.container_port
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    # Cloud Build deploys each commit's image with `gcloud run deploy`; terraform keeps everything else.
+    ignore_changes = [template[0].containers[0].image, client, client_version]
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.accessor,
+  ]
+}
+
+# Callers of public services authenticate with the platform's own tokens, not with Google identities.
+resource "google_cloud_run_v2_service_iam_member" "public" {
+  for_each = { for name, service in local.services : name => service if service.public }
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.service[each.key].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# Only Pub/Sub, with the push service account's OIDC token, may invoke the pipeline.
+resource "google_cloud_run_v2_service_iam_member" "pipeline_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloud_run_v2_service.service["pipeline"].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_push.email}"
+}
