@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 # Debian packages the tests and benchmarks use, keyed by the command that proves each is present.
-DEBIAN_PACKAGES := mosquitto_pub:mosquitto-clients jq:jq curl:curl
+DEBIAN_PACKAGES := mosquitto_pub:mosquitto-clients jq:jq curl:curl wrk:wrk
 
 .PHONY: dev test bench install system-deps clean
 
