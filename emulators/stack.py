@@ -146,11 +146,32 @@ class LocalStack:
         return start(self.ports.elasticsearch, str(self.data_dir / "elasticsearch.journal"))
 
     def bootstrap(self) -> dict:
-        """Create the Pub/Sub topology (idempotent); return what exists."""
+        """Create the Pub/Sub topology and the admin account (both idempotent); return what exists."""
         from emulators.pubsub_bootstrap import ensure_topology
 
         settings = self.settings()
-        return {"pubsub": ensure_topology(self.project, settings.push_endpoint, settings.topology)}
+        return {"pubsub": ensure_topology(self.project, settings.push_endpoint, settings.topology),
+                "admin": self.bootstrap_admin(settings)}
+
+    def bootstrap_admin(self, settings: Settings | None = None) -> str:
+        """Create the admin account unless it exists (the password is generated in development); return its name.
+
+        The admin line (with a generated password) is added to ``notices`` for the person running the stack.
+        """
+        from google.cloud import firestore
+
+        from infra.accounts import admin_account, ensure_admin
+        from infra.repository import FirestoreRepository
+
+        admin = admin_account(settings or self.settings())
+        client = firestore.Client(project=self.project)
+        try:
+            ensure_admin(FirestoreRepository(client), admin)
+        finally:
+            client.close()
+        if admin.notice() not in self.notices:
+            self.notices.append(admin.notice())
+        return admin.username
 
     def start_service(self, name: str, *, key: str | None = None,
                       extra_env: dict[str, str] | None = None) -> ManagedProcess:

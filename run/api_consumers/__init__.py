@@ -7,8 +7,13 @@ from flask import Flask
 from infra.clients import Clients
 from infra.config import Settings
 from infra.web import create_flask_app
+from infra.wiring import wiring_of
+from run.api_consumers.views import bp
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
-    """Build the api-consumers app."""
-    return create_flask_app("api-consumers", settings, clients)
+    """Build the api-consumers app; a missing signing key stops start-up here."""
+    app = create_flask_app("api-consumers", settings, clients)
+    wiring_of(app).load_configuration()
+    app.register_blueprint(bp)
+    return app

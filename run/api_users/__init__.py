@@ -7,8 +7,13 @@ from flask import Flask
 from infra.clients import Clients
 from infra.config import Settings
 from infra.web import create_flask_app
+from infra.wiring import wiring_of
+from run.api_users.views import bp
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
-    """Build the api-users app."""
-    return create_flask_app("api-users", settings, clients)
+    """Build the api-users app; a missing signing key or admin password stops start-up here."""
+    app = create_flask_app("api-users", settings, clients)
+    wiring_of(app).load_configuration(admin=True)
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,115 @@
+"""Bearer-token authentication for the HTTP APIs: who is calling, and may they?
+
+Rules, the same on every route:
+- no ``Authorization: Bearer`` header → 401 ``unauthorized``;
+- a token that is malformed, forged, expired, of another audience, or whose account, device or consumer is gone
+  or whose key was rotated → 401 ``invalid_token`` with ``WWW-Authenticate: Bearer error="invalid_token"``;
+- authenticated but lacking the role → 403; another tenant's object → 404 (raised by the use-cases).
+
+User tokens are checked against the user record on every request (one read), so a deleted account's tokens
+stop working at once and role changes apply immediately.
+"""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from infra.errors import ForbiddenError, UnauthorizedError
+from infra.model import Consumer, Device, User
+from infra.tokens import CONSUMER, DEVICE, USER, Claims, TokenError
+from infra.wiring import wiring_of
+
+
+def bearer_token() -> str | None:
+    """The token of the ``Authorization: Bearer <token>`` header (scheme in any case), or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def verified_claims(audience: str) -> Claims:
+    """The verified claims of the request's bearer token for ``audience``.
+
+    Raises:
+        UnauthorizedError: no token (``unauthorized``) or a token not valid here (``invalid_token``).
+    """
+    token = bearer_token()
+    if token is None:
+        raise UnauthorizedError("send Authorization: Bearer <token>")
+    try:
+        return wiring_of().verifier.verify(token, audience)
+    except TokenError as exc:
+        raise invalid_token(exc.message) from None
+
+
+def invalid_token(message: str) -> UnauthorizedError:
+    """The 401 for a token that cannot be used, with the RFC 6750 challenge."""
+    return UnauthorizedError(message, code="invalid_token",
+                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def current_user() -> User:
+    """The signed-in user of this request (verified once per request, then kept in ``g``)."""
+    user = g.get("iot_user")
+    if user is None:
+        claims = verified_claims(USER)
+        user = wiring_of().repository.get_user(claims.subject)
+        if user is None:
+            raise invalid_token("the account of this token no longer exists")
+        g.iot_user = user
+    return user
+
+
+def require_admin() -> User:
+    """The signed-in user, who must be an admin (else 403)."""
+    user = current_user()
+    if not user.is_admin:
+        raise ForbiddenError("this needs the admin role")
+    return user
+
+
+def current_consumer(*, fresh: bool = False) -> Consumer:
+    """The consumer of this request's consumer token, if its key version is current.
+
+    Args:
+        fresh: read the key version from Firestore instead of the revocation cache (at most
+            ``IOT_REVOCATION_CACHE_TTL`` seconds old).
+    """
+    consumer = g.get("iot_consumer")
+    if consumer is None:
+        claims = verified_claims(CONSUMER)
+        consumer = wiring_of().revocations.current_consumer(claims, fresh=fresh)
+        if consumer is None:
+            raise invalid_token("this consumer key was revoked or the consumer deleted")
+        g.iot_consumer = consumer
+    return consumer
+
+
+def current_device(*, fresh: bool = False) -> Device:
+    """The device of this request's device token, if its key version is current (see ``current_consumer``)."""
+    device = g.get("iot_device")
+    if device is None:
+        claims = verified_claims(DEVICE)
+        device = wiring_of().revocations.current_device(claims, fresh=fresh)
+        if device is None:
+            raise invalid_token("this device key was revoked or the device deleted")
+        g.iot_device = device
+    return device
+
+
+def client_address(trusted_hops: int) -> str:
+    """The caller's address: the socket peer, or the X-Forwarded-For entry of the nearest untrusted hop.
+
+    With ``trusted_hops`` proxies in front, each appending the address it saw, the client is the entry that many
+    places from the right; entries further left are whatever the client sent and cannot be trusted.
+    """
+    if trusted_hops > 0:
+        hops = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        if len(hops) >= trusted_hops:
+            return hops[-trusted_hops]
+        if hops:
+            return hops[0]
+    return request.remote_addr or "unknown"
+

@@ -1,0 +1,81 @@
+"""api-users routes: sign-in, the caller's own account, user administration, and the JWKS."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from infra import accounts
+from infra.auth import client_address, current_user
+from infra.keys import public_jwk
+from infra.paging import page_reply, page_request
+from infra.web import json_body, settings_of
+from infra.wiring import wiring_of
+
+bp = Blueprint("users", __name__)
+
+JWKS_MAX_AGE = 300  # verifiers may cache the key set this long; a new key is published before it signs
+
+
+@bp.post("/api/users/signin")
+def signin():
+    """Exchange a username and password for a user token."""
+    wiring = wiring_of()
+    address = client_address(settings_of().trusted_proxy_hops)
+    signed_in = accounts.sign_in(wiring.repository, wiring.issuer, wiring.signin_policy, json_body(lenient=True),
+                                 address, admin=wiring.admin)
+    return signed_in.public()
+
+
+@bp.get("/api/users/self")
+def get_self():
+    """The caller's own account."""
+    return current_user().public()
+
+
+@bp.patch("/api/users/self")
+def patch_self():
+    """Change the caller's own name or password (a new password needs ``current_password``)."""
+    user = current_user()
+    return accounts.update_self(wiring_of().repository, user, json_body(lenient=True)).public()
+
+
+@bp.get("/api/users")
+def list_users():
+    """Every account (admins)."""
+    user = current_user()
+    return page_reply(accounts.list_users(wiring_of().repository, user, page_request()))
+
+
+@bp.post("/api/users")
+def create_user():
+    """Create an account (admins)."""
+    user = current_user()
+    created = accounts.create_user(wiring_of().repository, user, json_body(lenient=True))
+    return created.public(), 201, {"Location": f"/api/users/{created.id}"}
+
+
+@bp.get("/api/users/<user_id>")
+def get_user(user_id: str):
+    """One account (admins)."""
+    return accounts.get_user(wiring_of().repository, current_user(), user_id).public()
+
+
+@bp.patch("/api/users/<user_id>")
+def patch_user(user_id: str):
+    """Change an account's name, password or role (admins)."""
+    user = current_user()
+    return accounts.update_user(wiring_of().repository, user, user_id, json_body(lenient=True)).public()
+
+
+@bp.delete("/api/users/<user_id>")
+def delete_user(user_id: str):
+    """Delete an account and everything it owns (admins; not oneself)."""
+    accounts.delete_user(wiring_of().repository, current_user(), user_id)
+    return "", 204
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks():
+    """The public keys that verify this platform's tokens."""
+    keys = [public_jwk(key, kid) for kid, key in wiring_of().public_keys.items()]
+    return {"keys": keys}, 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
