@@ -22,8 +22,9 @@ locals {
     LOG_LEVEL            = var.log_level
   }
 
-  # ingress: behind the load balancer, API groups and the console accept only its traffic; gateways are
-  # public (devices use their run.app URL or a gateway_domains host); the pipeline takes only Pub/Sub pushes.
+  # ingress: behind the load balancer, API groups and the console accept only its traffic (so the client
+  # address is 2 entries from the right of X-Forwarded-For: IOT_TRUSTED_PROXY_HOPS); gateways are public
+  # (devices use their run.app URL or a gateway_domains host); the pipeline takes only Pub/Sub pushes.
   # public: allUsers may invoke (callers authenticate with the platform's own JWTs); otherwise Cloud Run IAM
   # checks an identity token (the pipeline: Pub/Sub's OIDC token for the push service account).
   # secrets: env variable => Secret Manager secret id (version "latest"). Token issuers get the private
@@ -40,7 +41,7 @@ locals {
       paths         = ["/api/users", "/.well-known"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = {}
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_ADMIN_PASSWORD = "iot-admin-password" }
       firestore     = "roles/datastore.user"
       publishes     = false
@@ -54,7 +55,7 @@ locals {
       paths         = ["/api/devices"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = {}
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
       firestore     = "roles/datastore.user"
       publishes     = false
@@ -68,7 +69,7 @@ locals {
       paths         = ["/api/consumers"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = {}
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
       firestore     = "roles/datastore.user"
       publishes     = false
@@ -82,7 +83,7 @@ locals {
       paths         = ["/api/consumers/consume", "/api/sensors"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = { ELASTICSEARCH_URL = var.elasticsearch_url }
+      env           = { ELASTICSEARCH_URL = var.elasticsearch_url, IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-api-key" }
       firestore     = "roles/datastore.viewer"
       publishes     = false
@@ -96,7 +97,7 @@ locals {
       paths         = ["/"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = {}
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = {}
       firestore     = null
       publishes     = false

@@ -1,0 +1,209 @@
+"""run/services.py, terraform and cloudbuild.yaml describe the same Cloud Run services with the same settings."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from infra.config import ROOT, VARIABLES, PubSubTopology
+from run.compose import PrefixDispatcher
+from run.services import SERVICES
+from tests.deploy.deployfiles import (
+    Dockerfile,
+    Terraform,
+    deploy_steps,
+    deployment_from_cloudbuild,
+    deployment_from_terraform,
+    read_cloudbuild,
+)
+
+NAMES = [service.name for service in SERVICES]
+CLOUD_RUN_PORT = 8080  # the port Cloud Run sends requests to and sets in $PORT
+
+
+@pytest.fixture(scope="module")
+def terraform() -> Terraform:
+    return Terraform.read()
+
+
+@pytest.fixture(scope="module")
+def build() -> dict:
+    return read_cloudbuild()
+
+
+def runnable_packages() -> set[str]:
+    """Packages under run/ that are a service: an app factory (``create_app``) or an entry point (``main.py``)."""
+    found = set()
+    for init in (ROOT / "run").glob("*/__init__.py"):
+        tree = ast.parse(init.read_text())
+        factories = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "create_app"]
+        if factories or (init.parent / "main.py").exists():
+            found.add(init.parent.name)
+    return found
+
+
+def test_every_service_package_under_run_is_in_the_services_table():
+    listed = {service.package for service in SERVICES}
+    assert runnable_packages() <= listed
+    assert all((ROOT / "run" / package / "__init__.py").exists() for package in listed)
+
+
+def test_terraform_has_exactly_the_services_of_run_services(terraform):
+    assert sorted(terraform.locals["services"]) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=NAMES)
+def test_terraform_service_has_the_settings_of_run_services(terraform, service):
+    deployed = deployment_from_terraform(terraform, service.name)
+    entry = terraform.locals["services"][service.name]
+    assert deployed.name == service.name
+    assert deployed.env["IOT_SERVICE"] == service.name
+    assert deployed.port == CLOUD_RUN_PORT == int(Dockerfile.read().env["PORT"])
+    assert deployed.concurrency == service.concurrency == service.threads
+    assert deployed.timeout == service.timeout
+    assert (deployed.cpu, deployed.memory) == (service.cpu, service.memory)
+    assert (deployed.min_instances, deployed.max_instances) == (0, service.max_instances)
+    assert entry["paths"] == list(service.paths)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cloudbuild_deploys_the_service_as_terraform_declares_it(terraform, build, name):
+    steps = deploy_steps(build)
+    assert name in steps, f"cloudbuild.yaml has no `gcloud run deploy {name}` step"
+    assert steps[name]["id"] == f"deploy-{name}"
+    assert deployment_from_cloudbuild(steps[name]) == deployment_from_terraform(terraform, name)
+
+
+def test_cloudbuild_deploys_nothing_else(build):
+    assert sorted(deploy_steps(build)) == sorted(NAMES)
+
+
+def test_cloudbuild_builds_once_then_deploys_every_service_in_parallel(build):
+    ids = [step["id"] for step in build["steps"]]
+    assert ids.index("build") < ids.index("push") < min(ids.index(f"deploy-{name}") for name in NAMES)
+    assert [step for step in build["steps"] if step["args"][:1] == ["build"]] == [build["steps"][ids.index("build")]]
+    for name, step in deploy_steps(build).items():
+        assert step["waitFor"] == ["push"], name
+        image = next(arg for arg in step["args"] if arg.startswith("--image="))
+        assert image.endswith(":$COMMIT_SHA"), name
+    assert any(arg.endswith(":$SHORT_SHA") for arg in build["steps"][ids.index("build")]["args"])
+
+
+def test_websocket_services_get_the_long_timeout(terraform):
+    for name in ("gateway-ws", "gateway-mqtt"):
+        assert deployment_from_terraform(terraform, name).timeout == 3600
+
+
+def test_every_deployed_variable_is_a_documented_setting(terraform):
+    documented = {variable.name for variable in VARIABLES} | {"IOT_SERVICE"}
+    for name in NAMES:
+        deployed = deployment_from_terraform(terraform, name)
+        assert set(deployed.env) | set(deployed.secrets) <= documented, name
+
+
+def test_secrets_reach_only_the_services_that_need_them(terraform):
+    holders: dict[str, set[str]] = {}
+    for name in NAMES:
+        for variable in deployment_from_terraform(terraform, name).secrets:
+            holders.setdefault(variable, set()).add(name)
+    # Only token issuers hold the private key; verifiers that issue nothing get the public JWKS.
+    assert holders["IOT_SIGNING_KEY"] == {"api-users", "api-devices", "api-consumers"}
+    assert holders["IOT_JWKS"] == {"api-data", "gateway-http", "gateway-ws", "gateway-mqtt"}
+    assert holders["IOT_ADMIN_PASSWORD"] == {"api-users"}
+    assert holders["ELASTICSEARCH_API_KEY"] == {"api-data", "pipeline"}
+    assert set(terraform.locals["secrets"]) == {secret for name in NAMES
+                                                for secret in terraform.locals["services"][name]["secrets"].values()}
+
+
+def test_only_the_gateways_publish_and_the_pipeline_is_private(terraform):
+    services = terraform.locals["services"]
+    assert {name for name in NAMES if services[name]["publishes"]} == {"gateway-http", "gateway-ws", "gateway-mqtt"}
+    pipeline = deployment_from_terraform(terraform, "pipeline")
+    assert (pipeline.public, pipeline.ingress) == (False, "internal")
+    assert pipeline.env["IOT_PUSH_AUDIENCE"] == "https://pipeline-{project_number}.{region}.run.app"
+    for name in NAMES:
+        if services[name]["paths"]:
+            assert deployment_from_terraform(terraform, name).ingress == "internal-and-cloud-load-balancing", name
+
+
+def test_pubsub_resources_are_named_by_the_topology_file(terraform):
+    assert terraform.locals["topology"] == '${jsondecode(file("${path.module}/../infra/pubsub_topology.json"))}'
+    topology = PubSubTopology.load()
+    names = {
+        "google_pubsub_topic.telemetry": topology.topic,
+        "google_pubsub_topic.dead_letter": topology.dead_letter_topic,
+        "google_pubsub_subscription.indexer": topology.push_subscription,
+        "google_pubsub_subscription.dead_letter_hold": topology.dead_letter_subscription,
+    }
+    fields = {value: key for key, value in vars(topology).items()}
+    for address, expected in names.items():
+        assert terraform.resource(address)["name"] == "${local.topology.%s}" % fields[expected], address
+    indexer = terraform.resource("google_pubsub_subscription.indexer")
+    assert indexer["dead_letter_policy"][0]["max_delivery_attempts"] == "${local.topology.max_delivery_attempts}"
+    push = indexer["push_config"][0]
+    assert push["push_endpoint"] == "${local.pipeline_url}${local.topology.push_path}"
+    assert push["oidc_token"][0]["audience"] == "${local.pipeline_url}"
+    assert json.loads((ROOT / "infra" / "pubsub_topology.json").read_text())["push_path"] == "/pubsub/push"
+
+
+def _load_balancer_route(terraform: Terraform, path: str) -> str:
+    """The service terraform's URL map sends ``path`` to: the longest matching path rule, else the "/" service.
+
+    Mirrors loadbalancer.tf, where each prefix becomes the rules ``prefix`` and ``prefix/*``.
+    """
+    best, best_length = None, -1
+    for name, service in terraform.locals["services"].items():
+        if "/" in service["paths"]:
+            continue
+        for prefix in service["paths"]:
+            for rule in (prefix, prefix + "/*"):
+                matches = path.startswith(rule[:-1]) if rule.endswith("/*") else path == rule
+                if matches and len(rule) > best_length:
+                    best, best_length = name, len(rule)
+    return best or next(name for name, service in terraform.locals["services"].items() if "/" in service["paths"])
+
+
+@pytest.mark.parametrize("path", [
+    "/", "/index.html", "/static/app.js", "/api/users", "/api/users/signin", "/api/users/u1/", "/.well-known/jwks.json",
+    "/api/devices", "/api/devices/d1/sensors/", "/api/consumers", "/api/consumers/c1/sensors/s1",
+    "/api/consumers/consume", "/api/consumers/consume/s1/_search", "/api/sensors/s1/data", "/api/openapi.json",
+])
+def test_load_balancer_routes_like_the_local_composition(terraform, path):
+    apps = {name: name for name in NAMES}
+    routes = {prefix: name for name, service in terraform.locals["services"].items()
+              for prefix in service["paths"] if prefix != "/"}
+    local = PrefixDispatcher(routes, "web").app_for(path)
+    assert _load_balancer_route(terraform, path) == apps[local]
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed")
+def test_gcloud_accepts_every_deploy_step(build, tmp_path):
+    # With an empty configuration gcloud parses every flag, then stops before any request because no
+    # account is active: that message proves the arguments (flag names and probe keys) are valid.
+    substitutions = {"$PROJECT_ID": "p", "$PROJECT_NUMBER": "1", "$COMMIT_SHA": "abc", "${_REGION}": "europe-west1",
+                     "${_REPOSITORY}": "iot", "${_IMAGE}": "iot-platform", "${_ELASTICSEARCH_URL}": "https://es",
+                     "${_LOG_LEVEL}": "INFO"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLOUDSDK_", "GOOGLE_"))}
+    env.update(CLOUDSDK_CONFIG=str(tmp_path), CLOUDSDK_CORE_DISABLE_PROMPTS="1",
+               CLOUDSDK_CORE_CHECK_GCE_METADATA="false", CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK="1")
+
+    def run(step: dict) -> subprocess.CompletedProcess:
+        args = []
+        for arg in step["args"]:
+            for key, value in substitutions.items():
+                arg = arg.replace(key, value)
+            args.append(arg)
+        return subprocess.run(["gcloud", *args, "--project=p"], capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL, timeout=120)
+
+    steps = deploy_steps(build)
+    with ThreadPoolExecutor(2) as pool:
+        results = dict(zip(steps, pool.map(run, steps.values())))
+    for name, result in results.items():
+        assert "You do not currently have an active account selected" in result.stderr, f"{name}: {result.stderr}"
