@@ -1,0 +1,106 @@
+"""OpenAPI fragment of api-devices: devices, sensors, the sensor tree and device keys."""
+
+from __future__ import annotations
+
+from infra.model import PATH_MAX_DEPTH, PATH_PART_MAX, SENSOR_TYPES, TYPE_ALIASES, UNIT_MAX
+from infra.openapi import (DESCRIPTION_FIELD, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema, obj, operation,
+                           path_parameter, query_parameter, ref)
+
+TAG = "devices"
+TAGS = [{"name": TAG, "description": "Devices, their sensors (grouped in a tree) and device keys."}]
+
+DEVICE_ID = path_parameter("device_id", "The device's id.")
+SENSOR_ID = path_parameter("sensor_id", "The sensor's id.")
+SENSOR_TYPE = {"type": "string", "enum": list(SENSOR_TYPES)}
+PATH = {"type": "array", "maxItems": PATH_MAX_DEPTH,
+        "items": {"type": "string", "minLength": 1, "maxLength": PATH_PART_MAX},
+        "description": 'Groups placing the sensor in the device tree, e.g. ["Wheels", "Front", "Left"].'}
+MAPPING_OBJECT = obj({"type": {"type": "string", "enum": list(SENSOR_TYPES) + list(TYPE_ALIASES)},
+                      "unit": {"type": "string", "maxLength": UNIT_MAX}}, ["type"])
+
+SCHEMAS = {
+    "Device": obj({"id": ID, "owner_id": ID, "name": NAME, "description": DESCRIPTION_FIELD,
+                   "key_version": {"type": "integer", "minimum": 1}, "created_at": TIMESTAMP,
+                   "updated_at": TIMESTAMP},
+                  ["id", "owner_id", "name", "description", "key_version", "created_at", "updated_at"]),
+    "DeviceList": list_schema("Device"),
+    "DeviceCreate": obj({"name": NAME, "description": DESCRIPTION_FIELD}, ["name"]),
+    "DevicePatch": obj({"name": NAME, "description": DESCRIPTION_FIELD},
+                       description="Only the name and description can change."),
+    "DeviceKey": obj({"token": {"type": "string"}, "device_id": ID, "key_version": {"type": "integer"}},
+                     ["token", "device_id", "key_version"],
+                     description="A device token (audience `device`) for the current key version."),
+    "Mapping": obj({"type": SENSOR_TYPE, "unit": {"type": "string", "maxLength": UNIT_MAX}}, ["type"],
+                   description="The normalised mapping: aliases resolved (float→double, integer→long, "
+                               "string/text→keyword)."),
+    "MappingInput": {"description": "A mapping object, or the same as a JSON string (the original API's form, "
+                                    'e.g. "{\\"type\\":\\"double\\"}"). An unknown type is 400 '
+                                    "`unknown_sensor_type`.",
+                     "oneOf": [MAPPING_OBJECT, {"type": "string"}]},
+    "Sensor": obj({"id": ID, "device_id": ID, "owner_id": ID, "name": NAME, "description": DESCRIPTION_FIELD,
+                   "type": SENSOR_TYPE, "mapping": ref("Mapping"), "path": PATH, "created_at": TIMESTAMP,
+                   "updated_at": TIMESTAMP},
+                  ["id", "device_id", "owner_id", "name", "description", "type", "mapping", "path", "created_at",
+                   "updated_at"]),
+    "SensorList": list_schema("Sensor"),
+    "SensorCreate": obj({"name": NAME, "description": DESCRIPTION_FIELD, "mapping": ref("MappingInput"),
+                         "path": PATH}, ["name", "mapping"]),
+    "SensorPatch": obj({"name": NAME, "description": DESCRIPTION_FIELD, "path": PATH},
+                       description="The type (mapping), device and owner of a sensor cannot change."),
+    "TreeGroup": obj({"name": {"type": "string"}, "groups": {"type": "array", "items": ref("TreeGroup")},
+                      "sensors": {"type": "array", "items": ref("Sensor")}}, ["name", "groups", "sensors"]),
+    "DeviceTree": obj({"device_id": ID, "name": NAME, "groups": {"type": "array", "items": ref("TreeGroup")},
+                       "sensors": {"type": "array", "items": ref("Sensor"),
+                                   "description": "Sensors without a path."}},
+                      ["device_id", "name", "groups", "sensors"]),
+}
+
+OWNER_FILTER = query_parameter("owner_id", "Admins only: list one owner's objects (ignored for others).")
+
+PATHS = {
+    "/api/devices": {
+        "get": operation("listDevices", "The caller's devices (admins: everyone's)", TAG, reply=ref("DeviceList"),
+                         parameters=[*LIST_PARAMETERS, OWNER_FILTER], errors=[400]),
+        "post": operation("createDevice", "Register a device owned by the caller", TAG, ok=201,
+                          reply_description="Created", reply=ref("Device"), body=ref("DeviceCreate")),
+    },
+    "/api/devices/{device_id}": {
+        "parameters": [DEVICE_ID],
+        "get": operation("getDevice", "One device", TAG, reply=ref("Device"), errors=[404]),
+        "patch": operation("updateDevice", "Change a device's name or description", TAG, body=ref("DevicePatch"),
+                           reply=ref("Device"), errors=[404]),
+        "delete": operation("deleteDevice", "Delete a device with its sensors and their grants", TAG, ok=204,
+                            reply_description="Deleted", errors=[404]),
+    },
+    "/api/devices/{device_id}/key": {
+        "parameters": [DEVICE_ID],
+        "get": operation("getDeviceKey", "A device token for the current key version", TAG,
+                         reply=ref("DeviceKey"), errors=[404]),
+    },
+    "/api/devices/{device_id}/key/rotate": {
+        "parameters": [DEVICE_ID],
+        "post": operation("rotateDeviceKey", "Revoke every token of the device and return a new one", TAG,
+                          reply=ref("DeviceKey"), errors=[404],
+                          description="Gateways refuse the old tokens within IOT_REVOCATION_CACHE_TTL seconds."),
+    },
+    "/api/devices/{device_id}/tree": {
+        "parameters": [DEVICE_ID],
+        "get": operation("getDeviceTree", "The device's sensors nested under the groups of their paths", TAG,
+                         reply=ref("DeviceTree"), errors=[404]),
+    },
+    "/api/devices/{device_id}/sensors": {
+        "parameters": [DEVICE_ID],
+        "get": operation("listSensors", "The sensors of a device", TAG, reply=ref("SensorList"),
+                         parameters=LIST_PARAMETERS, errors=[400, 404]),
+        "post": operation("createSensor", "Add a sensor to a device", TAG, ok=201, reply_description="Created",
+                          reply=ref("Sensor"), body=ref("SensorCreate"), errors=[404]),
+    },
+    "/api/devices/{device_id}/sensors/{sensor_id}": {
+        "parameters": [DEVICE_ID, SENSOR_ID],
+        "get": operation("getSensor", "One sensor", TAG, reply=ref("Sensor"), errors=[404]),
+        "patch": operation("updateSensor", "Change a sensor's name, description or path", TAG,
+                           body=ref("SensorPatch"), reply=ref("Sensor"), errors=[404]),
+        "delete": operation("deleteSensor", "Delete a sensor and the grants on it", TAG, ok=204,
+                            reply_description="Deleted", errors=[404]),
+    },
+}
