@@ -11,6 +11,8 @@ from infra.config import Settings
 
 logger = logging.getLogger(__name__)
 
+ELASTICSEARCH_REQUEST_TIMEOUT = 10.0  # seconds per attempt
+
 
 class Clients:
     """The Firestore, Pub/Sub and Elasticsearch clients of one process, shared by every app it serves.
@@ -42,6 +44,28 @@ class Clients:
             publisher = Publisher.from_settings(self.settings)
             self._closers.append(publisher.stop)
             return publisher
+
+    @cached_property
+    def elasticsearch(self):
+        """The Elasticsearch client (ELASTICSEARCH_URL, with ELASTICSEARCH_API_KEY when set).
+
+        Timeouts stay well inside a push's ack deadline (60 s) so a slow cluster turns into a 503 and a
+        redelivery, not an abandoned request; the client retries 429/502/503/504 and connection errors twice.
+        """
+        from elasticsearch import Elasticsearch
+
+        with self._lock:
+            client = Elasticsearch(
+                self.settings.elasticsearch_url,
+                api_key=self.settings.elasticsearch_api_key,
+                request_timeout=ELASTICSEARCH_REQUEST_TIMEOUT,
+                max_retries=2,
+                retry_on_timeout=True,
+                # One pooled connection per serving thread (services run up to 64 threads per worker).
+                connections_per_node=64,
+            )
+            self._closers.append(client.close)
+            return client
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Run ``closer`` when the process shuts down."""

@@ -64,6 +64,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IOT_PUSH_AUDIENCE", None, "Expected audience of the OIDC token on Pub/Sub pushes; unset "
              "disables the check (emulator)."),
     Variable("IOT_PUSH_SERVICE_ACCOUNT", None, "Service account e-mail expected in the push OIDC token."),
+    Variable("IOT_PUSH_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs", "Where the pipeline fetches "
+             "Google's certificates to verify push OIDC tokens. Tests only: point it at a local server."),
     Variable("IOT_PUBLISH_TIMEOUT", "10", "Seconds a gateway waits for Pub/Sub to confirm a publish before "
              "answering 503."),
     Variable("IOT_INGEST_MAX_BYTES", "262144", "Largest ingestion request (HTTP body, WebSocket frame, MQTT "
@@ -133,6 +135,7 @@ class Settings:
     push_endpoint: str
     push_audience: str | None
     push_service_account: str | None
+    push_certs_url: str
     publish_timeout: float
     ingest_max_bytes: int
     ingest_max_records: int
@@ -202,6 +205,7 @@ class Settings:
             push_endpoint=get("IOT_PUSH_ENDPOINT"),
             push_audience=get("IOT_PUSH_AUDIENCE"),
             push_service_account=get("IOT_PUSH_SERVICE_ACCOUNT"),
+            push_certs_url=get("IOT_PUSH_CERTS_URL"),
             publish_timeout=number("IOT_PUBLISH_TIMEOUT", float),
             ingest_max_bytes=number("IOT_INGEST_MAX_BYTES"),
             ingest_max_records=number("IOT_INGEST_MAX_RECORDS"),
