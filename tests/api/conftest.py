@@ -3,6 +3,7 @@ clients for the admin and fresh users per test."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -13,12 +14,16 @@ import requests
 from emulators.process import ManagedProcess, free_port, wait_until
 from infra.accounts import admin_account, ensure_admin
 from infra.api_client import ApiClient
-from infra.config import ROOT
+from infra.config import ROOT, Settings
 from infra.keys import load_signing_key
 from infra.repository import FirestoreRepository
+from run.services import COMPOSED_MEMBERS
 from tests.support.names import unique
 
 PASSWORD = "correct horse battery staple"
+API_GROUPS = ("api-users", "api-devices", "api-consumers", "api-data")  # the composed members but the console
+_SKIPPED_RULES = ("/healthz", "/static/<path:filename>")
+_IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
 # The API under test trusts one proxy hop, so tests can pose as different client addresses.
 API_ENV = {"IOT_TRUSTED_PROXY_HOPS": "1", "IOT_SIGNIN_MAX_FAILURES": "5", "IOT_SIGNIN_WINDOW": "300"}
 
@@ -93,3 +98,17 @@ def new_user(api, admin):
 def signing_key(api):
     """The private key the API signs with (to mint expired or otherwise special tokens)."""
     return load_signing_key(api.settings)
+
+
+@pytest.fixture(scope="session")
+def served_routes(tmp_path_factory) -> dict[str, list[tuple[str, str]]]:
+    """(Flask rule, method) of every route each API group's app serves, without /healthz and implicit methods."""
+    settings = Settings.from_env({"IOT_DATA_DIR": str(tmp_path_factory.mktemp("route-walk"))})
+    routes = {}
+    for member in COMPOSED_MEMBERS:
+        if member.name in API_GROUPS:
+            app = importlib.import_module(member.module).create_app(settings)
+            routes[member.name] = [(rule.rule, method) for rule in app.url_map.iter_rules()
+                                   if rule.rule not in _SKIPPED_RULES
+                                   for method in sorted(rule.methods - _IMPLICIT_METHODS)]
+    return routes
