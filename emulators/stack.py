@@ -216,11 +216,13 @@ class LocalStack:
         return process.stop() if process else None
 
     def stop(self) -> None:
-        """Stop every service, then the backends; safe to call twice."""
-        for name in list(self.processes)[::-1]:
-            self.stop_service(name)
-        while self._backends:
-            self._backends.pop().stop()
+        """Stop every service, then the backends, each group in parallel; safe to call twice."""
+        names = list(self.processes)
+        with ThreadPoolExecutor(max(1, len(names))) as pool:
+            list(pool.map(self.stop_service, names))
+        backends, self._backends = self._backends, []
+        with ThreadPoolExecutor(max(1, len(backends))) as pool:
+            list(pool.map(lambda backend: backend.stop(), backends))
 
     def urls(self) -> list[tuple[str, str]]:
         """(what, where) rows for the table ``make dev`` prints."""
