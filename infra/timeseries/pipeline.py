@@ -23,7 +23,7 @@ import orjson
 from infra.errors import ServiceUnavailableError
 from infra.rejections import Rejection, truncate
 from infra.telemetry import RecordError, format_timestamp, parse_timestamp
-from infra.timeseries.schema import Document, InvalidRecordError, build_document
+from infra.timeseries.schema import Document, InvalidRecordError, StoreUnavailableError, build_document
 from infra.timeseries.writes import BulkReport, TemplateInstaller, bulk_index
 
 logger = logging.getLogger(__name__)
@@ -147,8 +147,13 @@ class PushIndexer:
     def _index(self, pushed: PushedMessage, documents: list[Document]) -> BulkReport:
         if not documents:
             return BulkReport()
-        self.installer.ensure()  # StoreUnavailableError (a 503) when Elasticsearch is down
-        report = bulk_index(self._es(), documents)
+        try:
+            self.installer.ensure()
+            report = bulk_index(self._es(), documents)
+        except StoreUnavailableError as exc:
+            logger.warning("message %s not indexed, asking for redelivery: %s", pushed.message_id, exc.message,
+                           extra={"message_id": pushed.message_id, "delivery_attempt": pushed.delivery_attempt})
+            raise
         if not report.complete:
             sample = report.retryable[0]
             logger.warning("message %s: %d record(s) still refused with %s after retries; asking for redelivery",
