@@ -113,7 +113,7 @@ class ApiClient:
     def get_user(self, user_id: str) -> dict:
         return self.call("GET", f"/api/users/{user_id}")
 
-    def update_user(self, user_id: str, **fields) -> dict:
+    def update_user(self, user_id: str, /, **fields) -> dict:
         return self.call("PATCH", f"/api/users/{user_id}", json=fields)
 
     def delete_user(self, user_id: str) -> None:
@@ -136,7 +136,7 @@ class ApiClient:
     def get_device(self, device_id: str) -> dict:
         return self.call("GET", f"/api/devices/{device_id}")
 
-    def update_device(self, device_id: str, **fields) -> dict:
+    def update_device(self, device_id: str, /, **fields) -> dict:
         return self.call("PATCH", f"/api/devices/{device_id}", json=fields)
 
     def delete_device(self, device_id: str) -> None:
@@ -165,7 +165,7 @@ class ApiClient:
     def get_sensor(self, device_id: str, sensor_id: str) -> dict:
         return self.call("GET", f"/api/devices/{device_id}/sensors/{sensor_id}")
 
-    def update_sensor(self, device_id: str, sensor_id: str, **fields) -> dict:
+    def update_sensor(self, device_id: str, sensor_id: str, /, **fields) -> dict:
         return self.call("PATCH", f"/api/devices/{device_id}/sensors/{sensor_id}", json=fields)
 
     def delete_sensor(self, device_id: str, sensor_id: str) -> None:
@@ -182,7 +182,7 @@ class ApiClient:
     def get_consumer(self, consumer_id: str) -> dict:
         return self.call("GET", f"/api/consumers/{consumer_id}")
 
-    def update_consumer(self, consumer_id: str, **fields) -> dict:
+    def update_consumer(self, consumer_id: str, /, **fields) -> dict:
         return self.call("PATCH", f"/api/consumers/{consumer_id}", json=fields)
 
     def delete_consumer(self, consumer_id: str) -> None:
