@@ -31,8 +31,9 @@ resource "google_artifact_registry_repository" "images" {
   format        = "DOCKER"
 
   docker_config {
-    # Every build is tagged with its commit: a tag never moves, so a deployed tag is what was reviewed.
-    immutable_tags = true
+    # Builds are tagged with their commit; a retried build of the same commit must be able to push its tag
+    # again. Cloud Run pins the digest a tag had at deploy time, so a moved tag changes no running revision.
+    immutable_tags = false
   }
 
   cleanup_policy_dry_run = false
