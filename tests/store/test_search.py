@@ -1,0 +1,110 @@
+"""The consumer search: the sensor filter is forced, and only allow-listed body keys, queries and aggs pass."""
+
+import pytest
+
+from infra.timeseries import ALIAS, MAX_SIZE, QueryError, search_sensors
+from tests.store.helpers import reading, store
+
+BASE = 1_764_300_000_000_000_000
+SECOND = 1_000_000_000
+
+
+@pytest.fixture
+def granted(store_es, sensor):
+    """Two sensors with 10 readings each: ``granted`` is the one the caller may read."""
+    store(store_es, [reading(sensor, "double", BASE + i * SECOND, float(i)) for i in range(10)]
+          + [reading(f"{sensor}-secret", "double", BASE + i * SECOND, 100.0 + i) for i in range(10)])
+    store_es.indices.refresh(index=ALIAS)
+    return sensor
+
+
+def test_a_search_sees_only_granted_sensors(store_es, granted):
+    reply = search_sensors(store_es, [granted], {"query": {"match_all": {}}, "size": 100})
+    assert {hit["_source"]["sensor_id"] for hit in reply["hits"]["hits"]} == {granted}
+    assert reply["hits"]["total"]["value"] == 10
+
+
+def test_a_query_naming_another_sensor_finds_nothing(store_es, granted):
+    secret = f"{granted}-secret"
+    assert search_sensors(store_es, [granted], {"query": {"term": {"sensor_id": secret}}})["hits"]["hits"] == []
+    assert search_sensors(store_es, [granted], {"query": {"term": {"sensor_id": secret}}}, count=True)["count"] == 0
+    for widening in ({"bool": {"should": [{"match_all": {}}, {"term": {"sensor_id": secret}}]}},
+                     {"bool": {"must_not": [{"term": {"sensor_id": granted}}]}},
+                     {"constant_score": {"filter": {"terms": {"sensor_id": [granted, secret]}}}}):
+        hits = search_sensors(store_es, [granted], {"query": widening, "size": 100})["hits"]["hits"]
+        assert secret not in {hit["_source"]["sensor_id"] for hit in hits}, widening
+
+
+def test_count_sort_source_and_search_after_work_within_the_grant(store_es, granted):
+    assert search_sensors(store_es, [granted], {}, count=True)["count"] == 10
+    body = {"query": {"range": {"value_double": {"gte": 5}}}, "sort": [{"@timestamp": "asc"}], "size": 2,
+            "_source": ["value_double"]}
+    first = search_sensors(store_es, [granted], body)["hits"]["hits"]
+    assert [hit["_source"] for hit in first] == [{"value_double": 5.0}, {"value_double": 6.0}]
+    after = search_sensors(store_es, [granted], {**body, "search_after": first[-1]["sort"]})["hits"]["hits"]
+    assert [hit["_source"]["value_double"] for hit in after] == [7.0, 8.0]
+
+
+def test_aggregations_run_over_granted_sensors_only(store_es, granted):
+    body = {"size": 0, "aggs": {"per_minute": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h"},
+                                               "aggs": {"avg": {"avg": {"field": "value_double"}}}},
+                                "top": {"max": {"field": "value_double"}}}}
+    aggs = search_sensors(store_es, [granted], body)["aggregations"]
+    assert aggs["top"]["value"] == 9.0
+    assert sum(b["doc_count"] for b in aggs["per_minute"]["buckets"]) == 10
+
+
+def test_the_callers_body_is_left_as_sent(store_es, granted):
+    body = {"query": {"match_all": {}}, "aggs": {"t": {"terms": {"field": "sensor_id", "size": 5000}}}}
+    search_sensors(store_es, [granted], body)
+    assert body == {"query": {"match_all": {}}, "aggs": {"t": {"terms": {"field": "sensor_id", "size": 5000}}}}
+
+
+def test_size_is_capped(store_es, sensor):
+    store(store_es, [reading(sensor, "long", BASE + i, i) for i in range(MAX_SIZE + 50)])
+    store_es.indices.refresh(index=ALIAS)
+    reply = search_sensors(store_es, [sensor], {"size": 5000, "track_total_hits": True})
+    assert len(reply["hits"]["hits"]) == MAX_SIZE
+    assert reply["hits"]["total"]["value"] == MAX_SIZE + 50
+
+
+@pytest.mark.parametrize("body, named", [
+    ({"query": {"match_all": {}}, "script_fields": {}, "pit": {}}, "pit, script_fields"),
+    ({"post_filter": {"match_all": {}}}, "post_filter"),
+    ({"highlight": {}}, "highlight"),
+])
+def test_unknown_body_keys_are_refused_by_name(store_es, body, named):
+    with pytest.raises(QueryError, match=f"unsupported search keys: {named}"):
+        search_sensors(store_es, ["s"], body)
+
+
+def test_count_takes_a_query_only(store_es):
+    with pytest.raises(QueryError, match="unsupported count keys: size"):
+        search_sensors(store_es, ["s"], {"query": {"match_all": {}}, "size": 1}, count=True)
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"query": {"script": {"script": "true"}}}, "'script'"),
+    ({"query": {"bool": {"filter": [{"wrapper": {"query": "e30="}}]}}}, "'wrapper'"),
+    ({"query": {"terms": {"sensor_id": {"index": "users", "id": "1", "path": "x"}}}}, "lookups"),
+    ({"query": {"term": {"a": 1}, "match": {"b": 2}}}, "exactly one"),
+    ({"aggs": {"x": {"scripted_metric": {}}}}, "'scripted_metric'"),
+    ({"aggs": {"x": {"avg": {"script": "doc.x"}}}}, "scripts"),
+    ({"aggs": {"a": {"terms": {"field": "type"}, "aggs": {"b": {"terms": {"field": "type"}, "aggs": {
+        "c": {"terms": {"field": "type"}, "aggs": {"d": {"max": {"field": "value_long"}}}}}}}}}}, "nest"),
+    ({"size": -1}, "size"), ({"from": 9_990, "size": 20}, "from \\+ size"),
+])
+def test_dangerous_or_unbounded_requests_are_refused(store_es, body, message):
+    with pytest.raises(QueryError, match=message):
+        search_sensors(store_es, ["s"], body)
+
+
+@pytest.mark.parametrize("sensor_ids", [[], "s1", [""], [1]])
+def test_a_grant_list_is_required(store_es, sensor_ids):
+    with pytest.raises(QueryError, match="sensor"):
+        search_sensors(store_es, sensor_ids, {})
+
+
+def test_a_query_elasticsearch_refuses_is_a_query_error(store_es, granted):
+    with pytest.raises(QueryError):
+        search_sensors(store_es, [granted], {"sort": [{"value_double": {"order": "sideways"}}]})
