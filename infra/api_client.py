@@ -96,112 +96,142 @@ class ApiClient:
         return reply
 
     def me(self) -> dict:
+        """The signed-in user."""
         return self.call("GET", "/api/users/self")
 
     def update_me(self, **fields) -> dict:
+        """Change the signed-in user's name or password (a new password needs ``current_password``)."""
         return self.call("PATCH", "/api/users/self", json=fields)
 
     def create_user(self, username: str, password: str, *, name: str | None = None, role: str = "user") -> dict:
+        """Create an account (admins)."""
         body = {"username": username, "password": password, "role": role}
         if name is not None:
             body["name"] = name
         return self.call("POST", "/api/users", json=body)
 
     def list_users(self) -> list[dict]:
+        """Every account (admins)."""
         return self._all("/api/users")
 
     def get_user(self, user_id: str) -> dict:
+        """One account (admins)."""
         return self.call("GET", f"/api/users/{user_id}")
 
     def update_user(self, user_id: str, /, **fields) -> dict:
+        """Change an account's name, password or role (admins)."""
         return self.call("PATCH", f"/api/users/{user_id}", json=fields)
 
     def delete_user(self, user_id: str) -> None:
+        """Delete an account and everything it owns (admins)."""
         self.call("DELETE", f"/api/users/{user_id}")
 
     def jwks(self) -> dict:
+        """The public keys that verify tokens."""
         return self.call("GET", "/.well-known/jwks.json")
 
     def openapi(self) -> dict:
+        """The OpenAPI document."""
         return self.call("GET", "/api/openapi.json")
 
     # ---- devices, sensors, keys ----------------------------------------------------------------------------
 
     def create_device(self, name: str, description: str = "") -> dict:
+        """Register a device owned by the caller."""
         return self.call("POST", "/api/devices", json={"name": name, "description": description})
 
     def list_devices(self, owner_id: str | None = None) -> list[dict]:
+        """The caller's devices (an admin's: everyone's, or ``owner_id``'s)."""
         return self._all("/api/devices", {"owner_id": owner_id} if owner_id else None)
 
     def get_device(self, device_id: str) -> dict:
+        """One device."""
         return self.call("GET", f"/api/devices/{device_id}")
 
     def update_device(self, device_id: str, /, **fields) -> dict:
+        """Change a device's name or description."""
         return self.call("PATCH", f"/api/devices/{device_id}", json=fields)
 
     def delete_device(self, device_id: str) -> None:
+        """Delete a device with its sensors and their grants."""
         self.call("DELETE", f"/api/devices/{device_id}")
 
     def device_key(self, device_id: str) -> dict:
-        """``{token, device_id, key_version}``."""
+        """A device token for the current key version: ``{token, device_id, key_version}``."""
         return self.call("GET", f"/api/devices/{device_id}/key")
 
     def rotate_device_key(self, device_id: str) -> dict:
+        """Revoke the device's tokens; return a new ``{token, device_id, key_version}``."""
         return self.call("POST", f"/api/devices/{device_id}/key/rotate")
 
     def device_tree(self, device_id: str) -> dict:
+        """The device's sensors nested under the groups of their paths."""
         return self.call("GET", f"/api/devices/{device_id}/tree")
 
     def create_sensor(self, device_id: str, name: str, mapping: dict | str, *, description: str = "",
                       path: list[str] | None = None) -> dict:
+        """Add a sensor to a device (``mapping`` as an object or a JSON string)."""
         body: dict[str, Any] = {"name": name, "description": description, "mapping": mapping}
         if path is not None:
             body["path"] = path
         return self.call("POST", f"/api/devices/{device_id}/sensors", json=body)
 
     def list_sensors(self, device_id: str) -> list[dict]:
+        """The sensors of a device."""
         return self._all(f"/api/devices/{device_id}/sensors")
 
     def get_sensor(self, device_id: str, sensor_id: str) -> dict:
+        """One sensor."""
         return self.call("GET", f"/api/devices/{device_id}/sensors/{sensor_id}")
 
     def update_sensor(self, device_id: str, sensor_id: str, /, **fields) -> dict:
+        """Change a sensor's name, description or path."""
         return self.call("PATCH", f"/api/devices/{device_id}/sensors/{sensor_id}", json=fields)
 
     def delete_sensor(self, device_id: str, sensor_id: str) -> None:
+        """Delete a sensor and its grants."""
         self.call("DELETE", f"/api/devices/{device_id}/sensors/{sensor_id}")
 
     # ---- consumers, grants, keys ---------------------------------------------------------------------------
 
     def create_consumer(self, name: str, description: str = "") -> dict:
+        """Create a consumer owned by the caller."""
         return self.call("POST", "/api/consumers", json={"name": name, "description": description})
 
     def list_consumers(self, owner_id: str | None = None) -> list[dict]:
+        """The caller's consumers (an admin's: everyone's, or ``owner_id``'s)."""
         return self._all("/api/consumers", {"owner_id": owner_id} if owner_id else None)
 
     def get_consumer(self, consumer_id: str) -> dict:
+        """One consumer."""
         return self.call("GET", f"/api/consumers/{consumer_id}")
 
     def update_consumer(self, consumer_id: str, /, **fields) -> dict:
+        """Change a consumer's name or description."""
         return self.call("PATCH", f"/api/consumers/{consumer_id}", json=fields)
 
     def delete_consumer(self, consumer_id: str) -> None:
+        """Delete a consumer and its grants."""
         self.call("DELETE", f"/api/consumers/{consumer_id}")
 
     def consumer_key(self, consumer_id: str) -> dict:
-        """``{token, consumer_id, key_version}``."""
+        """A consumer token for the current key version: ``{token, consumer_id, key_version}``."""
         return self.call("GET", f"/api/consumers/{consumer_id}/key")
 
     def rotate_consumer_key(self, consumer_id: str) -> dict:
+        """Revoke the consumer's tokens; return a new ``{token, consumer_id, key_version}``."""
         return self.call("POST", f"/api/consumers/{consumer_id}/key/rotate")
 
     def grant(self, consumer_id: str, sensor_id: str) -> dict:
+        """Let a consumer read a sensor of the same owner."""
         return self.call("POST", f"/api/consumers/{consumer_id}/sensors", json={"sensor_id": sensor_id})
 
     def revoke(self, consumer_id: str, sensor_id: str) -> None:
+        """Take a sensor away from a consumer."""
         self.call("DELETE", f"/api/consumers/{consumer_id}/sensors/{sensor_id}")
 
     def granted_sensors(self, consumer_id: str) -> list[dict]:
+        """The sensors a consumer may read."""
         return self._all(f"/api/consumers/{consumer_id}/sensors")
 
 
