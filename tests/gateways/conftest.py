@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 import pytest
 
 from emulators.process import free_port
-from infra.keys import load_signing_key
-from infra.tokens import DEVICE, USER, TokenIssuer
+from infra.tokens import USER
+from tests.support.devices import SeededDevice, issuer, seed  # noqa: F401  (fixtures used by the tests)
 from tests.support.pubsub import TelemetryTap
 
 # Short revocation cache and a small bucket so those behaviours show within a test; a small body limit.
 GATEWAY_ENV = {"IOT_REVOCATION_CACHE_TTL": "1", "IOT_INGEST_RATE": "5", "IOT_INGEST_BURST": "25",
                "IOT_INGEST_MAX_BYTES": "65536", "IOT_PUBLISH_TIMEOUT": "3"}
-SENSOR_TYPES = {"temp": "double", "count": "long", "door": "boolean", "label": "keyword"}
-
-
-@dataclass
-class SeededDevice:
-    id: str
-    owner_id: str
-    sensors: dict[str, str]  # name → sensor id
-    token: str
-
-
-@pytest.fixture(scope="session")
-def issuer(stack) -> TokenIssuer:
-    """Signs tokens with the stack's development key, as the API does."""
-    settings = stack.settings()
-    return TokenIssuer(load_signing_key(settings), settings.token_issuer, settings.user_token_ttl)
 
 
 @dataclass
@@ -64,28 +47,6 @@ def tap(stack):
     telemetry = TelemetryTap(stack.project)
     yield telemetry
     telemetry.close()
-
-
-@pytest.fixture
-def seed(firestore_db, issuer):
-    """Create a device with one sensor of each type, stored as the management API stores it."""
-
-    def make(owner_id: str | None = None, *, token_ttl: int | None = None) -> SeededDevice:
-        owner_id = owner_id or secrets.token_hex(6)
-        device_id = secrets.token_hex(6)
-        firestore_db.collection("devices").document(device_id).set(
-            {"owner_id": owner_id, "name": "test device", "description": "", "key_version": 1})
-        sensors = {}
-        for name, sensor_type in SENSOR_TYPES.items():
-            sensor_id = secrets.token_hex(6)
-            firestore_db.collection("sensors").document(sensor_id).set(
-                {"device_id": device_id, "owner_id": owner_id, "name": name, "type": sensor_type,
-                 "mapping": {"type": sensor_type}, "path": []})
-            sensors[name] = sensor_id
-        token = issuer.issue(DEVICE, device_id, version=1, ttl=token_ttl)
-        return SeededDevice(device_id, owner_id, sensors, token)
-
-    return make
 
 
 @pytest.fixture

@@ -1,0 +1,53 @@
+"""Devices and sensors seeded in Firestore as the management API stores them, and the token issuer (fixtures).
+
+Conftests that need them import the fixtures by name: ``from tests.support.devices import issuer, seed``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import pytest
+
+from infra.keys import load_signing_key
+from infra.tokens import DEVICE, TokenIssuer
+
+SENSOR_TYPES = {"temp": "double", "count": "long", "door": "boolean", "label": "keyword"}
+
+
+@dataclass
+class SeededDevice:
+    id: str
+    owner_id: str
+    sensors: dict[str, str]  # name → sensor id
+    token: str
+
+
+@pytest.fixture(scope="session")
+def issuer(stack) -> TokenIssuer:
+    """Signs tokens with the stack's development key, as the API does."""
+    settings = stack.settings()
+    return TokenIssuer(load_signing_key(settings), settings.token_issuer, settings.user_token_ttl)
+
+
+@pytest.fixture
+def seed(firestore_db, issuer):
+    """Create a device with one sensor of each type, stored as the management API stores it."""
+
+    def make(owner_id: str | None = None, *, token_ttl: int | None = None) -> SeededDevice:
+        owner_id = owner_id or secrets.token_hex(6)
+        device_id = secrets.token_hex(6)
+        firestore_db.collection("devices").document(device_id).set(
+            {"owner_id": owner_id, "name": "test device", "description": "", "key_version": 1})
+        sensors = {}
+        for name, sensor_type in SENSOR_TYPES.items():
+            sensor_id = secrets.token_hex(6)
+            firestore_db.collection("sensors").document(sensor_id).set(
+                {"device_id": device_id, "owner_id": owner_id, "name": name, "type": sensor_type,
+                 "mapping": {"type": sensor_type}, "path": []})
+            sensors[name] = sensor_id
+        token = issuer.issue(DEVICE, device_id, version=1, ttl=token_ttl)
+        return SeededDevice(device_id, owner_id, sensors, token)
+
+    return make
