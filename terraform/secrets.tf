@@ -3,10 +3,11 @@
 
 locals {
   secrets = {
-    "iot-signing-key"           = "PEM of the RSA private key that signs user, device and consumer tokens (IOT_SIGNING_KEY)."
-    "iot-jwks"                  = "JWKS of the public keys verifiers trust (IOT_JWKS); public, versioned with the signing key."
-    "iot-admin-password"        = "Password of the bootstrapped admin account (IOT_ADMIN_PASSWORD)."
-    "iot-elasticsearch-api-key" = "API key for Elasticsearch (ELASTICSEARCH_API_KEY)."
+    "iot-signing-key"              = "PEM of the RSA private key that signs user, device and consumer tokens (IOT_SIGNING_KEY)."
+    "iot-jwks"                     = "JWKS of the public keys verifiers trust (IOT_JWKS); public, versioned with the signing key."
+    "iot-admin-password"           = "Password of the bootstrapped admin account (IOT_ADMIN_PASSWORD)."
+    "iot-elasticsearch-writer-key" = "Elasticsearch API key of the pipeline (ELASTICSEARCH_API_KEY): the index template and writes to telemetry-*."
+    "iot-elasticsearch-reader-key" = "Read-only Elasticsearch API key of api-data (ELASTICSEARCH_API_KEY) on telemetry-*."
   }
 
   # One grant per (service, secret) the service mounts, and nothing else.

@@ -28,7 +28,8 @@ locals {
   # public: allUsers may invoke (callers authenticate with the platform's own JWTs); otherwise Cloud Run IAM
   # checks an identity token (the pipeline: Pub/Sub's OIDC token for the push service account).
   # secrets: env variable => Secret Manager secret id (version "latest"). Token issuers get the private
-  # signing key; verifiers that issue nothing get only the public JWKS.
+  # signing key; verifiers that issue nothing get only the public JWKS. api-data reads Elasticsearch with a
+  # read-only key, the pipeline writes with its own.
   # firestore: project role on Firestore (readers of devices/sensors/grants get viewer, writers get user).
   # publishes: may publish to the telemetry topic.
   services = {
@@ -84,7 +85,7 @@ locals {
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { ELASTICSEARCH_URL = var.elasticsearch_url, IOT_TRUSTED_PROXY_HOPS = "2" }
-      secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-api-key" }
+      secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-reader-key" }
       firestore     = "roles/datastore.viewer"
       publishes     = false
     }
@@ -159,7 +160,7 @@ locals {
         IOT_PUSH_AUDIENCE        = local.pipeline_url
         IOT_PUSH_SERVICE_ACCOUNT = google_service_account.pubsub_push.email
       }
-      secrets   = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-api-key" }
+      secrets   = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-writer-key" }
       firestore = "roles/datastore.user"
       publishes = false
     }

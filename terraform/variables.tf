@@ -52,7 +52,7 @@ variable "image_name" {
 
 variable "elasticsearch_url" {
   type        = string
-  description = "HTTPS endpoint of the Elasticsearch 8 cluster (e.g. an Elastic Cloud deployment) used by the pipeline and api-data. Its API key goes into the Secret Manager secret iot-elasticsearch-api-key."
+  description = "HTTPS endpoint of the Elasticsearch 8 cluster (e.g. an Elastic Cloud deployment) used by the pipeline and api-data. Their API keys go into the Secret Manager secrets iot-elasticsearch-writer-key (pipeline) and iot-elasticsearch-reader-key (api-data)."
 
   validation {
     condition     = startswith(var.elasticsearch_url, "https://")

@@ -117,6 +117,10 @@ def test_secrets_reach_only_the_services_that_need_them(terraform):
     assert holders["IOT_JWKS"] == {"api-data", "gateway-http", "gateway-ws", "gateway-mqtt"}
     assert holders["IOT_ADMIN_PASSWORD"] == {"api-users"}
     assert holders["ELASTICSEARCH_API_KEY"] == {"api-data", "pipeline"}
+    # api-data, facing the internet, reads with a key that cannot write; the pipeline writes with its own.
+    keys = {name: deployment_from_terraform(terraform, name).secrets["ELASTICSEARCH_API_KEY"]
+            for name in ("api-data", "pipeline")}
+    assert keys["api-data"] != keys["pipeline"]
     assert set(terraform.locals["secrets"]) == {secret for name in NAMES
                                                 for secret in terraform.locals["services"][name]["secrets"].values()}
 
