@@ -122,7 +122,10 @@ def test_good_records_are_indexed_and_bad_ones_recorded_in_the_same_message(pipe
                {"sensor_id": temp, "type": "double", "timestamp": "1999-01-15T00:00:00Z", "value": 19.25},
                {"sensor_id": temp, "type": "double", "timestamp": "2025-11-28T07:00:01Z", "value": 21.0}]
     body = envelope(*telemetry(device, records), message_id="31337")
-    assert requests.post(f"{pipeline}/pubsub/push", data=body, timeout=15).status_code == 204
+    try:
+        assert requests.post(f"{pipeline}/pubsub/push", data=body, timeout=15).status_code == 204
+    finally:
+        pl_es.indices.delete(index="telemetry-1999.01")
     points, _ = read_points(pl_es, temp, "double", order="asc")
     assert [p["value"] for p in points] == [20.5, 21.0]
     rejections = list_rejections(firestore_db, device.owner_id, device.id)
