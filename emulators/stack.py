@@ -146,12 +146,25 @@ class LocalStack:
         return start(self.ports.elasticsearch, str(self.data_dir / "elasticsearch.journal"))
 
     def bootstrap(self) -> dict:
-        """Create the Pub/Sub topology and the admin account (both idempotent); return what exists."""
+        """Create the Pub/Sub topology, the admin account and the telemetry index template (all idempotent)."""
         from emulators.pubsub_bootstrap import ensure_topology
 
         settings = self.settings()
         return {"pubsub": ensure_topology(self.project, settings.push_endpoint, settings.topology),
-                "admin": self.bootstrap_admin(settings)}
+                "admin": self.bootstrap_admin(settings),
+                "elasticsearch": self.bootstrap_elasticsearch()}
+
+    def bootstrap_elasticsearch(self) -> bool:
+        """Install the telemetry index template (the pipeline also does at start); True when it was written."""
+        from elasticsearch import Elasticsearch
+
+        from infra.timeseries import install_template
+
+        client = Elasticsearch(self.es_url, request_timeout=30)
+        try:
+            return install_template(client)
+        finally:
+            client.close()
 
     def bootstrap_admin(self, settings: Settings | None = None) -> str:
         """Create the admin account unless it exists (the password is generated in development); return its name.
