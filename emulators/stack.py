@@ -160,7 +160,7 @@ class LocalStack:
 
         from infra.timeseries import install_template
 
-        client = Elasticsearch(self.es_url, request_timeout=30)
+        client = Elasticsearch(self.es_url, api_key=self.settings().elasticsearch_api_key, request_timeout=30)
         try:
             return install_template(client)
         finally:
