@@ -66,7 +66,7 @@ def start_pubsub(port: int, project: str, log_dir: Path, host: str = "127.0.0.1"
 
         with _client_env(emulator):
             client = pubsub_v1.PublisherClient()
-        list(client.list_topics(project=f"projects/{project}", timeout=2))
+        list(client.list_topics(project=f"projects/{project}", timeout=2, retry=None))
         return True
 
     _wait(emulator, answers)
@@ -84,7 +84,7 @@ def start_firestore(port: int, project: str, log_dir: Path, host: str = "127.0.0
 
         with _client_env(emulator):
             client = firestore.Client(project=project, credentials=AnonymousCredentials())
-        client.collection("_probe").document("probe").get(timeout=2)
+        client.collection("_probe").document("probe").get(timeout=2, retry=None)
         client.close()
         return True
 
