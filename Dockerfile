@@ -2,9 +2,9 @@
 # instance which service it is with IOT_SERVICE (cloudbuild.yaml, terraform/services.tf); an argument
 # (`docker run IMAGE gateway-http`) does the same. The service listens on $PORT (Cloud Run sets 8080).
 #
-# No HEALTHCHECK: Cloud Run ignores Docker's HEALTHCHECK and probes the container itself, with the HTTP
-# startup probe on /healthz declared in terraform/services.tf.
-#checkov:skip=CKV_DOCKER_2: Cloud Run ignores HEALTHCHECK; its startup probe on /healthz (terraform) does this job
+# No HEALTHCHECK: Cloud Run ignores Docker's HEALTHCHECK and probes the container itself, with the startup
+# probes declared in terraform/services.tf (the port for most services, /healthz for the pipeline).
+#checkov:skip=CKV_DOCKER_2: Cloud Run ignores HEALTHCHECK; its own startup probes (terraform/services.tf) do this job
 
 # python:3.11-slim-trixie (Python 3.11.16), pinned by its multi-arch index digest (tag pushed 2026-08-16).
 # Move it deliberately: `docker buildx imagetools inspect python:3.11-slim-trixie` prints the current one.

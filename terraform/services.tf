@@ -15,6 +15,14 @@ locals {
   # a dependency cycle.
   pipeline_url = "https://pipeline-${data.google_project.this.number}.${var.region}.run.app"
 
+  # Startup probes. Cloud Run's default TCP probe (one attempt of up to 240 s) passes the moment the port
+  # accepts connections: gunicorn binds before its worker imports the app and holds early requests in the
+  # backlog, and a worker that fails to boot stops the container, so nothing faster or safer exists for most
+  # services. A probe that ticks every second would add up to a second to every cold start. The pipeline's
+  # /healthz installs the Elasticsearch index template, so only it is probed over HTTP before it gets pushes.
+  tcp_probe     = { path = null, period_seconds = 240, timeout_seconds = 240, failure_threshold = 1 }
+  healthz_probe = { path = "/healthz", period_seconds = 2, timeout_seconds = 2, failure_threshold = 30 }
+
   # Environment every service gets; IOT_SERVICE (its own name) is added per service.
   common_env = {
     GOOGLE_CLOUD_PROJECT = var.project_id
@@ -46,6 +54,7 @@ locals {
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_ADMIN_PASSWORD = "iot-admin-password" }
       firestore     = "roles/datastore.user"
       publishes     = false
+      probe         = local.tcp_probe
     }
     "api-devices" = {
       concurrency   = 16
@@ -60,6 +69,7 @@ locals {
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
       firestore     = "roles/datastore.user"
       publishes     = false
+      probe         = local.tcp_probe
     }
     "api-consumers" = {
       concurrency   = 16
@@ -74,6 +84,7 @@ locals {
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
       firestore     = "roles/datastore.user"
       publishes     = false
+      probe         = local.tcp_probe
     }
     "api-data" = {
       concurrency   = 16
@@ -88,6 +99,7 @@ locals {
       secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-reader-key" }
       firestore     = "roles/datastore.viewer"
       publishes     = false
+      probe         = local.tcp_probe
     }
     "web" = {
       concurrency   = 32
@@ -102,6 +114,7 @@ locals {
       secrets       = {}
       firestore     = null
       publishes     = false
+      probe         = local.tcp_probe
     }
     "gateway-http" = {
       concurrency   = 64
@@ -116,6 +129,7 @@ locals {
       secrets       = { IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.viewer"
       publishes     = true
+      probe         = local.tcp_probe
     }
     "gateway-ws" = {
       concurrency   = 250
@@ -130,6 +144,7 @@ locals {
       secrets       = { IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.viewer"
       publishes     = true
+      probe         = local.tcp_probe
     }
     "gateway-mqtt" = {
       concurrency   = 1000
@@ -145,6 +160,7 @@ locals {
       secrets   = { IOT_JWKS = "iot-jwks" }
       firestore = "roles/datastore.viewer"
       publishes = true
+      probe     = local.tcp_probe
     }
     "pipeline" = {
       concurrency   = 16
@@ -163,6 +179,7 @@ locals {
       secrets   = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-writer-key" }
       firestore = "roles/datastore.user"
       publishes = false
+      probe     = local.healthz_probe
     }
   }
 }
@@ -227,15 +244,25 @@ resource "google_cloud_run_v2_service" "service" {
         }
       }
 
-      # Traffic only once /healthz answers 200 (Cloud Run's default probe only checks that the port is open).
       startup_probe {
         initial_delay_seconds = 0
-        period_seconds        = 1
-        timeout_seconds       = 1
-        failure_threshold     = 30
-        http_get {
-          path = "/healthz"
-          port = local.container_port
+        period_seconds        = each.value.probe.period_seconds
+        timeout_seconds       = each.value.probe.timeout_seconds
+        failure_threshold     = each.value.probe.failure_threshold
+
+        dynamic "http_get" {
+          for_each = each.value.probe.path == null ? [] : [each.value.probe.path]
+          content {
+            path = http_get.value
+            port = local.container_port
+          }
+        }
+
+        dynamic "tcp_socket" {
+          for_each = each.value.probe.path == null ? [local.container_port] : []
+          content {
+            port = tcp_socket.value
+          }
         }
       }
     }

@@ -236,8 +236,24 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
     secret_ref = secret_env["content"][0]["value_source"][0]["secret_key_ref"][0]
     if secret_ref["version"] != "latest":
         raise AssertionError("secrets must follow their latest version, as cloudbuild.yaml mounts them")
-    probe = container["startup_probe"][0]
-    http_get = probe["http_get"][0]
+    probe_block = container["startup_probe"][0]
+    expected_block = {
+        "initial_delay_seconds": 0,
+        "period_seconds": "${each.value.probe.period_seconds}",
+        "timeout_seconds": "${each.value.probe.timeout_seconds}",
+        "failure_threshold": "${each.value.probe.failure_threshold}",
+        "dynamic": [
+            {"http_get": {"for_each": "${each.value.probe.path == null ? [] : [each.value.probe.path]}",
+                          "content": [{"path": "${http_get.value}", "port": "${local.container_port}"}]}},
+            {"tcp_socket": {"for_each": "${each.value.probe.path == null ? [local.container_port] : []}",
+                            "content": [{"port": "${tcp_socket.value}"}]}},
+        ],
+    }
+    if probe_block != expected_block:
+        raise AssertionError(f"unexpected startup probe of the Cloud Run services: {probe_block}")
+    probe = tf.resolve(entry["probe"], each)
+    port = int(tf.resolve("${local.container_port}", each))
+    target = {"tcpSocket.port": port} if probe["path"] is None else {"httpGet.path": probe["path"], "httpGet.port": port}
     resources = container["resources"][0]
     scaling = template["scaling"][0]
     return Deployment(
@@ -254,11 +270,8 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
         secrets=dict(entry["secrets"]),
         ingress=INGRESS_WORDS[tf.resolve(body["ingress"], each)],
         public=bool(entry["public"]),
-        startup_probe={
-            **{PROBE_KEYS[key]: int(probe[key]) for key in PROBE_KEYS},
-            "httpGet.path": http_get["path"],
-            "httpGet.port": int(tf.resolve(http_get["port"], each)),
-        },
+        startup_probe={"initialDelaySeconds": int(probe_block["initial_delay_seconds"]),
+                       **{PROBE_KEYS[key]: int(probe[key]) for key in PROBE_KEYS if key in probe}, **target},
         cpu_throttling=bool(resources["cpu_idle"]),
         cpu_boost=bool(resources["startup_cpu_boost"]),
     )
