@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import logging
 import os
 import re
 import signal
@@ -26,6 +27,8 @@ from emulators.process import ManagedProcess, free_port
 from emulators.stack import LocalStack, Ports
 from loadtests.harness import RESULTS, ROOT, cpu_affinity, machine, table, write_results
 from run.services import BY_NAME, SERVICES
+
+logger = logging.getLogger(__name__)
 
 TARGET_SECONDS = 1.0  # every gateway, process start to first 200
 GATEWAYS = ("gateway-http", "gateway-ws", "gateway-mqtt")
@@ -145,9 +148,10 @@ def measure(names: list[str], runs: int) -> dict:
                 "import_median_s": round(statistics.median(imports), 4),
                 "slowest_imports": slowest_imports(module),
             }
-            print(f"{name}: first 200 {statistics.median(starts):.3f}s, import {statistics.median(imports):.3f}s",
-                  file=sys.stderr)
-        results["runner_import_median_s"] = round(statistics.median(import_seconds("run.server") for _ in range(runs)), 4)
+            logger.info("%s: first 200 %.3f s, import %.3f s", name, statistics.median(starts),
+                        statistics.median(imports))
+        runner = [import_seconds("run.server") for _ in range(runs)]
+        results["runner_import_median_s"] = round(statistics.median(runner), 4)
         results["runner_slowest_imports"] = slowest_imports("run.server")
         results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     finally:
@@ -223,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("services", nargs="*", metavar="service", help="services to measure (default: all)")
     parser.add_argument("--runs", type=int, default=7, help="starts per service (median reported)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     unknown = sorted(set(args.services) - set(BY_NAME))
     if unknown:
         parser.error(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")

@@ -253,7 +253,10 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
         raise AssertionError(f"unexpected startup probe of the Cloud Run services: {probe_block}")
     probe = tf.resolve(entry["probe"], each)
     port = int(tf.resolve("${local.container_port}", each))
-    target = {"tcpSocket.port": port} if probe["path"] is None else {"httpGet.path": probe["path"], "httpGet.port": port}
+    if probe["path"] is None:
+        target = {"tcpSocket.port": port}
+    else:
+        target = {"httpGet.path": probe["path"], "httpGet.port": port}
     resources = container["resources"][0]
     scaling = template["scaling"][0]
     return Deployment(

@@ -72,7 +72,8 @@ def test_no_secret_is_baked_into_the_image(dockerfile):
     names = list(dockerfile.env) + [arg.split("=")[0] for arg in dockerfile.all("ARG")]
     assert not [name for name in names if SECRET_NAME.search(name)]
     # Only the allow-listed paths reach the build context: not .local/ (keys, passwords), not .git.
-    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
     assert lines[0] == "*"
     assert {line for line in lines if line.startswith("!")} == {"!pyproject.toml", "!infra/", "!run/"}
 

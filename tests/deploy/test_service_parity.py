@@ -208,6 +208,6 @@ def test_gcloud_accepts_every_deploy_step(build, tmp_path):
 
     steps = deploy_steps(build)
     with ThreadPoolExecutor(2) as pool:
-        results = dict(zip(steps, pool.map(run, steps.values())))
+        results = dict(zip(steps, pool.map(run, steps.values()), strict=True))
     for name, result in results.items():
         assert "You do not currently have an active account selected" in result.stderr, f"{name}: {result.stderr}"
