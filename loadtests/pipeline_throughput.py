@@ -108,10 +108,11 @@ def main() -> dict:
                "IOT_ENV": "development", "GOOGLE_CLOUD_PROJECT": "iot-bench"}
         pipeline = serve(python_module("run", "pipeline"), env, port, data_dir / "pipeline.log", cpus=PIPELINE_CPU)
         try:
-            results["runs"]["stand-in _bulk"] = measure(f"{standin.url}/_bulk",
-                                                        [bulk_body(b) for b in range(BODIES)], "application/x-ndjson")
-            results["runs"]["pipeline /pubsub/push"] = measure(f"http://127.0.0.1:{port}/pubsub/push",
-                                                               [push_body(b) for b in range(BODIES)], "application/json")
+            bulks = [bulk_body(b) for b in range(BODIES)]
+            results["runs"]["stand-in _bulk"] = measure(f"{standin.url}/_bulk", bulks, "application/x-ndjson")
+            pushes = [push_body(b) for b in range(BODIES)]
+            results["runs"]["pipeline /pubsub/push"] = measure(f"http://127.0.0.1:{port}/pubsub/push", pushes,
+                                                               "application/json")
         finally:
             pipeline.stop()
         requests.post(f"{standin.url}/telemetry/_refresh", timeout=30)

@@ -1,4 +1,4 @@
-"""Readings through real processes: gateway-http → Pub/Sub emulator → push → pipeline → Elasticsearch → reads."""
+"""Readings through real processes: gateway-http → Pub/Sub emulator push → pipeline → Elasticsearch → reads."""
 
 import statistics
 
