@@ -217,8 +217,8 @@ def summarise(results: dict) -> None:
         + f"\nFreshness p50 **{fresh_stats['p50']:.0f} ms**, p95 **{fresh_stats['p95']:.0f} ms**. The emulator's "
         f"push alone (a trivial receiver on a second subscription, same run) takes p50 {floor_stats['p50']:.0f} ms, "
         f"p95 {floor_stats['p95']:.0f} ms: freshness is "
-        f"**{fresh_stats['p50'] / max(floor_stats['p50'], 0.001):.1f}×** that floor at p50. The stand-in makes writes searchable at once; a real cluster adds up to its refresh "
-        "interval (1 s by default).\n"
+        f"**{fresh_stats['p50'] / max(floor_stats['p50'], 0.001):.1f}×** that floor at p50. The stand-in makes "
+        "writes searchable at once; a real cluster adds up to its refresh interval (1 s by default).\n"
         "\n![Freshness](freshness.png)\n")
     write_results("freshness", {k: v for k, v in results.items() if not k.endswith("_ms")}
                   | {"freshness_ms_sorted": sorted(round(v, 2) for v in fresh)}, markdown)
