@@ -19,6 +19,8 @@ from infra.web import create_flask_app
 
 bp = Blueprint("pipeline", __name__)
 
+MAX_PUSH_BYTES = 16 * 1024 * 1024
+
 
 @bp.post("/pubsub/push")
 def push():
@@ -43,5 +45,7 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
     app.extensions["iot.push_indexer"] = PushIndexer(
         lambda: clients.elasticsearch, lambda rejections: record_rejections(clients.firestore, rejections),
         installer)
+    # Pub/Sub messages hold at most 10 MB, 13.4 MB once base64-encoded in the envelope; refuse larger bodies unread.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_BYTES
     app.register_blueprint(bp)
     return app
