@@ -14,7 +14,7 @@ DEBIAN_PACKAGES := mosquitto_pub:mosquitto-clients jq:jq curl:curl wrk:wrk
 dev: install system-deps  ## run every service on its port until Ctrl-C
 	$(BIN)/python -m emulators dev
 
-test: install system-deps  ## the whole test suite against the emulators (what CI runs)
+test: install system-deps tools  ## the whole test suite against the emulators (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install system-deps  ## benchmarks; results and plots land in loadtests/results/
@@ -28,6 +28,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# checkov pins dozens of packages of its own: it gets its own virtualenv, which the deploy tests
+# (tests/deploy/test_static_checks.py) run as a subprocess.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := $(VENV)/tools/checkov
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+.PHONY: tools
+tools: $(CHECKOV_STAMP)  ## tools the tests run as subprocesses, each in its own virtualenv
+
+$(CHECKOV_STAMP):
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@rm -f $(CHECKOV_VENV)/.installed-* && touch $@
 
 system-deps:
 	@missing=""; for entry in $(DEBIAN_PACKAGES); do \

@@ -61,10 +61,11 @@ class Invalid:
     errors: list[dict]
 
 
-def parse_timestamp(raw: Any, now_ns: int) -> int:
+def parse_timestamp(raw: Any, now_ns: int, *, allow_future: bool = False) -> int:
     """Turn epoch s/ms/µs/ns (told apart by magnitude), a numeric string or ISO-8601 into epoch nanoseconds.
 
-    A missing timestamp (None) is the receive time ``now_ns``. Naive ISO times are UTC.
+    A missing timestamp (None) is the receive time ``now_ns``. Naive ISO times are UTC. Readings may lie at
+    most a day ahead of ``now_ns``; query bounds (``allow_future``) may lie anywhere after 1970.
     """
     if raw is None:
         return now_ns
@@ -82,7 +83,7 @@ def parse_timestamp(raw: Any, now_ns: int) -> int:
         raise RecordError("timestamp", "timestamp must be a number or an ISO-8601 string")
     if ns < 0:
         raise RecordError("timestamp", "timestamp is before 1970")
-    if ns > now_ns + MAX_FUTURE_NS:
+    if not allow_future and ns > now_ns + MAX_FUTURE_NS:
         raise RecordError("timestamp", "timestamp is more than a day in the future")
     return ns
 

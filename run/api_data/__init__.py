@@ -1,4 +1,4 @@
-"""api-data: reading telemetry: the time-range data API and the read-only Elasticsearch proxy."""
+"""api-data: reading telemetry — the time-range data API and the read-only Elasticsearch proxy for consumers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ from flask import Flask
 from infra.clients import Clients
 from infra.config import Settings
 from infra.web import create_flask_app
+from infra.wiring import wiring_of
+from run.api_data.views import bp, proxy
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
-    """Build the api-data app."""
-    return create_flask_app("api-data", settings, clients)
+    """Build the api-data app; it verifies tokens only (public keys suffice)."""
+    app = create_flask_app("api-data", settings, clients)
+    wiring_of(app).load_configuration(signing=False)
+    app.register_blueprint(bp)
+    app.register_blueprint(proxy)
+    return app

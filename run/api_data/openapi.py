@@ -1,0 +1,101 @@
+"""OpenAPI fragment of api-data: the time-range data API and the read-only Elasticsearch proxy."""
+
+from __future__ import annotations
+
+from infra.openapi import obj, operation, path_parameter, query_parameter, ref
+from infra.timeseries import AGGREGATIONS, DEFAULT_LIMIT, MAX_BUCKETS, MAX_LIMIT, MAX_SIZE, MAX_WINDOW
+
+TAG = "data"
+PROXY_TAG = "consume"
+TAGS = [
+    {"name": TAG, "description": "Reading a sensor's telemetry: time ranges, pages, downsampling, CSV."},
+    {"name": PROXY_TAG, "description": "A read-only, Elasticsearch-compatible endpoint for consumers: point the "
+                                       "official client at `/api/consumers/consume` with a consumer key as "
+                                       "bearer token; index names are sensor ids."},
+]
+
+TIME = {"type": "string", "description": "ISO-8601, or epoch seconds, ms, µs or ns (told apart by magnitude)"}
+VALUE = {"description": "The reading, typed as its sensor (number, integer, boolean or string)"}
+POINT = obj({"timestamp": {"type": "string", "description": "ISO-8601 UTC with nine fractional digits"},
+             "value": VALUE}, ["timestamp", "value"])
+ES_REPLY = {"type": "object", "description": "Elasticsearch's own reply, restricted to granted sensors"}
+ES_QUERY = {"type": "object", "description": f"An Elasticsearch search body: query, size (≤ {MAX_SIZE}), from "
+                                             f"(from + size ≤ {MAX_WINDOW}), sort, search_after, _source, aggs, "
+                                             "track_total_hits. Other keys are refused (400)."}
+READERS = "A user token (the owner, or an admin) or a consumer token with a grant on the sensor."
+SENSOR_ID = path_parameter("sensor_id", "The sensor's id.")
+INDEX = path_parameter("index", "Granted sensor ids, comma-separated (no wildcards, no _all).")
+
+SCHEMAS = {
+    "Point": POINT,
+    "SensorData": obj({"sensor_id": {"type": "string"}, "type": {"type": "string"},
+                       "points": {"type": "array", "items": ref("Point")},
+                       "next_cursor": {"type": ["string", "null"]},
+                       "interval": {"type": "string"}, "agg": {"type": "string", "enum": list(AGGREGATIONS)}},
+                      ["sensor_id", "type", "points", "next_cursor"]),
+}
+
+
+def _proxy(operation_id: str, summary: str, *, body: bool = False, ok_reply: dict = ES_REPLY, **kwargs) -> dict:
+    op = operation(operation_id, summary, PROXY_TAG, reply=ok_reply, errors=[400, 403, 404], security=None,
+                   **kwargs)
+    op["security"] = [{"consumerToken": []}, {"userToken": []}]
+    op["responses"]["401"] = {"$ref": "#/components/responses/Unauthorized"}
+    if body:
+        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": ES_QUERY}}}
+    return op
+
+
+PATHS = {
+    "/api/sensors/{sensor_id}/data": {
+        "parameters": [SENSOR_ID],
+        "get": {**operation(
+            "getSensorData", "A sensor's readings in a time range, newest first, paged or downsampled", TAG,
+            reply=ref("SensorData"), errors=[400, 403, 404], security=None,
+            description=f"{READERS} Pages hold `limit` points (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); "
+                        "follow `next_cursor`. With `interval` (e.g. `1m`) the reply holds one point per "
+                        f"non-empty bucket (at most {MAX_BUCKETS}), the bucket's start as its timestamp. "
+                        "`format=csv` answers text/csv (`timestamp,value`), the next cursor in `X-Next-Cursor`.",
+            parameters=[
+                query_parameter("from", "Start of the range (inclusive).", TIME),
+                query_parameter("to", "End of the range (exclusive).", TIME),
+                query_parameter("limit", "Points per page.", {"type": "integer", "minimum": 1,
+                                                              "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+                query_parameter("cursor", "`next_cursor` of the previous page."),
+                query_parameter("order", "Newest first (desc) or oldest first.",
+                                {"type": "string", "enum": ["desc", "asc"], "default": "desc"}),
+                query_parameter("interval", "Downsample into fixed buckets: a whole number of ms, s, m, h or d.",
+                                {"type": "string", "pattern": "^[1-9][0-9]*(ms|s|m|h|d)$"}),
+                query_parameter("agg", "Aggregation per bucket (min/max/avg/sum need a numeric sensor).",
+                                {"type": "string", "enum": list(AGGREGATIONS), "default": "avg"}),
+                query_parameter("format", "Reply format.", {"type": "string", "enum": ["json", "csv"]}),
+            ]),
+            "security": [{"userToken": []}, {"consumerToken": []}]},
+    },
+    "/api/consumers/consume": {
+        "get": _proxy("consumeInfo", "Cluster information (lets the official client ping)"),
+    },
+    "/api/consumers/consume/{index}": {
+        "parameters": [INDEX],
+        "get": _proxy("consumeLatest", "The original platform's call: a sensor's latest readings as a search "
+                                       "reply"),
+        **{method: _proxy(f"consumeRefused{method.title()}", "Refused: the endpoint is read-only (403)")
+           for method in ("post", "put", "patch", "delete")},
+    },
+    "/api/consumers/consume/{index}/_search": {
+        "parameters": [INDEX],
+        "get": _proxy("consumeSearchGet", "Search granted sensors' readings", body=True),
+        "post": _proxy("consumeSearch", "Search granted sensors' readings", body=True),
+    },
+    "/api/consumers/consume/{index}/_count": {
+        "parameters": [INDEX],
+        "get": _proxy("consumeCountGet", "Count granted sensors' readings", body=True),
+        "post": _proxy("consumeCount", "Count granted sensors' readings", body=True),
+    },
+    "/api/consumers/consume/{index}/{rest}": {
+        "parameters": [INDEX, path_parameter("rest", "Any other path below an index (one or more segments).")],
+        **{method: _proxy(f"consumeRefusedBelow{method.title()}",
+                          "Refused: only _search and _count are served (403)")
+           for method in ("get", "post", "put", "patch", "delete")},
+    },
+}

@@ -1,0 +1,156 @@
+"""Routes of api-data: the time-range data API and the read-only Elasticsearch-compatible consumer proxy."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+
+import jwt
+from flask import Blueprint, Response, current_app, request
+
+from infra.auth import bearer_token, current_consumer, current_user
+from infra.errors import AppError, BadRequestError, ForbiddenError, NotFoundError
+from infra.readings import Reader, parse_data_query, readable_sensor
+from infra.timeseries import QueryError, downsample, read_points, search_sensors
+from infra.tokens import CONSUMER
+from infra.web import clients_of, json_body
+from infra.wiring import wiring_of
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("api_data", __name__)
+proxy = Blueprint("consume", __name__, url_prefix="/api/consumers/consume")
+
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+LATEST_SIZE = 10  # readings returned by the original's GET /api/consumers/consume/{sensor_id}
+
+
+@bp.get("/api/sensors/<sensor_id>/data")
+def sensor_data(sensor_id: str):
+    """Readings of one sensor in a time range: pages newest first (or ``order=asc``), or downsampled."""
+    query = parse_data_query(request.args)
+    sensor = readable_sensor(wiring_of().repository, current_reader(), sensor_id)
+    es = clients_of().elasticsearch
+    try:
+        if query.interval:
+            points = downsample(es, sensor.id, sensor.type, query.start_ns, query.end_ns, query.interval,
+                                query.agg, query.order)
+            next_cursor = None
+        else:
+            points, next_cursor = read_points(es, sensor.id, sensor.type, query.start_ns, query.end_ns,
+                                              query.limit, query.cursor, query.order)
+    except QueryError as exc:
+        raise BadRequestError(str(exc), code="invalid_query") from None
+    if query.format == "csv":
+        return _csv(points, next_cursor)
+    reply = {"sensor_id": sensor.id, "type": sensor.type, "points": points, "next_cursor": next_cursor}
+    if query.interval:
+        reply.update(interval=query.interval, agg=query.agg)
+    return reply
+
+
+@proxy.route("", methods=["GET"])
+def info():
+    """Minimal cluster info, so the official client's ``info()`` and ``ping()`` work against the proxy."""
+    _ = current_reader()
+    return {"name": "iot-platform", "tagline": "You Know, for Search",
+            "version": {"number": "8.15.0", "build_flavor": "default"}}
+
+
+@proxy.route("/<index>", methods=_ALL_METHODS)
+def latest_readings(index: str):
+    """The original platform's call: the newest readings of one sensor as an Elasticsearch search reply."""
+    if request.method not in ("GET", "HEAD"):
+        refuse(index)
+    return _search(_readable_indices(index), {"size": LATEST_SIZE, "sort": [{"@timestamp": {"order": "desc"}}]},
+                   count=False)
+
+
+@proxy.route("/<index>/_search", methods=["GET", "POST"])
+def search(index: str):
+    """``_search`` over granted sensors (the index names are sensor ids, comma-separated)."""
+    return _search(_readable_indices(index), _body(), count=False)
+
+
+@proxy.route("/<index>/_count", methods=["GET", "POST"])
+def count(index: str):
+    """``_count`` over granted sensors."""
+    return _search(_readable_indices(index), _body(), count=True)
+
+
+@proxy.route("/<index>/<path:rest>", methods=_ALL_METHODS)
+def refuse(index: str, rest: str = ""):
+    """Anything else (writes, deletes, index and cluster calls) is refused: the proxy is read-only."""
+    path = f"{index}/{rest}".rstrip("/")
+    raise ForbiddenError(f"{request.method} /{path} is not allowed: this endpoint serves _search and _count "
+                         "of granted sensors only", code="read_only")
+
+
+@proxy.after_request
+def product_header(response: Response) -> Response:
+    # The official client refuses any reply without it (its product check).
+    response.headers["X-Elastic-Product"] = "Elasticsearch"
+    return response
+
+
+@proxy.errorhandler(AppError)
+def elasticsearch_error(exc: AppError):
+    """Errors in Elasticsearch's shape (what its client parses), keeping the platform's code and message."""
+    kind = {400: "parsing_exception", 401: "security_exception", 403: "security_exception",
+            404: "index_not_found_exception", 503: "unavailable_shards_exception"}.get(exc.status, "exception")
+    cause = {"type": kind, "reason": exc.message}
+    body = {"error": {"root_cause": [cause], **cause, "code": exc.code, "message": exc.message},
+            "status": exc.status}
+    response = current_app.json.response(body)
+    response.status_code = exc.status
+    response.headers.update(exc.headers)
+    return response
+
+
+def current_reader() -> Reader:
+    """The caller: a consumer (consumer token) or a user (user token); the chosen verifier checks it fully."""
+    token = bearer_token()
+    try:
+        audience = jwt.decode(token, options={"verify_signature": False}).get("aud") if token else None
+    except jwt.PyJWTError:
+        audience = None
+    if audience == CONSUMER:
+        return Reader(consumer=current_consumer())
+    return Reader(user=current_user())
+
+
+def _readable_indices(index: str) -> list[str]:
+    """The sensor ids named by an index expression; every one must be readable (no wildcards or _all)."""
+    names = [name.strip() for name in index.split(",") if name.strip()]
+    if not names or any(name.startswith(("_", "-")) or any(c in name for c in "*?") for name in names):
+        raise ForbiddenError("name granted sensors by id; wildcards and _all are not allowed", code="read_only")
+    reader = current_reader()
+    repo = wiring_of().repository
+    try:
+        return [readable_sensor(repo, reader, name).id for name in names]
+    except NotFoundError as exc:
+        raise NotFoundError(f"no such index: {exc.message}") from None
+
+
+def _body() -> dict:
+    if not request.get_data(cache=True):
+        return {}
+    return json_body()
+
+
+def _search(sensor_ids: list[str], body: dict, *, count: bool):
+    try:
+        return search_sensors(clients_of().elasticsearch, sensor_ids, body, count=count)
+    except QueryError as exc:
+        raise BadRequestError(str(exc), code="invalid_query") from None
+
+
+def _csv(points: list[dict], next_cursor: str | None) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["timestamp", "value"])
+    writer.writerows((point["timestamp"], point["value"]) for point in points)
+    response = Response(out.getvalue(), mimetype="text/csv")
+    if next_cursor:
+        response.headers["X-Next-Cursor"] = next_cursor
+    return response
