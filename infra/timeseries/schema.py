@@ -8,6 +8,8 @@ A document carries exactly one typed value field, so numeric aggregations run on
 
 from __future__ import annotations
 
+import calendar
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -45,6 +47,9 @@ MAPPINGS: dict[str, Any] = {
 SETTINGS: dict[str, Any] = {"number_of_shards": 1}
 
 _NS = 1_000_000_000
+# The gateways' canonical form; such timestamps skip the general parser (the pipeline's hot path).
+_CANONICAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{9})Z$")
+_MAX_FUTURE_NS = 24 * 3600 * _NS
 
 
 class StoreUnavailableError(ServiceUnavailableError):
@@ -127,13 +132,14 @@ def build_document(record: Any, *, device_id: str, owner_id: str, received_at: s
         raise InvalidRecordError(f"type {str(sensor_type)[:40]!r} is not one of {', '.join(VALUE_FIELDS)}")
     if "value" not in record or "timestamp" not in record:
         raise InvalidRecordError("timestamp and value are required")
+    now_ns = time.time_ns() if now_ns is None else now_ns
     try:
         value = coerce_value(record["value"], sensor_type)
-        timestamp_ns = parse_timestamp(record["timestamp"], time.time_ns() if now_ns is None else now_ns)
+        timestamp_ns, timestamp = _timestamp(record["timestamp"], now_ns)
     except RecordError as exc:
         raise InvalidRecordError(exc.message) from None
     source = {
-        "@timestamp": format_timestamp(timestamp_ns),
+        "@timestamp": timestamp,
         "sensor_id": sensor_id,
         "device_id": device_id,
         "owner_id": owner_id,
@@ -143,3 +149,19 @@ def build_document(record: Any, *, device_id: str, owner_id: str, received_at: s
         "gateway": gateway,
     }
     return Document(index_for(timestamp_ns), document_id(sensor_id, timestamp_ns), source)
+
+
+def _timestamp(raw, now_ns: int) -> tuple[int, str]:
+    """Epoch nanoseconds and the canonical ISO form of a record's timestamp."""
+    match = _CANONICAL.match(raw) if isinstance(raw, str) else None
+    if match is None:
+        ns = parse_timestamp(raw, now_ns)
+        return ns, format_timestamp(ns)
+    year, month, day, hour, minute, second, fraction = (int(part) for part in match.groups())
+    if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60
+            and second < 60):
+        raise RecordError("timestamp", f"timestamp {raw!r} is not a valid date")
+    ns = calendar.timegm((year, month, day, hour, minute, second)) * _NS + fraction
+    if ns > now_ns + _MAX_FUTURE_NS:
+        raise RecordError("timestamp", "timestamp is more than a day in the future")
+    return ns, raw
