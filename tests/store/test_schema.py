@@ -40,6 +40,8 @@ def test_each_type_fills_exactly_its_own_value_field(sensor_type, value, stored)
     ({"sensor_id": "s", "type": "float64", "timestamp": 1, "value": 1}, "type"),
     ({"sensor_id": "s", "type": "double", "timestamp": 1}, "required"),
     ({"sensor_id": "s", "type": "double", "timestamp": "yesterday", "value": 1}, "timestamp"),
+    ({"sensor_id": "s", "type": "double", "timestamp": "2025-02-29T00:00:00.000000000Z", "value": 1}, "valid date"),
+    ({"sensor_id": "s", "type": "double", "timestamp": "2999-01-01T00:00:00.000000000Z", "value": 1}, "future"),
     ({"sensor_id": "s", "type": "long", "timestamp": 1, "value": 1.5}, "integer"),
     ({"sensor_id": "s", "type": "boolean", "timestamp": 1, "value": "maybe"}, "true or false"),
     ({"sensor_id": "s", "type": "double", "timestamp": 1, "value": {"nested": 1}}, "number"),
