@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from flask import g, request
 
-from infra.errors import ForbiddenError, UnauthorizedError
-from infra.model import Consumer, Device, User
+from infra.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from infra.model import Consumer, Device, Sensor, User, can_access
 from infra.tokens import CONSUMER, DEVICE, USER, Claims, TokenError
 from infra.wiring import wiring_of
 
@@ -97,6 +97,38 @@ def current_device(*, fresh: bool = False) -> Device:
             raise invalid_token("this device key was revoked or the device deleted")
         g.iot_device = device
     return device
+
+
+def sensor_for_reading(sensor_id: str) -> Sensor:
+    """The sensor whose data this request may read: with a user token, one the user may see (admins: any); with a
+    consumer token, one granted to that consumer (grant read fresh, key version through the revocation cache).
+
+    Raises:
+        UnauthorizedError: no token, or one that is neither a valid user nor a current consumer token.
+        NotFoundError: a user asks for a missing sensor or another tenant's.
+        ForbiddenError: code ``not_granted`` when a consumer asks for a sensor it was not granted (or a missing one).
+    """
+    token = bearer_token()
+    if token is None:
+        raise UnauthorizedError("send Authorization: Bearer <token>")
+    wiring = wiring_of()
+    try:
+        audience = wiring.verifier.verify(token, USER).audience
+    except TokenError as exc:
+        if exc.reason != "wrong_audience":
+            raise invalid_token(exc.message) from None
+        audience = CONSUMER
+    if audience == USER:
+        user = current_user()
+        sensor = wiring.repository.get_sensor(sensor_id)
+        if sensor is None or not can_access(user, sensor.owner_id):
+            raise NotFoundError("no such sensor")
+        return sensor
+    consumer = current_consumer()
+    sensor = wiring.repository.get_sensor(sensor_id) if wiring.repository.has_grant(consumer.id, sensor_id) else None
+    if sensor is None:
+        raise ForbiddenError("this consumer has no grant on that sensor", code="not_granted")
+    return sensor
 
 
 def client_address(trusted_hops: int) -> str:
