@@ -94,15 +94,23 @@ def rotate_device_key(repo: Repository, issuer: TokenIssuer, caller: User, devic
 
 
 def add_sensor(repo: Repository, caller: User, device_id: str, body: dict[str, Any]) -> Sensor:
-    """Create a sensor on a device the caller may manage; the sensor belongs to the device's owner."""
-    device = get_device(repo, caller, device_id)
+    """Create a sensor on a device the caller may manage; the sensor belongs to the device's owner.
+
+    The device is read and the sensor written in one transaction (no separate ownership read).
+    """
     fields = SENSOR_CREATE.parse(body)
-    now = utc_now()
     mapping = fields["mapping"]
-    sensor = Sensor(id=new_id(), device_id=device.id, owner_id=device.owner_id, name=fields["name"],
-                    description=fields["description"], type=mapping["type"], mapping=mapping,
-                    path=fields["path"], created_at=now, updated_at=now)
-    if not repo.create_sensor(sensor):
+
+    def build(device: Device) -> Sensor:
+        if not can_access(caller, device.owner_id):
+            raise NotFoundError("no such device")
+        now = utc_now()
+        return Sensor(id=new_id(), device_id=device.id, owner_id=device.owner_id, name=fields["name"],
+                      description=fields["description"], type=mapping["type"], mapping=mapping,
+                      path=fields["path"], created_at=now, updated_at=now)
+
+    sensor = repo.create_sensor(device_id, build)
+    if sensor is None:
         raise NotFoundError("no such device")
     return sensor
 

@@ -52,7 +52,7 @@ class Repository(Protocol):
     def delete_device(self, device_id: str) -> bool: ...
     def bump_device_key(self, device_id: str) -> int | None: ...
     def get_sensor(self, sensor_id: str) -> Sensor | None: ...
-    def create_sensor(self, sensor: Sensor) -> bool: ...
+    def create_sensor(self, device_id: str, build: Callable[[Device], Sensor]) -> Sensor | None: ...
     def update_sensor(self, sensor_id: str, changes: dict[str, Any]) -> bool: ...
     def list_sensors(self, device_id: str, page: PageRequest) -> Page[Sensor]: ...
     def sensors_of_device(self, device_id: str) -> list[Sensor]: ...
@@ -176,17 +176,25 @@ class FirestoreRepository:
         """The sensor with this id."""
         return self._get(SENSORS, sensor_id, _sensor)
 
-    def create_sensor(self, sensor: Sensor) -> bool:
-        """Store a new sensor if its device still exists (checked in the same transaction); False otherwise."""
-        device_ref = self.db.collection(DEVICES).document(sensor.device_id)
-        sensor_ref = self.db.collection(SENSORS).document(sensor.id)
+    def create_sensor(self, device_id: str, build: Callable[[Device], Sensor]) -> Sensor | None:
+        """Store the sensor ``build(device)`` makes from the device as read in the same transaction.
+
+        Returns None when the device does not exist. ``build`` may raise (e.g. the caller may not manage the
+        device), which stores nothing. One transaction both checks the device and creates the sensor, so a
+        sensor never outlives a device deleted at the same moment.
+        """
+        if not valid_id(device_id):
+            return None
+        device_ref = self.db.collection(DEVICES).document(device_id)
 
         @firestore.transactional
-        def create(transaction) -> bool:
-            if not device_ref.get(transaction=transaction).exists:
-                return False
-            transaction.create(sensor_ref, _record(sensor))
-            return True
+        def create(transaction) -> Sensor | None:
+            snapshot = device_ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return None
+            sensor = build(_device(snapshot))
+            transaction.create(self.db.collection(SENSORS).document(sensor.id), _record(sensor))
+            return sensor
 
         return create(self.db.transaction())
 
