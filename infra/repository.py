@@ -14,7 +14,7 @@ The read methods the gateways and the data API rely on are ``get_device``, ``sen
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable, Protocol, TypeVar
 
 from google.api_core import exceptions as google_errors

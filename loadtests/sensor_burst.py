@@ -131,6 +131,8 @@ def render_markdown(report: dict) -> str:
     """The results as a short markdown report next to the original's figures."""
     latency, original = report["latency_ms"], report["original"]
     original_rate = original["requests"] * original["success_rate"] / original["duration_s"]
+    original_latency = f"avg {original['avg_latency_ms'] / 1000:.0f} s / p95 {original['p95_latency_ms'] / 1000:.0f} s"
+    failures = f"{report['failed']} {report['errors'] or ''}".strip()
     return f"""# Sensor creation burst
 
 {report['sensors']} sensor creations on one device from {report['concurrency']} concurrent clients, {report['at']}.
@@ -141,10 +143,10 @@ Setup: {report['setup']}; {report['machine']['cpus']} CPUs, Python {report['mach
 | creations | {report['sensors']} | {original['requests']} |
 | success rate | {report['success_rate']:.1%} | {original['success_rate']:.0%} |
 | successful creations per second | {report['sensors_per_s']} | {original_rate:.1f} |
-| latency p50 / p95 | {latency['p50']} / {latency['p95']} ms | avg {original['avg_latency_ms'] / 1000:.0f} s / p95 {original['p95_latency_ms'] / 1000:.0f} s |
+| latency p50 / p95 | {latency['p50']} / {latency['p95']} ms | {original_latency} |
 | latency p99 / max | {latency['p99']} / {latency['max']} ms | |
 
-Failures: {report['failed']} {report['errors'] or ''}; sensors listed on the device afterwards: {report['listed_after']}.
+Failures: {failures}; sensors listed on the device afterwards: {report['listed_after']}.
 The original's figures come from {original['source']}; they were measured on Cloud Run against a real
 Kafka/Elasticsearch back end, ours locally against the Firestore emulator, so compare the shape (every creation
 succeeds, in milliseconds) rather than the absolute rate.
