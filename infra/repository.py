@@ -132,7 +132,8 @@ class FirestoreRepository:
         batch.delete(self.db.collection(USERS).document(user_id))
         batch.delete(self.db.collection(USERNAMES).document(user.username))
         batch.commit()
-        for collection in (GRANTS, SENSORS, DEVICES, CONSUMERS):
+        # Parents before children, grants last, so nothing created concurrently is missed (see delete_device).
+        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
             self._delete_where(collection, "owner_id", user_id)
         return True
 
@@ -158,12 +159,13 @@ class FirestoreRepository:
         """Delete a device, its sensors and their grants; False when absent.
 
         The device goes first: a sensor created concurrently either commits before (its transaction read the
-        device) and is found by the clean-up query, or fails because the device is gone.
+        device) and is found by the clean-up query, or fails because the device is gone. Grants likewise.
         """
         if not self._delete_if_exists(DEVICES, device_id):
             return False
-        self._delete_where(GRANTS, "device_id", device_id)
+        # Grants last: one created concurrently needs its sensor, so it either exists by now or fails.
         self._delete_where(SENSORS, "device_id", device_id)
+        self._delete_where(GRANTS, "device_id", device_id)
         return True
 
     def bump_device_key(self, device_id: str) -> int | None:
