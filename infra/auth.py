@@ -99,6 +99,23 @@ def current_device(*, fresh: bool = False) -> Device:
     return device
 
 
+def reader_audience() -> str:
+    """Whether this request reads as a user (``USER``) or as a consumer (``CONSUMER``), checking the token.
+
+    Raises:
+        UnauthorizedError: no token, or one that is neither a valid user token nor any consumer token.
+    """
+    token = bearer_token()
+    if token is None:
+        raise UnauthorizedError("send Authorization: Bearer <token>")
+    try:
+        return wiring_of().verifier.verify(token, USER).audience
+    except TokenError as exc:
+        if exc.reason != "wrong_audience":
+            raise invalid_token(exc.message) from None
+        return CONSUMER
+
+
 def sensor_for_reading(sensor_id: str) -> Sensor:
     """The sensor whose data this request may read: with a user token, one the user may see (admins: any); with a
     consumer token, one granted to that consumer (grant read fresh, key version through the revocation cache).
@@ -108,24 +125,15 @@ def sensor_for_reading(sensor_id: str) -> Sensor:
         NotFoundError: a user asks for a missing sensor or another tenant's.
         ForbiddenError: code ``not_granted`` when a consumer asks for a sensor it was not granted (or a missing one).
     """
-    token = bearer_token()
-    if token is None:
-        raise UnauthorizedError("send Authorization: Bearer <token>")
-    wiring = wiring_of()
-    try:
-        audience = wiring.verifier.verify(token, USER).audience
-    except TokenError as exc:
-        if exc.reason != "wrong_audience":
-            raise invalid_token(exc.message) from None
-        audience = CONSUMER
-    if audience == USER:
+    repository = wiring_of().repository
+    if reader_audience() == USER:
         user = current_user()
-        sensor = wiring.repository.get_sensor(sensor_id)
+        sensor = repository.get_sensor(sensor_id)
         if sensor is None or not can_access(user, sensor.owner_id):
             raise NotFoundError("no such sensor")
         return sensor
     consumer = current_consumer()
-    sensor = wiring.repository.get_sensor(sensor_id) if wiring.repository.has_grant(consumer.id, sensor_id) else None
+    sensor = repository.get_sensor(sensor_id) if repository.has_grant(consumer.id, sensor_id) else None
     if sensor is None:
         raise ForbiddenError("this consumer has no grant on that sensor", code="not_granted")
     return sensor

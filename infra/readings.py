@@ -1,9 +1,4 @@
-"""Reading telemetry: who may read a sensor, and the data API's query parameters.
-
-Owners (and admins) read their sensors with a user token; a consumer reads the sensors its owner granted it,
-with its consumer token. Another tenant's sensor is 404 for a user (its existence is not revealed); a sensor
-the consumer holds no grant on is 403 (the consumer was given its id by the owner, so nothing leaks).
-"""
+"""The data API's query parameters (who may read a sensor is ``infra.auth.sensor_for_reading``)."""
 
 from __future__ import annotations
 
@@ -11,38 +6,11 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from infra.errors import BadRequestError, ForbiddenError, NotFoundError
-from infra.model import Consumer, Sensor, User, can_access, valid_id
-from infra.repository import Repository
+from infra.errors import BadRequestError
 from infra.telemetry import RecordError, parse_timestamp
 from infra.timeseries import AGGREGATIONS, DEFAULT_LIMIT, MAX_LIMIT
 
 FORMATS = ("json", "csv")
-
-
-@dataclass(frozen=True)
-class Reader:
-    """The caller of a read: a signed-in user or a consumer (exactly one is set)."""
-
-    user: User | None = None
-    consumer: Consumer | None = None
-
-
-def readable_sensor(repo: Repository, reader: Reader, sensor_id: str) -> Sensor:
-    """The sensor, if ``reader`` may read its telemetry.
-
-    Raises:
-        NotFoundError: no such sensor, or (for a user) another tenant's.
-        ForbiddenError: a consumer without a grant on it.
-    """
-    sensor = repo.get_sensor(sensor_id) if valid_id(sensor_id) else None
-    if reader.user is not None:
-        if sensor is None or not can_access(reader.user, sensor.owner_id):
-            raise NotFoundError(f"no sensor {sensor_id!r}")
-        return sensor
-    if sensor is None or not repo.has_grant(reader.consumer.id, sensor_id):
-        raise ForbiddenError(f"this consumer holds no grant on sensor {sensor_id!r}", code="not_granted")
-    return sensor
 
 
 @dataclass(frozen=True)
