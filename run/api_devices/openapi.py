@@ -5,6 +5,7 @@ from __future__ import annotations
 from infra.model import PATH_MAX_DEPTH, PATH_PART_MAX, SENSOR_TYPES, TYPE_ALIASES, UNIT_MAX
 from infra.openapi import (DESCRIPTION_FIELD, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema, obj, operation,
                            path_parameter, query_parameter, ref)
+from infra.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 
 TAG = "devices"
 TAGS = [{"name": TAG, "description": "Devices, their sensors (grouped in a tree) and device keys."}]
@@ -47,6 +48,13 @@ SCHEMAS = {
                          "path": PATH}, ["name", "mapping"]),
     "SensorPatch": obj({"name": NAME, "description": DESCRIPTION_FIELD, "path": PATH},
                        description="The type (mapping), device and owner of a sensor cannot change."),
+    "Rejection": obj({"id": {"type": "string"}, "owner_id": {"type": ["string", "null"]},
+                      "device_id": {"type": ["string", "null"]}, "sensor_id": {"type": ["string", "null"]},
+                      "source": {"type": "string"}, "reason": {"type": "string"},
+                      "message_id": {"type": "string"}, "part": {"type": ["string", "null"]},
+                      "at": {"type": ["string", "null"], "format": "date-time"}, "sample": {"type": "string"}},
+                     ["id", "source", "reason", "message_id", "at", "sample"]),
+    "RejectionList": obj({"items": {"type": "array", "items": ref("Rejection")}}, ["items"]),
     "TreeGroup": obj({"name": {"type": "string"}, "groups": {"type": "array", "items": ref("TreeGroup")},
                       "sensors": {"type": "array", "items": ref("Sensor")}}, ["name", "groups", "sensors"]),
     "DeviceTree": obj({"device_id": ID, "name": NAME, "groups": {"type": "array", "items": ref("TreeGroup")},
@@ -82,6 +90,18 @@ PATHS = {
         "post": operation("rotateDeviceKey", "Revoke every token of the device and return a new one", TAG,
                           reply=ref("DeviceKey"), errors=[404],
                           description="Gateways refuse the old tokens within IOT_REVOCATION_CACHE_TTL seconds."),
+    },
+    "/api/devices/{device_id}/rejections": {
+        "parameters": [DEVICE_ID],
+        "get": operation("listDeviceRejections", "Telemetry of the device refused for good, newest first", TAG,
+                         reply=ref("RejectionList"), errors=[400, 404],
+                         parameters=[query_parameter("limit", "Items to return.",
+                                                     {"type": "integer", "minimum": 1,
+                                                      "maximum": MAX_LIST_LIMIT,
+                                                      "default": DEFAULT_LIST_LIMIT})],
+                         description="Messages or records the pipeline or the MQTT gateway accepted from the "
+                                     "device but could not store (e.g. a reading its sensor's type refuses), "
+                                     "kept for 30 days with the reason and a sample."),
     },
     "/api/devices/{device_id}/tree": {
         "parameters": [DEVICE_ID],

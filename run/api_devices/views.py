@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from infra import registry
+from infra import registry, rejections
 from infra.auth import current_user
 from infra.paging import page_reply, page_request
-from infra.web import json_body
+from infra.errors import BadRequestError
+from infra.web import clients_of, json_body
 from infra.wiring import wiring_of
 
 bp = Blueprint("devices", __name__)
@@ -63,6 +64,19 @@ def rotate_device_key(device_id: str):
     key = registry.rotate_device_key(wiring.repository, wiring.issuer, current_user(), device_id)
     wiring.revocations.invalidate("device", device_id)
     return key.public()
+
+
+@bp.get("/api/devices/<device_id>/rejections")
+def list_device_rejections(device_id: str):
+    """Telemetry of the device that was refused for good (newest first), so nothing is lost silently."""
+    device = registry.get_device(wiring_of().repository, current_user(), device_id)
+    try:
+        limit = int(request.args.get("limit", rejections.DEFAULT_LIST_LIMIT))
+        items = rejections.list_rejections(clients_of().firestore, device.owner_id, device.id, limit)
+    except ValueError:
+        raise BadRequestError(f"limit must be between 1 and {rejections.MAX_LIST_LIMIT}",
+                              code="invalid_query") from None
+    return {"items": items}
 
 
 @bp.get("/api/devices/<device_id>/tree")

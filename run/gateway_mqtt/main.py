@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from datetime import datetime, timezone
 
 from infra.clients import Clients
 from infra.config import Settings
 from infra.errors import AppError, ForbiddenError, RateLimitedError
 from infra.gateway import build_ingestor
 from infra.ingest import Identity, Ingestor
+from infra.rejections import Rejection, record_rejections
 from run.gateway_mqtt.ports import BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable
 from run.gateway_mqtt.protocol import Limits
 from run.gateway_mqtt.server import serve
@@ -42,10 +45,16 @@ class TokenAuthenticator:
 
 
 class PubSubSink:
-    """Validate a publish with the shared ingestion core and await Pub/Sub's confirmation."""
+    """Validate a publish with the shared ingestion core and await Pub/Sub's confirmation.
 
-    def __init__(self, ingestor: Ingestor):
+    A refused payload is recorded as a rejection the owner can list (``GET /api/devices/{id}/rejections``)
+    before the gateway answers: an MQTT 3.1.1 client gets a plain PUBACK for it, so the record is where the
+    refusal stays visible.
+    """
+
+    def __init__(self, ingestor: Ingestor, firestore):
         self.ingestor = ingestor
+        self.firestore = firestore
 
     async def publish(self, identity: Identity, payload: bytes) -> int:
         try:
@@ -53,14 +62,28 @@ class PubSubSink:
         except RateLimitedError as exc:
             raise RateLimited(exc.message) from None
         except AppError as exc:
-            logger.warning("refused an MQTT publish of device %s: %s", identity.device_id, exc.message,
-                           extra={"device_id": identity.device_id, "error_code": exc.code})
+            await self._record(identity, exc, payload)
             raise InvalidPayload(exc.message) from None
         try:
             await asyncio.wrap_future(self.ingestor.publish_future(batch))
         except Exception as exc:
             raise ServiceUnavailable(f"telemetry could not be stored: {exc}") from exc
         return batch.count
+
+    async def _record(self, identity: Identity, exc: AppError, payload: bytes) -> None:
+        device = self.ingestor.directory.get(identity.device_id)
+        problems = [f"record {d['index']}: {d['message']}" for d in (exc.details or [])[:5]
+                    if isinstance(d, dict)]
+        rejection = Rejection(reason="; ".join([exc.message, *problems]), message_id=uuid.uuid4().hex,
+                              published_at=datetime.now(timezone.utc), owner_id=device.owner_id if device else None,
+                              device_id=identity.device_id, sample=payload.decode("utf-8", "replace"),
+                              source="gateway-mqtt")
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, record_rejections, self.firestore, [rejection])
+        except Exception as error:  # unrecorded, it must not be acknowledged: the client will resend
+            raise ServiceUnavailable(f"the refusal could not be recorded: {error}") from error
+        logger.warning("refused an MQTT publish of device %s: %s", identity.device_id, exc.message,
+                       extra={"device_id": identity.device_id, "error_code": exc.code})
 
 
 def limits_for(settings: Settings) -> Limits:
@@ -73,7 +96,7 @@ def main(settings: Settings, port: int) -> int:
     clients = Clients(settings)
     ingestor = build_ingestor(settings, clients, "mqtt")
     try:
-        asyncio.run(serve(TokenAuthenticator(ingestor), PubSubSink(ingestor), host=settings.bind_host,
+        asyncio.run(serve(TokenAuthenticator(ingestor), PubSubSink(ingestor, clients.firestore), host=settings.bind_host,
                           tcp_port=settings.mqtt_tcp_port or None, ws_port=port, limits=limits_for(settings)))
     finally:
         clients.close()

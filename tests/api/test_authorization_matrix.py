@@ -84,6 +84,7 @@ ROUTES = [
     Route("GET", "/api/devices/<device_id>/key", _expect(**OWNED)),
     Route("POST", "/api/devices/<device_id>/key/rotate", _expect(**OWNED), mutates=True),
     Route("GET", "/api/devices/<device_id>/tree", _expect(**OWNED)),
+    Route("GET", "/api/devices/<device_id>/rejections", _expect(**OWNED)),
     Route("GET", "/api/devices/<device_id>/sensors", _expect(**OWNED)),
     Route("POST", "/api/devices/<device_id>/sensors", _expect(201, 201, 404),
           body=lambda w: {"name": "matrix sensor", "mapping": {"type": "long"}}),

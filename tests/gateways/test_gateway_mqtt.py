@@ -8,6 +8,8 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
+from infra.rejections import list_rejections
+
 pytestmark = pytest.mark.e2e
 
 VERSIONS = {"3.1.1": mqtt.MQTTv311, "5": mqtt.MQTTv5}
@@ -102,12 +104,25 @@ def test_another_devices_topic_is_refused_with_mqtt5_reason(gateways, seed, tap)
     assert tap.settle(other.id, wait=1.5) == []
 
 
-def test_an_invalid_payload_gets_payload_format_invalid(gateways, seed, tap):
+def test_an_invalid_payload_gets_payload_format_invalid(gateways, seed, tap, firestore_db):
     device = seed()
     with Device(gateways.mqtt_tcp_port, device.token, version="5") as client:
         info = client.publish(device.id, {"sensor_id": device.sensors["temp"], "value": "warm"})
         assert client.acks[info.mid].value == 0x99
     assert tap.settle(device.id, wait=1.5) == []
+    [rejection] = list_rejections(firestore_db, device.owner_id, device.id)
+    assert rejection["source"] == "gateway-mqtt"
+    assert "warm" in rejection["reason"] and "warm" in rejection["sample"]
+
+
+def test_mqtt311_acknowledges_an_invalid_payload_and_records_why(gateways, seed, tap, firestore_db):
+    device = seed()
+    with Device(gateways.mqtt_tcp_port, device.token, version="3.1.1") as client:
+        info = client.publish(device.id, [{"sensor_id": device.sensors["door"], "value": "ajar"}])
+        assert info.is_published()  # a plain PUBACK: resending the same bad payload would never help
+    assert tap.settle(device.id, wait=1.5) == []
+    [rejection] = list_rejections(firestore_db, device.owner_id, device.id)
+    assert "record 0" in rejection["reason"] and rejection["device_id"] == device.id
 
 
 def test_mosquitto_pub_publishes_with_qos1(gateways, seed, tap):
