@@ -12,7 +12,7 @@ import calendar
 import re
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from infra.errors import ServiceUnavailableError
 from infra.telemetry import RecordError, coerce_value, format_timestamp, parse_timestamp
@@ -123,7 +123,7 @@ def build_document(record: Any, *, device_id: str, owner_id: str, received_at: s
     Raises:
         InvalidRecordError: the record lacks a field, names an unknown type, or its value or timestamp is bad.
     """
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         raise InvalidRecordError("a record must be a JSON object")
     sensor_id, sensor_type = record.get("sensor_id"), record.get("type")
     if not isinstance(sensor_id, str) or not sensor_id:
@@ -148,11 +148,12 @@ def build_document(record: Any, *, device_id: str, owner_id: str, received_at: s
         "received_at": received_at,
         "gateway": gateway,
     }
-    return Document(index_for(timestamp_ns), document_id(sensor_id, timestamp_ns), source)
+    # The canonical form starts with YYYY-MM: the month's index without a calendar conversion.
+    return Document(f"{INDEX_PREFIX}{timestamp[:4]}.{timestamp[5:7]}", document_id(sensor_id, timestamp_ns), source)
 
 
 def _timestamp(raw, now_ns: int) -> tuple[int, str]:
-    """Epoch nanoseconds and the canonical ISO form of a record's timestamp."""
+    """Epoch nanoseconds and the canonical ISO form (``YYYY-MM-DDTHH:MM:SS.fffffffffZ``) of a record's timestamp."""
     match = _CANONICAL.match(raw) if isinstance(raw, str) else None
     if match is None:
         ns = parse_timestamp(raw, now_ns)
