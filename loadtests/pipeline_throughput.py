@@ -27,7 +27,7 @@ from loadtests.harness import (RESULTS, cpu_affinity, machine, parse_wrk, python
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP = 3
 RECORDS = 100
-BODIES = 3000  # distinct requests per run: 300k readings, more than a run sends
+BODIES = 5000  # distinct requests per run: 500k readings, more than a 10 s run sends
 CONNECTIONS = 16  # the pipeline's threads
 SENSORS = 200
 BASE_NS = 1_764_300_000_000_000_000
