@@ -17,16 +17,13 @@ from flask import g, request
 from infra.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from infra.model import Consumer, Device, Sensor, User, can_access
 from infra.tokens import CONSUMER, DEVICE, USER, Claims, TokenError
+from infra.web import parse_bearer
 from infra.wiring import wiring_of
 
 
 def bearer_token() -> str | None:
-    """The token of the ``Authorization: Bearer <token>`` header (scheme in any case), or None."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    """The token of the request's ``Authorization: Bearer <token>`` header (scheme in any case), or None."""
+    return parse_bearer(request.headers.get("Authorization"))
 
 
 def verified_claims(audience: str) -> Claims:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 from infra.errors import BadRequestError
+from infra.telemetry import canonical_type
 
 ROLE_ADMIN, ROLE_USER = "admin", "user"
 ROLES = (ROLE_ADMIN, ROLE_USER)
@@ -30,8 +31,6 @@ PASSWORD_MAX = 1024  # a longer password only makes hashing it a denial-of-servi
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{2,39}")
 ID_PATTERN = re.compile(r"[a-z0-9]{1,64}")
 
-SENSOR_TYPES = ("double", "long", "boolean", "keyword")
-TYPE_ALIASES = {"float": "double", "integer": "long", "string": "keyword", "text": "keyword"}
 MAPPING_KEYS = ("type", "unit")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -297,13 +296,11 @@ def normalise_type(value: Any) -> str:
     """
     if not isinstance(value, str):
         raise BadRequestError("mapping.type must be a string", code="invalid_mapping", details={"field": "mapping"})
-    lowered = value.strip().lower()
-    kind = TYPE_ALIASES.get(lowered, lowered)
-    if kind not in SENSOR_TYPES:
-        raise BadRequestError(f"unknown sensor type {value!r}; use one of {', '.join(SENSOR_TYPES)} "
-                              f"(or the aliases {', '.join(TYPE_ALIASES)})", code="unknown_sensor_type",
-                              details={"field": "mapping", "type": value})
-    return kind
+    try:
+        return canonical_type(value)
+    except ValueError as exc:
+        raise BadRequestError(str(exc), code="unknown_sensor_type",
+                              details={"field": "mapping", "type": value}) from None
 
 
 def parse_mapping(name: str, value: Any) -> dict:

@@ -16,8 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 SENSOR_TYPES = ("double", "long", "boolean", "keyword")
-TYPE_ALIASES = {"float": "double", "integer": "long", "int": "long", "string": "keyword", "text": "keyword",
-                "bool": "boolean"}
+TYPE_ALIASES = {"float": "double", "integer": "long", "string": "keyword", "text": "keyword"}
 
 # Epoch magnitudes that tell the unit apart: 1e11 s is the year 5138, 1e14 ms the year 5138, and so on.
 _SECONDS_BELOW, _MILLIS_BELOW, _MICROS_BELOW = 1e11, 1e14, 1e17

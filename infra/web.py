@@ -131,17 +131,26 @@ def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
     raise BadRequestError("the body must be a JSON object" + (" or array" if allow_list else ""))
 
 
+def parse_bearer(value: str | None) -> str | None:
+    """The token of an ``Authorization`` value ``Bearer <token>`` (scheme in any case), or None."""
+    scheme, _, token = (value or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
 def bearer_token(headers) -> str:
     """The token of an ``Authorization: Bearer <token>`` header (header name in any case).
 
     Raises:
-        UnauthorizedError: the header is missing or not a bearer token (401).
+        UnauthorizedError: the header is missing (``missing_token``) or not a bearer token
+            (``malformed_header``), 401 both.
     """
     value = headers.get("Authorization")
     if not value:
         raise UnauthorizedError("send the token as 'Authorization: Bearer <token>'", code="missing_token")
-    scheme, _, token = value.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    token = parse_bearer(value)
+    if token is None:
         raise UnauthorizedError("the Authorization header must be 'Bearer <token>'", code="malformed_header")
     return token
