@@ -200,6 +200,9 @@ class LocalStack:
                       extra_env: dict[str, str] | None = None) -> ManagedProcess:
         """Start ``python -m run <name>`` without waiting; it is known as ``key`` (default: ``name``)."""
         key = key or name
+        running = self.processes.get(key)
+        if running is not None and running.alive():
+            raise RuntimeError(f"{key} is already running (pid {running.pid}); stop it or start it under another key")
         env = {**os.environ, **self.env(), "PORT": str(self.ports.for_process(key)), **(extra_env or {})}
         process = ManagedProcess(key, [sys.executable, "-m", "run", name], env=env, cwd=ROOT,
                                  log_path=self.log_dir / f"{key}.log").start()
