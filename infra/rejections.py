@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 COLLECTION = "rejections"
+EXPIRY_FIELD = "expire_at"  # a Firestore TTL policy on it (terraform/project.tf) deletes old rejections
 SAMPLE_CHARS = 512  # a refused message is kept only as a truncated sample
 RETENTION = timedelta(days=30)
 DEFAULT_LIST_LIMIT = 50
@@ -52,7 +53,7 @@ class Rejection:
         return {"owner_id": self.owner_id, "device_id": self.device_id, "sensor_id": self.sensor_id,
                 "source": self.source, "reason": self.reason[:1000], "message_id": self.message_id,
                 "part": self.part, "at": self.published_at, "recorded_at": now,
-                "sample": truncate(self.sample), "expire_at": now + RETENTION}
+                "sample": truncate(self.sample), EXPIRY_FIELD: now + RETENTION}
 
 
 def truncate(text: str, limit: int = SAMPLE_CHARS) -> str:

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 USERS, USERNAMES, DEVICES, SENSORS = "users", "usernames", "devices", "sensors"
 CONSUMERS, GRANTS, SIGNIN_THROTTLE = "consumers", "grants", "signin_throttle"
+THROTTLE_EXPIRY_FIELD = "expires_at"  # a Firestore TTL policy on it (terraform/project.tf) deletes stale throttles
 BATCH_SIZE = 400  # Firestore allows 500 writes per commit
 
 T = TypeVar("T")
@@ -331,9 +332,8 @@ class FirestoreRepository:
             if len(attempts) >= limit:
                 return min(attempts) + window - now
             attempts.append(now)
-            # expires_at lets a Firestore TTL policy remove stale throttle documents.
             expires_at = datetime.fromtimestamp(now + window, timezone.utc)
-            transaction.set(ref, {"attempts": attempts, "expires_at": expires_at})
+            transaction.set(ref, {"attempts": attempts, THROTTLE_EXPIRY_FIELD: expires_at})
             return None
 
         return reserve(self.db.transaction())

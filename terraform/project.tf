@@ -67,3 +67,24 @@ resource "google_firestore_database" "default" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# Documents that only matter for a while carry an expiry timestamp; Firestore's TTL deletes them after it
+# (within about a day), so neither collection grows without bound. The collection and field names are the
+# code's (infra/rejections.py, infra/repository.py); tests/deploy checks they match.
+locals {
+  firestore_ttl_fields = {
+    rejections      = "expire_at"  # refused telemetry, kept 30 days for its owner to read
+    signin_throttle = "expires_at" # sign-in attempt windows, minutes long
+  }
+}
+
+resource "google_firestore_field" "ttl" {
+  for_each = local.firestore_ttl_fields
+
+  database   = google_firestore_database.default.name
+  collection = each.key
+  field      = each.value
+
+  ttl_config {}
+  index_config {} # no query reads the field: skip its single-field indexes (and their write hot spot)
+}
