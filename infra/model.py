@@ -12,10 +12,11 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterable, Mapping, TypeVar
 
 from infra.errors import BadRequestError
 from infra.telemetry import canonical_type
+from infra.tokens import CONSUMER, DEVICE
 
 ROLE_ADMIN, ROLE_USER = "admin", "user"
 ROLES = (ROLE_ADMIN, ROLE_USER)
@@ -87,8 +88,12 @@ class User:
 
 
 @dataclass(frozen=True)
-class Device:
-    """A device of one owner; ``key_version`` is in its tokens and bumped by key rotation."""
+class KeyHolder:
+    """A named object of one owner that holds revocable keys: its tokens carry ``key_version``, and bumping it
+    (key rotation) revokes every earlier token. Devices and consumers are key holders; ``audience`` is the
+    audience of their tokens."""
+
+    audience: ClassVar[str]
 
     id: str
     owner_id: str
@@ -99,10 +104,17 @@ class Device:
     updated_at: datetime
 
     def public(self) -> dict:
-        """The device as the API shows it."""
+        """The object as the API shows it."""
         return {"id": self.id, "owner_id": self.owner_id, "name": self.name, "description": self.description,
                 "key_version": self.key_version, "created_at": iso(self.created_at),
                 "updated_at": iso(self.updated_at)}
+
+
+@dataclass(frozen=True)
+class Device(KeyHolder):
+    """A device of one owner; its sensors hang under it and it sends their readings with a device token."""
+
+    audience: ClassVar[str] = DEVICE
 
 
 @dataclass(frozen=True)
@@ -128,22 +140,10 @@ class Sensor:
 
 
 @dataclass(frozen=True)
-class Consumer:
-    """A reader of granted sensors' data, with revocable keys like a device."""
+class Consumer(KeyHolder):
+    """A reader of granted sensors' data (a dashboard, another service), with a consumer token."""
 
-    id: str
-    owner_id: str
-    name: str
-    description: str
-    key_version: int
-    created_at: datetime
-    updated_at: datetime
-
-    def public(self) -> dict:
-        """The consumer as the API shows it."""
-        return {"id": self.id, "owner_id": self.owner_id, "name": self.name, "description": self.description,
-                "key_version": self.key_version, "created_at": iso(self.created_at),
-                "updated_at": iso(self.updated_at)}
+    audience: ClassVar[str] = CONSUMER
 
 
 @dataclass(frozen=True)
@@ -372,9 +372,10 @@ SELF_PATCH = Fields({"name": parse_name, "password": parse_password, "current_pa
                     read_only=_OBJECT_READ_ONLY | {"username", "role"})
 SIGN_IN = Fields({"username": parse_secret, "password": parse_secret},
                  required=frozenset({"username", "password"}))
-DEVICE_CREATE = Fields({"name": parse_name, "description": parse_description}, required=frozenset({"name"}),
+# Devices and consumers take the same fields.
+HOLDER_CREATE = Fields({"name": parse_name, "description": parse_description}, required=frozenset({"name"}),
                        read_only=_OBJECT_READ_ONLY | {"key_version"}, defaults={"description": ""})
-DEVICE_PATCH = Fields({"name": parse_name, "description": parse_description},
+HOLDER_PATCH = Fields({"name": parse_name, "description": parse_description},
                       read_only=_OBJECT_READ_ONLY | {"key_version"})
 # A sensor's type is fixed at creation: readings already indexed were typed by it.
 SENSOR_CREATE = Fields({"name": parse_name, "description": parse_description, "mapping": parse_mapping,
@@ -383,10 +384,6 @@ SENSOR_CREATE = Fields({"name": parse_name, "description": parse_description, "m
                        defaults={"description": "", "path": []})
 SENSOR_PATCH = Fields({"name": parse_name, "description": parse_description, "path": parse_path},
                       read_only=_OBJECT_READ_ONLY | {"device_id", "type", "mapping"})
-CONSUMER_CREATE = Fields({"name": parse_name, "description": parse_description}, required=frozenset({"name"}),
-                         read_only=_OBJECT_READ_ONLY | {"key_version"}, defaults={"description": ""})
-CONSUMER_PATCH = Fields({"name": parse_name, "description": parse_description},
-                        read_only=_OBJECT_READ_ONLY | {"key_version"})
 GRANT_CREATE = Fields({"sensor_id": parse_reference}, required=frozenset({"sensor_id"}),
                       read_only=frozenset({"consumer_id", "device_id", "owner_id", "created_at"}))
 

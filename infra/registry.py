@@ -1,4 +1,5 @@
-"""Devices, their sensors and sensor tree, and device keys: the use-cases of api-devices.
+"""Sensors and the sensor tree of a device: the use-cases of api-devices beyond the device itself (which
+``infra.keyholders`` manages, with its keys).
 
 Every call takes the signed-in caller. Objects of another owner are reported as missing (404), so their
 existence does not leak; admins see and manage everything. Creating a sensor is one Firestore transaction:
@@ -7,90 +8,15 @@ no per-sensor topic, index or job (what made the original collapse under a senso
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
+from infra import keyholders
 from infra.errors import NotFoundError
-from infra.model import (DEVICE_CREATE, DEVICE_PATCH, SENSOR_CREATE, SENSOR_PATCH, Device, Page, PageRequest, Sensor,
-                         User, can_access, new_id, sensor_tree, utc_now)
+from infra.model import (SENSOR_CREATE, SENSOR_PATCH, Device, Page, PageRequest, Sensor, User, can_access, new_id,
+                         sensor_tree, utc_now)
 from infra.repository import Repository
-from infra.tokens import DEVICE, TokenIssuer
-
-
-@dataclass(frozen=True)
-class DeviceKey:
-    """A device token for the current key version."""
-
-    device_id: str
-    key_version: int
-    token: str
-
-    def public(self) -> dict:
-        """The key reply (the original's ``{token, device_id}`` plus the version)."""
-        return {"token": self.token, "device_id": self.device_id, "key_version": self.key_version}
-
-
-def register_device(repo: Repository, caller: User, body: dict[str, Any]) -> Device:
-    """Create a device owned by the caller."""
-    fields = DEVICE_CREATE.parse(body)
-    now = utc_now()
-    device = Device(id=new_id(), owner_id=caller.id, name=fields["name"], description=fields["description"],
-                    key_version=1, created_at=now, updated_at=now)
-    repo.create_device(device)
-    return device
-
-
-def list_devices(repo: Repository, caller: User, page: PageRequest, owner_id: str | None = None) -> Page[Device]:
-    """The caller's devices; an admin gets everyone's (or one owner's with ``owner_id``)."""
-    if not caller.is_admin:
-        owner_id = caller.id
-    return repo.list_devices(owner_id, page)
-
-
-def get_device(repo: Repository, caller: User, device_id: str) -> Device:
-    """A device the caller may see.
-
-    Raises:
-        NotFoundError: no such device, or another owner's.
-    """
-    device = repo.get_device(device_id)
-    if device is None or not can_access(caller, device.owner_id):
-        raise NotFoundError("no such device")
-    return device
-
-
-def update_device(repo: Repository, caller: User, device_id: str, body: dict[str, Any]) -> Device:
-    """Change a device's name or description (nothing else may change)."""
-    device = get_device(repo, caller, device_id)
-    fields = DEVICE_PATCH.parse(body)
-    if not fields:
-        return device
-    fields["updated_at"] = utc_now()
-    if not repo.update_device(device.id, fields):
-        raise NotFoundError("no such device")
-    return replace(device, **fields)
-
-
-def delete_device(repo: Repository, caller: User, device_id: str) -> None:
-    """Delete a device with its sensors and their grants; its tokens stop working."""
-    device = get_device(repo, caller, device_id)
-    if not repo.delete_device(device.id):
-        raise NotFoundError("no such device")
-
-
-def device_key(repo: Repository, issuer: TokenIssuer, caller: User, device_id: str) -> DeviceKey:
-    """A device token for the device's current key version (read fresh, not from a cache)."""
-    device = get_device(repo, caller, device_id)
-    return DeviceKey(device.id, device.key_version, issuer.issue(DEVICE, device.id, version=device.key_version))
-
-
-def rotate_device_key(repo: Repository, issuer: TokenIssuer, caller: User, device_id: str) -> DeviceKey:
-    """Bump the device's key version, which revokes every earlier token, and return a token for the new one."""
-    device = get_device(repo, caller, device_id)
-    version = repo.bump_device_key(device.id)
-    if version is None:
-        raise NotFoundError("no such device")
-    return DeviceKey(device.id, version, issuer.issue(DEVICE, device.id, version=version))
+from infra.tokens import DEVICE
 
 
 def add_sensor(repo: Repository, caller: User, device_id: str, body: dict[str, Any]) -> Sensor:
@@ -117,7 +43,7 @@ def add_sensor(repo: Repository, caller: User, device_id: str, body: dict[str, A
 
 def list_sensors(repo: Repository, caller: User, device_id: str, page: PageRequest) -> Page[Sensor]:
     """The sensors of a device the caller may see."""
-    device = get_device(repo, caller, device_id)
+    device = keyholders.get(repo, DEVICE, caller, device_id)
     return repo.list_sensors(device.id, page)
 
 
@@ -154,5 +80,5 @@ def delete_sensor(repo: Repository, caller: User, device_id: str, sensor_id: str
 
 def device_tree(repo: Repository, caller: User, device_id: str) -> dict:
     """The device with its sensors nested under the groups of their paths."""
-    device = get_device(repo, caller, device_id)
+    device = keyholders.get(repo, DEVICE, caller, device_id)
     return {"device_id": device.id, "name": device.name, **sensor_tree(repo.sensors_of_device(device.id))}

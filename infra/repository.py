@@ -14,15 +14,17 @@ The read methods the gateways and the data API rely on are ``get_device``, ``sen
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, NamedTuple, Protocol, TypeVar
 
 from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from infra.model import (USERNAME_PATTERN, Consumer, Device, DuplicateError, Grant, Page, PageRequest, Sensor, User,
-                         grant_id, utc_now, valid_id)
+from infra.model import (USERNAME_PATTERN, Consumer, Device, DuplicateError, Grant, KeyHolder, Page, PageRequest,
+                         Sensor, User, grant_id, utc_now, valid_id)
+from infra.tokens import CONSUMER, DEVICE
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +47,17 @@ class Repository(Protocol):
     def list_users(self, page: PageRequest) -> Page[User]: ...
     def delete_user(self, user_id: str) -> bool: ...
 
-    # devices and sensors
+    # key holders (devices and consumers), by their tokens' audience
+    def get_holder(self, audience: str, holder_id: str) -> KeyHolder | None: ...
     def get_device(self, device_id: str) -> Device | None: ...
-    def create_device(self, device: Device) -> None: ...
-    def update_device(self, device_id: str, changes: dict[str, Any]) -> bool: ...
-    def list_devices(self, owner_id: str | None, page: PageRequest) -> Page[Device]: ...
-    def delete_device(self, device_id: str) -> bool: ...
-    def bump_device_key(self, device_id: str) -> int | None: ...
+    def get_consumer(self, consumer_id: str) -> Consumer | None: ...
+    def create_holder(self, holder: KeyHolder) -> None: ...
+    def update_holder(self, audience: str, holder_id: str, changes: dict[str, Any]) -> bool: ...
+    def list_holders(self, audience: str, owner_id: str | None, page: PageRequest) -> Page[KeyHolder]: ...
+    def delete_holder(self, audience: str, holder_id: str) -> bool: ...
+    def bump_key(self, audience: str, holder_id: str) -> int | None: ...
+
+    # sensors
     def get_sensor(self, sensor_id: str) -> Sensor | None: ...
     def create_sensor(self, device_id: str, build: Callable[[Device], Sensor]) -> Sensor | None: ...
     def update_sensor(self, sensor_id: str, changes: dict[str, Any]) -> bool: ...
@@ -60,13 +66,7 @@ class Repository(Protocol):
     def sensor_types(self, device_id: str) -> dict[str, str]: ...
     def delete_sensor(self, sensor_id: str) -> bool: ...
 
-    # consumers and grants
-    def get_consumer(self, consumer_id: str) -> Consumer | None: ...
-    def create_consumer(self, consumer: Consumer) -> None: ...
-    def update_consumer(self, consumer_id: str, changes: dict[str, Any]) -> bool: ...
-    def list_consumers(self, owner_id: str | None, page: PageRequest) -> Page[Consumer]: ...
-    def delete_consumer(self, consumer_id: str) -> bool: ...
-    def bump_consumer_key(self, consumer_id: str) -> int | None: ...
+    # grants
     def create_grant(self, grant: Grant) -> bool: ...
     def delete_grant(self, consumer_id: str, sensor_id: str) -> bool: ...
     def has_grant(self, consumer_id: str, sensor_id: str) -> bool: ...
@@ -133,45 +133,69 @@ class FirestoreRepository:
         batch.delete(self.db.collection(USERS).document(user_id))
         batch.delete(self.db.collection(USERNAMES).document(user.username))
         batch.commit()
-        # Parents before children, grants last, so nothing created concurrently is missed (see delete_device).
+        # Parents before children, grants last, so nothing created concurrently is missed (see delete_holder).
         for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
             self._delete_where(collection, "owner_id", user_id)
         return True
 
-    # ---- devices -------------------------------------------------------------------------------------------
+    # ---- key holders: devices and consumers -------------------------------------------------------------------
+
+    def get_holder(self, audience: str, holder_id: str) -> KeyHolder | None:
+        """The device or consumer with this id (``owner_id`` and ``key_version`` for the verifiers)."""
+        store = _HOLDERS[audience]
+        return self._get(store.collection, holder_id, store.read)
 
     def get_device(self, device_id: str) -> Device | None:
-        """The device with this id (``owner_id`` and ``key_version`` for the gateways)."""
-        return self._get(DEVICES, device_id, _device)
+        """The device with this id."""
+        return self.get_holder(DEVICE, device_id)
 
-    def create_device(self, device: Device) -> None:
-        """Store a new device."""
-        self.db.collection(DEVICES).document(device.id).create(_record(device))
+    def get_consumer(self, consumer_id: str) -> Consumer | None:
+        """The consumer with this id."""
+        return self.get_holder(CONSUMER, consumer_id)
 
-    def update_device(self, device_id: str, changes: dict[str, Any]) -> bool:
-        """Apply ``changes`` to a device; False when it does not exist."""
-        return self._update(DEVICES, device_id, changes)
+    def create_holder(self, holder: KeyHolder) -> None:
+        """Store a new device or consumer."""
+        self.db.collection(_HOLDERS[holder.audience].collection).document(holder.id).create(_record(holder))
 
-    def list_devices(self, owner_id: str | None, page: PageRequest) -> Page[Device]:
-        """The devices of ``owner_id`` (None: everyone's), a page at a time."""
-        return self._page(DEVICES, self._owned(DEVICES, owner_id), page, _device)
+    def update_holder(self, audience: str, holder_id: str, changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` to a device or consumer; False when it does not exist."""
+        return self._update(_HOLDERS[audience].collection, holder_id, changes)
 
-    def delete_device(self, device_id: str) -> bool:
-        """Delete a device, its sensors and their grants; False when absent.
+    def list_holders(self, audience: str, owner_id: str | None, page: PageRequest) -> Page[KeyHolder]:
+        """The devices or consumers of ``owner_id`` (None: everyone's), a page at a time."""
+        store = _HOLDERS[audience]
+        return self._page(store.collection, self._owned(store.collection, owner_id), page, store.read)
 
-        The device goes first: a sensor created concurrently either commits before (its transaction read the
-        device) and is found by the clean-up query, or fails because the device is gone. Grants likewise.
+    def delete_holder(self, audience: str, holder_id: str) -> bool:
+        """Delete a device (with its sensors and their grants) or a consumer (with its grants); False when absent.
+
+        The holder goes first: a sensor created concurrently either commits before (its transaction read the
+        device) and is found by the clean-up queries, or fails because the device is gone. Grants come last: one
+        created concurrently needs its consumer and sensor, so it either exists by now or fails.
         """
-        if not self._delete_if_exists(DEVICES, device_id):
+        store = _HOLDERS[audience]
+        if not self._delete_if_exists(store.collection, holder_id):
             return False
-        # Grants last: one created concurrently needs its sensor, so it either exists by now or fails.
-        self._delete_where(SENSORS, "device_id", device_id)
-        self._delete_where(GRANTS, "device_id", device_id)
+        for collection, field_name in store.dependents:
+            self._delete_where(collection, field_name, holder_id)
         return True
 
-    def bump_device_key(self, device_id: str) -> int | None:
-        """Increase the device's key version by one and return it; None when the device does not exist."""
-        return self._bump_key(DEVICES, device_id)
+    def bump_key(self, audience: str, holder_id: str) -> int | None:
+        """Increase a device's or consumer's key version by one and return it; None when it does not exist."""
+        if not valid_id(holder_id):
+            return None
+        ref = self.db.collection(_HOLDERS[audience].collection).document(holder_id)
+
+        @firestore.transactional
+        def bump(transaction) -> int | None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return None
+            version = int(snapshot.get("key_version")) + 1
+            transaction.update(ref, {"key_version": version, "updated_at": utc_now()})
+            return version
+
+        return bump(self.db.transaction())
 
     # ---- sensors -------------------------------------------------------------------------------------------
 
@@ -233,33 +257,6 @@ class FirestoreRepository:
         return True
 
     # ---- consumers -----------------------------------------------------------------------------------------
-
-    def get_consumer(self, consumer_id: str) -> Consumer | None:
-        """The consumer with this id (``owner_id`` and ``key_version`` for the data API)."""
-        return self._get(CONSUMERS, consumer_id, _consumer)
-
-    def create_consumer(self, consumer: Consumer) -> None:
-        """Store a new consumer."""
-        self.db.collection(CONSUMERS).document(consumer.id).create(_record(consumer))
-
-    def update_consumer(self, consumer_id: str, changes: dict[str, Any]) -> bool:
-        """Apply ``changes`` to a consumer; False when it does not exist."""
-        return self._update(CONSUMERS, consumer_id, changes)
-
-    def list_consumers(self, owner_id: str | None, page: PageRequest) -> Page[Consumer]:
-        """The consumers of ``owner_id`` (None: everyone's), a page at a time."""
-        return self._page(CONSUMERS, self._owned(CONSUMERS, owner_id), page, _consumer)
-
-    def delete_consumer(self, consumer_id: str) -> bool:
-        """Delete a consumer and its grants; False when absent."""
-        if not self._delete_if_exists(CONSUMERS, consumer_id):
-            return False
-        self._delete_where(GRANTS, "consumer_id", consumer_id)
-        return True
-
-    def bump_consumer_key(self, consumer_id: str) -> int | None:
-        """Increase the consumer's key version by one and return it; None when the consumer does not exist."""
-        return self._bump_key(CONSUMERS, consumer_id)
 
     # ---- grants --------------------------------------------------------------------------------------------
 
@@ -400,22 +397,6 @@ class FirestoreRepository:
             batch.commit()
             deleted += len(refs)
 
-    def _bump_key(self, collection: str, object_id: str) -> int | None:
-        if not valid_id(object_id):
-            return None
-        ref = self.db.collection(collection).document(object_id)
-
-        @firestore.transactional
-        def bump(transaction) -> int | None:
-            snapshot = ref.get(transaction=transaction)
-            if not snapshot.exists:
-                return None
-            version = int(snapshot.get("key_version")) + 1
-            transaction.update(ref, {"key_version": version, "updated_at": utc_now()})
-            return version
-
-        return bump(self.db.transaction())
-
 
 def _record(obj) -> dict[str, Any]:
     """The stored fields of a domain object (its id is the document id)."""
@@ -442,5 +423,17 @@ def _consumer(snapshot) -> Consumer:
 
 def _fields(snapshot, kind) -> dict[str, Any]:
     data = snapshot.to_dict()
-    return {name: data.get(name) for name in kind.__dataclass_fields__ if name != "id"}
+    return {f.name: data.get(f.name) for f in fields(kind) if f.name != "id"}
+
+
+class _HolderStore(NamedTuple):
+    collection: str
+    read: Callable[[Any], KeyHolder]
+    dependents: tuple[tuple[str, str], ...]  # (collection, field) of what is deleted with the holder, in order
+
+
+_HOLDERS = {
+    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id"))),
+    CONSUMER: _HolderStore(CONSUMERS, _consumer, ((GRANTS, "consumer_id"),)),
+}
 

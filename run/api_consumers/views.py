@@ -2,67 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from infra import sharing
 from infra.auth import current_user
 from infra.paging import page_reply, page_request
+from infra.tokens import CONSUMER
 from infra.web import json_body
 from infra.wiring import wiring_of
+from run.keyholder_routes import add_keyholder_routes
 
 bp = Blueprint("consumers", __name__)
-
-
-@bp.get("/api/consumers")
-def list_consumers():
-    """The caller's consumers (an admin: everyone's, or one owner's with ``?owner_id=``)."""
-    user = current_user()
-    page = sharing.list_consumers(wiring_of().repository, user, page_request(), request.args.get("owner_id"))
-    return page_reply(page)
-
-
-@bp.post("/api/consumers")
-def create_consumer():
-    """Create a consumer owned by the caller."""
-    user = current_user()
-    consumer = sharing.create_consumer(wiring_of().repository, user, json_body(lenient=True))
-    return consumer.public(), 201, {"Location": f"/api/consumers/{consumer.id}"}
-
-
-@bp.get("/api/consumers/<consumer_id>")
-def get_consumer(consumer_id: str):
-    """One consumer."""
-    return sharing.get_consumer(wiring_of().repository, current_user(), consumer_id).public()
-
-
-@bp.patch("/api/consumers/<consumer_id>")
-def patch_consumer(consumer_id: str):
-    """Change a consumer's name or description."""
-    user = current_user()
-    return sharing.update_consumer(wiring_of().repository, user, consumer_id, json_body(lenient=True)).public()
-
-
-@bp.delete("/api/consumers/<consumer_id>")
-def delete_consumer(consumer_id: str):
-    """Delete a consumer and its grants."""
-    sharing.delete_consumer(wiring_of().repository, current_user(), consumer_id)
-    return "", 204
-
-
-@bp.get("/api/consumers/<consumer_id>/key")
-def get_consumer_key(consumer_id: str):
-    """A consumer token for the current key version."""
-    wiring = wiring_of()
-    return sharing.consumer_key(wiring.repository, wiring.issuer, current_user(), consumer_id).public()
-
-
-@bp.post("/api/consumers/<consumer_id>/key/rotate")
-def rotate_consumer_key(consumer_id: str):
-    """Revoke every token of the consumer and return a new one."""
-    wiring = wiring_of()
-    key = sharing.rotate_consumer_key(wiring.repository, wiring.issuer, current_user(), consumer_id)
-    wiring.revocations.invalidate("consumer", consumer_id)
-    return key.public()
+add_keyholder_routes(bp, CONSUMER)
 
 
 @bp.get("/api/consumers/<consumer_id>/sensors")

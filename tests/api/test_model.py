@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from infra.errors import BadRequestError
-from infra.model import (DEVICE_PATCH, SENSOR_CREATE, Device, Sensor, parse_mapping, sensor_tree, valid_id)
+from infra.model import (HOLDER_PATCH, SENSOR_CREATE, Device, Sensor, parse_mapping, sensor_tree, valid_id)
 from infra.revocation import RevocationCache, TtlCache
 from infra.tokens import DEVICE, Claims
 
@@ -36,7 +36,7 @@ def test_any_mapping_is_normalised_or_refused_with_a_400(value):
 
 def test_fields_name_the_offending_field_and_apply_defaults():
     with pytest.raises(BadRequestError) as caught:
-        DEVICE_PATCH.parse({"name": "ok", "owner_id": "x"})
+        HOLDER_PATCH.parse({"name": "ok", "owner_id": "x"})
     assert (caught.value.code, caught.value.details) == ("read_only_field", {"field": "owner_id"})
     parsed = SENSOR_CREATE.parse({"name": "  padded  ", "mapping": '{"type": "Integer"}'})
     assert parsed == {"name": "padded", "mapping": {"type": "long"}, "description": "", "path": []}

@@ -1,0 +1,72 @@
+"""The routes api-devices and api-consumers share: a key holder's list, create, read, patch, delete and keys.
+
+``add_keyholder_routes(bp, DEVICE)`` serves ``/api/devices[/{id}[/key[/rotate]]]``; with ``CONSUMER``, the same
+under ``/api/consumers``. The use-cases are ``infra.keyholders``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from infra import keyholders
+from infra.auth import current_user
+from infra.paging import page_reply, page_request
+from infra.web import json_body
+from infra.wiring import wiring_of
+
+
+def add_keyholder_routes(bp: Blueprint, audience: str) -> None:
+    """Add the routes of one kind of key holder (``DEVICE`` or ``CONSUMER``) to ``bp``."""
+    noun = audience
+    base = f"/api/{noun}s"
+    item = f"{base}/<{noun}_id>"  # the id is named after the kind, as in the OpenAPI document
+
+    def holder_id(path: dict[str, str]) -> str:
+        return path[f"{noun}_id"]
+
+    @bp.get(base, endpoint=f"list_{noun}s")
+    def list_holders():
+        """The caller's objects (an admin: everyone's, or one owner's with ``?owner_id=``)."""
+        user = current_user()
+        page = keyholders.list_holders(wiring_of().repository, audience, user, page_request(),
+                                       request.args.get("owner_id"))
+        return page_reply(page)
+
+    @bp.post(base, endpoint=f"create_{noun}")
+    def create():
+        """Create an object owned by the caller."""
+        user = current_user()
+        holder = keyholders.create(wiring_of().repository, audience, user, json_body(lenient=True))
+        return holder.public(), 201, {"Location": f"{base}/{holder.id}"}
+
+    @bp.get(item, endpoint=f"get_{noun}")
+    def get(**path: str):
+        """One object."""
+        return keyholders.get(wiring_of().repository, audience, current_user(), holder_id(path)).public()
+
+    @bp.patch(item, endpoint=f"patch_{noun}")
+    def patch(**path: str):
+        """Change the object's name or description."""
+        user = current_user()
+        holder = keyholders.update(wiring_of().repository, audience, user, holder_id(path), json_body(lenient=True))
+        return holder.public()
+
+    @bp.delete(item, endpoint=f"delete_{noun}")
+    def delete(**path: str):
+        """Delete the object with what hangs on it (a device's sensors, grants)."""
+        keyholders.delete(wiring_of().repository, audience, current_user(), holder_id(path))
+        return "", 204
+
+    @bp.get(f"{item}/key", endpoint=f"get_{noun}_key")
+    def get_key(**path: str):
+        """A token for the current key version."""
+        wiring, user = wiring_of(), current_user()
+        return keyholders.current_key(wiring.repository, wiring.issuer, audience, user, holder_id(path)).public()
+
+    @bp.post(f"{item}/key/rotate", endpoint=f"rotate_{noun}_key")
+    def rotate_key(**path: str):
+        """Revoke every token of the object and return a new one."""
+        wiring, user = wiring_of(), current_user()
+        key = keyholders.rotate_key(wiring.repository, wiring.issuer, audience, user, holder_id(path))
+        wiring.revocations.invalidate(audience, key.holder_id)
+        return key.public()
