@@ -15,8 +15,8 @@ from __future__ import annotations
 from flask import g, request
 
 from infra.errors import ForbiddenError, NotFoundError, UnauthorizedError
-from infra.model import Consumer, Device, Sensor, User, can_access
-from infra.tokens import CONSUMER, DEVICE, USER, Claims, TokenError
+from infra.model import Consumer, KeyHolder, Sensor, User, can_access
+from infra.tokens import CONSUMER, USER, Claims, TokenError
 from infra.web import parse_bearer
 from infra.wiring import wiring_of
 
@@ -67,33 +67,27 @@ def require_admin() -> User:
     return user
 
 
-def current_consumer(*, fresh: bool = False) -> Consumer:
-    """The consumer of this request's consumer token, if its key version is current.
+def current_holder(audience: str, *, fresh: bool = False) -> KeyHolder:
+    """The device or consumer (``audience``) of this request's token, if its key version is current.
 
     Args:
         fresh: read the key version from Firestore instead of the revocation cache (at most
             ``IOT_REVOCATION_CACHE_TTL`` seconds old).
     """
-    consumer = g.get("iot_consumer")
-    if consumer is None:
-        claims = verified_claims(CONSUMER)
-        consumer = wiring_of().revocations.current_consumer(claims, fresh=fresh)
-        if consumer is None:
-            raise invalid_token("this consumer key was revoked or the consumer deleted")
-        g.iot_consumer = consumer
-    return consumer
+    slot = f"iot_{audience}"
+    holder = g.get(slot)
+    if holder is None:
+        claims = verified_claims(audience)
+        holder = wiring_of().revocations.current(audience, claims, fresh=fresh)
+        if holder is None:
+            raise invalid_token(f"this {audience} key was revoked or the {audience} deleted")
+        setattr(g, slot, holder)
+    return holder
 
 
-def current_device(*, fresh: bool = False) -> Device:
-    """The device of this request's device token, if its key version is current (see ``current_consumer``)."""
-    device = g.get("iot_device")
-    if device is None:
-        claims = verified_claims(DEVICE)
-        device = wiring_of().revocations.current_device(claims, fresh=fresh)
-        if device is None:
-            raise invalid_token("this device key was revoked or the device deleted")
-        g.iot_device = device
-    return device
+def current_consumer(*, fresh: bool = False) -> Consumer:
+    """The consumer of this request's consumer token, if its key version is current (see ``current_holder``)."""
+    return current_holder(CONSUMER, fresh=fresh)
 
 
 def reader_audience() -> str:

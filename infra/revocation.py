@@ -130,17 +130,20 @@ class RevocationCache:
         """True when ``version`` is the current key version of the device or consumer ``subject_id``."""
         return self.lookup(audience, subject_id, version, fresh=fresh) is not None
 
+    def current(self, audience: str, claims: Claims, *, fresh: bool = False) -> Device | Consumer | None:
+        """The device or consumer of verified ``claims`` if they are of ``audience`` and carry its current key
+        version, else None."""
+        if claims.audience != audience or claims.version is None:
+            return None
+        return self.lookup(audience, claims.subject, claims.version, fresh=fresh)
+
     def current_device(self, claims: Claims, *, fresh: bool = False) -> Device | None:
         """The device of verified device-token ``claims`` if its key version is current, else None."""
-        if claims.audience != DEVICE or claims.version is None:
-            return None
-        return self.lookup(DEVICE, claims.subject, claims.version, fresh=fresh)
+        return self.current(DEVICE, claims, fresh=fresh)
 
     def current_consumer(self, claims: Claims, *, fresh: bool = False) -> Consumer | None:
         """The consumer of verified consumer-token ``claims`` if its key version is current, else None."""
-        if claims.audience != CONSUMER or claims.version is None:
-            return None
-        return self.lookup(CONSUMER, claims.subject, claims.version, fresh=fresh)
+        return self.current(CONSUMER, claims, fresh=fresh)
 
     def invalidate(self, audience: str, subject_id: str) -> None:
         """Forget what is cached for one device or consumer (after rotating or deleting it in this process)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infra.auth import client_address, current_consumer, current_device, sensor_for_reading
+from infra.auth import client_address, current_consumer, current_holder, sensor_for_reading
 from infra.clients import Clients
+from infra.tokens import DEVICE
 from infra.web import create_flask_app
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ def probe(api):
 
     @app.get("/device")
     def device():
-        return {"device": current_device().id}
+        return {"device": current_holder(DEVICE).id}
 
     @app.get("/address/<int:hops>")
     def address(hops):
