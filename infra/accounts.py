@@ -83,7 +83,8 @@ def sign_in(repo: Repository, issuer: TokenIssuer, policy: SignInPolicy, body: d
     if not verify_password(user.password_hash, password):
         raise _bad_credentials()
     repo.clear_signin_attempts(key)
-    return SignedIn(user, issuer.issue(USER, user.id, role=user.role), issuer.user_ttl)
+    token = issuer.issue(USER, user.id, version=user.token_version, role=user.role)
+    return SignedIn(user, token, issuer.user_ttl)
 
 
 def throttle_key(username: str, address: str) -> str:
@@ -134,7 +135,10 @@ def get_user(repo: Repository, caller: User, user_id: str) -> User:
 
 
 def update_user(repo: Repository, caller: User, user_id: str, body: dict[str, Any]) -> User:
-    """Change an account's name, password or role (admins only; an admin cannot demote themself)."""
+    """Change an account's name, password or role (admins only; an admin cannot demote themself).
+
+    A new password signs the account out everywhere (its earlier tokens stop working).
+    """
     user = get_user(repo, caller, user_id)
     fields = USER_PATCH.parse(body)
     if user.id == caller.id and fields.get("role", user.role) != user.role:
@@ -156,7 +160,8 @@ def delete_user(repo: Repository, caller: User, user_id: str) -> None:
 
 
 def update_self(repo: Repository, caller: User, body: dict[str, Any]) -> User:
-    """Change the caller's own name or password; a new password needs the current one."""
+    """Change the caller's own name or password; a new password needs the current one and signs the account
+    out everywhere, this session included (sign in again with the new password)."""
     fields = SELF_PATCH.parse(body)
     current = fields.pop("current_password", None)
     if "password" in fields and (current is None or not verify_password(caller.password_hash, current)):
@@ -171,6 +176,8 @@ def _apply(repo: Repository, user: User, fields: dict[str, Any]) -> User:
     changes = dict(fields)
     if "password" in changes:
         changes["password_hash"] = hash_password(changes.pop("password"))
+        # Every token issued so far stops working: whoever knew the old password is signed out.
+        changes["token_version"] = user.token_version + 1
     changes["updated_at"] = utc_now()
     if not repo.update_user(user.id, changes):
         raise NotFoundError("no such user")

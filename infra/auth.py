@@ -55,6 +55,8 @@ def current_user() -> User:
         user = wiring_of().repository.get_user(claims.subject)
         if user is None:
             raise invalid_token("the account of this token no longer exists")
+        if claims.version != user.token_version:
+            raise invalid_token("this session ended when the account's password changed; sign in again")
         g.iot_user = user
     return user
 

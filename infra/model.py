@@ -67,7 +67,10 @@ class DuplicateError(Exception):
 
 @dataclass(frozen=True)
 class User:
-    """An account; ``password_hash`` never leaves the service (``public()`` omits it)."""
+    """An account; ``password_hash`` never leaves the service (``public()`` omits it).
+
+    ``token_version`` is in the account's tokens; a password change bumps it, which signs out every session.
+    """
 
     id: str
     username: str
@@ -76,6 +79,7 @@ class User:
     password_hash: str
     created_at: datetime
     updated_at: datetime
+    token_version: int = 1
 
     @property
     def is_admin(self) -> bool:

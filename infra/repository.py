@@ -14,7 +14,7 @@ The read methods the gateways and the data API rely on are ``get_device``, ``sen
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple, Protocol, TypeVar
 
@@ -423,7 +423,9 @@ def _consumer(snapshot) -> Consumer:
 
 def _fields(snapshot, kind) -> dict[str, Any]:
     data = snapshot.to_dict()
-    return {f.name: data.get(f.name) for f in fields(kind) if f.name != "id"}
+    # A field added later reads as its default in documents written before it.
+    return {f.name: data.get(f.name, None if f.default is MISSING else f.default) for f in fields(kind)
+            if f.name != "id"}
 
 
 class _HolderStore(NamedTuple):

@@ -25,7 +25,8 @@ SCHEMAS = {
     "UserPatch": obj({"name": NAME, "password": PASSWORD, "role": ROLE},
                      description="Fields to change; `username`, `id` and timestamps cannot change."),
     "SelfPatch": obj({"name": NAME, "password": PASSWORD, "current_password": {"type": "string"}},
-                     description="A new `password` needs the `current_password`."),
+                     description="A new `password` needs the `current_password`, and signs the account out "
+                                 "everywhere: every earlier token, this one included, gets 401 `invalid_token`."),
     "SignIn": obj({"username": {"type": "string"}, "password": {"type": "string"}}, ["username", "password"]),
     "SignedIn": obj({"token": {"type": "string"}, "token_type": {"const": "Bearer"},
                      "expires_in": {"type": "integer", "description": "Seconds until the token expires."},

@@ -155,6 +155,27 @@ def test_self_service_needs_the_current_password_to_change_it(api, new_user):
     assert api.client().signin(user.user["username"], "a new password!")["token"]
 
 
+def test_a_new_password_signs_out_every_earlier_session(api, admin, new_user):
+    user = new_user()
+    other_session = api.client()
+    other_session.signin(user.user["username"], PASSWORD)
+    user.update_me(password="a new password!", current_password=PASSWORD)
+    for session in (user, other_session):
+        error = _raises(session.me, 401, "invalid_token")
+        assert "password changed" in error.message
+    fresh = api.client()
+    fresh.signin(user.user["username"], "a new password!")
+    assert fresh.me()["id"] == user.user["id"]
+
+    admin.update_user(user.user["id"], password="reset by the admin")  # an admin's reset too
+    _raises(fresh.me, 401, "invalid_token")
+    admin.update_user(user.user["id"], name="renamed only")  # other changes keep sessions
+    again = api.client()
+    again.signin(user.user["username"], "reset by the admin")
+    admin.update_user(user.user["id"], name="renamed again")
+    assert again.me()["name"] == "renamed again"
+
+
 def test_an_admin_cannot_delete_or_demote_themself(admin):
     me = admin.me()
     _raises(lambda: admin.delete_user(me["id"]), 409, "cannot_delete_self")
