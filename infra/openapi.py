@@ -177,3 +177,57 @@ def document(fragments: Iterable[Any], *, title: str = "IoT platform API", versi
         "paths": dict(sorted(paths.items())),
         "components": {**COMPONENTS, "schemas": schemas},
     }
+
+
+OWNER_FILTER = query_parameter("owner_id", "Admins only: list one owner's objects (ignored for others).")
+
+
+def keyholder_fragment(noun: str, tag: str, *, deletes: str, key_description: str) -> tuple[dict, dict, dict]:
+    """Schemas, paths and the id parameter of the routes ``run/keyholder_routes.py`` adds for ``noun``
+    (``device`` or ``consumer``): list, create, get, patch, delete, key, key rotation.
+
+    ``deletes`` says what goes with a deleted one; ``key_description`` describes its token.
+    """
+    title, base = noun.capitalize(), f"/api/{noun}s"
+    item = f"{base}/{{{noun}_id}}"
+    id_parameter = path_parameter(f"{noun}_id", f"The {noun}'s id.")
+    schemas = {
+        title: obj({"id": ID, "owner_id": ID, "name": NAME, "description": DESCRIPTION_FIELD,
+                    "key_version": {"type": "integer", "minimum": 1}, "created_at": TIMESTAMP,
+                    "updated_at": TIMESTAMP},
+                   ["id", "owner_id", "name", "description", "key_version", "created_at", "updated_at"]),
+        f"{title}List": list_schema(title),
+        f"{title}Create": obj({"name": NAME, "description": DESCRIPTION_FIELD}, ["name"]),
+        f"{title}Patch": obj({"name": NAME, "description": DESCRIPTION_FIELD},
+                             description="Only the name and description can change."),
+        f"{title}Key": obj({"token": {"type": "string"}, f"{noun}_id": ID, "key_version": {"type": "integer"}},
+                           ["token", f"{noun}_id", "key_version"], description=key_description),
+    }
+    paths = {
+        base: {
+            "get": operation(f"list{title}s", f"The caller's {noun}s (admins: everyone's)", tag,
+                             reply=ref(f"{title}List"), parameters=[*LIST_PARAMETERS, OWNER_FILTER], errors=[400]),
+            "post": operation(f"create{title}", f"Create a {noun} owned by the caller", tag, ok=201,
+                              reply_description="Created", reply=ref(title), body=ref(f"{title}Create")),
+        },
+        item: {
+            "parameters": [id_parameter],
+            "get": operation(f"get{title}", f"One {noun}", tag, reply=ref(title), errors=[404]),
+            "patch": operation(f"update{title}", f"Change a {noun}'s name or description", tag,
+                               body=ref(f"{title}Patch"), reply=ref(title), errors=[404]),
+            "delete": operation(f"delete{title}", f"Delete a {noun} {deletes}", tag, ok=204,
+                                reply_description="Deleted", errors=[404]),
+        },
+        f"{item}/key": {
+            "parameters": [id_parameter],
+            "get": operation(f"get{title}Key", f"A {noun} token for the current key version", tag,
+                             reply=ref(f"{title}Key"), errors=[404]),
+        },
+        f"{item}/key/rotate": {
+            "parameters": [id_parameter],
+            "post": operation(f"rotate{title}Key", f"Revoke every token of the {noun} and return a new one", tag,
+                              reply=ref(f"{title}Key"), errors=[404],
+                              description="Verifiers refuse the old tokens within IOT_REVOCATION_CACHE_TTL seconds."),
+        },
+    }
+    return schemas, paths, id_parameter

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from infra.model import PATH_MAX_DEPTH, PATH_PART_MAX, UNIT_MAX
 from infra.openapi import (DESCRIPTION_FIELD, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema, obj, operation,
-                           path_parameter, query_parameter, ref)
+                           keyholder_fragment, path_parameter, query_parameter, ref)
 from infra.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from infra.telemetry import SENSOR_TYPES, TYPE_ALIASES
 
 TAG = "devices"
 TAGS = [{"name": TAG, "description": "Devices, their sensors (grouped in a tree) and device keys."}]
 
-DEVICE_ID = path_parameter("device_id", "The device's id.")
+_SCHEMAS, _PATHS, DEVICE_ID = keyholder_fragment(
+    "device", TAG, deletes="with its sensors and their grants",
+    key_description="A device token (audience `device`) for the current key version.")
 SENSOR_ID = path_parameter("sensor_id", "The sensor's id.")
 SENSOR_TYPE = {"type": "string", "enum": list(SENSOR_TYPES)}
 PATH = {"type": "array", "maxItems": PATH_MAX_DEPTH,
@@ -21,17 +23,7 @@ MAPPING_OBJECT = obj({"type": {"type": "string", "enum": list(SENSOR_TYPES) + li
                       "unit": {"type": "string", "maxLength": UNIT_MAX}}, ["type"])
 
 SCHEMAS = {
-    "Device": obj({"id": ID, "owner_id": ID, "name": NAME, "description": DESCRIPTION_FIELD,
-                   "key_version": {"type": "integer", "minimum": 1}, "created_at": TIMESTAMP,
-                   "updated_at": TIMESTAMP},
-                  ["id", "owner_id", "name", "description", "key_version", "created_at", "updated_at"]),
-    "DeviceList": list_schema("Device"),
-    "DeviceCreate": obj({"name": NAME, "description": DESCRIPTION_FIELD}, ["name"]),
-    "DevicePatch": obj({"name": NAME, "description": DESCRIPTION_FIELD},
-                       description="Only the name and description can change."),
-    "DeviceKey": obj({"token": {"type": "string"}, "device_id": ID, "key_version": {"type": "integer"}},
-                     ["token", "device_id", "key_version"],
-                     description="A device token (audience `device`) for the current key version."),
+    **_SCHEMAS,
     "Mapping": obj({"type": SENSOR_TYPE, "unit": {"type": "string", "maxLength": UNIT_MAX}}, ["type"],
                    description="The normalised mapping: aliases resolved (float→double, integer→long, "
                                "string/text→keyword)."),
@@ -64,34 +56,8 @@ SCHEMAS = {
                       ["device_id", "name", "groups", "sensors"]),
 }
 
-OWNER_FILTER = query_parameter("owner_id", "Admins only: list one owner's objects (ignored for others).")
-
 PATHS = {
-    "/api/devices": {
-        "get": operation("listDevices", "The caller's devices (admins: everyone's)", TAG, reply=ref("DeviceList"),
-                         parameters=[*LIST_PARAMETERS, OWNER_FILTER], errors=[400]),
-        "post": operation("createDevice", "Register a device owned by the caller", TAG, ok=201,
-                          reply_description="Created", reply=ref("Device"), body=ref("DeviceCreate")),
-    },
-    "/api/devices/{device_id}": {
-        "parameters": [DEVICE_ID],
-        "get": operation("getDevice", "One device", TAG, reply=ref("Device"), errors=[404]),
-        "patch": operation("updateDevice", "Change a device's name or description", TAG, body=ref("DevicePatch"),
-                           reply=ref("Device"), errors=[404]),
-        "delete": operation("deleteDevice", "Delete a device with its sensors and their grants", TAG, ok=204,
-                            reply_description="Deleted", errors=[404]),
-    },
-    "/api/devices/{device_id}/key": {
-        "parameters": [DEVICE_ID],
-        "get": operation("getDeviceKey", "A device token for the current key version", TAG,
-                         reply=ref("DeviceKey"), errors=[404]),
-    },
-    "/api/devices/{device_id}/key/rotate": {
-        "parameters": [DEVICE_ID],
-        "post": operation("rotateDeviceKey", "Revoke every token of the device and return a new one", TAG,
-                          reply=ref("DeviceKey"), errors=[404],
-                          description="Gateways refuse the old tokens within IOT_REVOCATION_CACHE_TTL seconds."),
-    },
+    **_PATHS,
     "/api/devices/{device_id}/rejections": {
         "parameters": [DEVICE_ID],
         "get": operation("listDeviceRejections", "Telemetry of the device refused for good, newest first", TAG,
