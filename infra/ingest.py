@@ -18,10 +18,8 @@ import orjson
 from infra.errors import (BadRequestError, ForbiddenError, PayloadTooLargeError, RateLimitedError,
                           ServiceUnavailableError, ValidationError)
 from infra.publisher import Publisher, PublishError
-from infra.telemetry import Invalid, format_timestamp, normalise_records
+from infra.telemetry import MESSAGE_SCHEMA, Invalid, format_timestamp, normalise_records
 from infra.tokens import DEVICE, TokenError, TokenVerifier
-
-SCHEMA = "telemetry/v1"
 
 
 @dataclass(frozen=True)
@@ -93,6 +91,10 @@ class DeviceDirectory:
         entry = self._entries.get(device_id)
         if entry is not None and self._clock() - entry[0] < self.refresh_interval:
             return entry[1]
+        return self.reload(device_id)
+
+    def reload(self, device_id: str) -> Device | None:
+        """Read the device now, replacing what is cached."""
         return self._reload(device_id)
 
     def _reload(self, device_id: str) -> Device | None:
@@ -202,7 +204,7 @@ class Ingestor:
         message = {"device_id": device.id, "owner_id": device.owner_id, "received_at": format_timestamp(now_ns),
                    "gateway": self.gateway, "records": records}
         attributes = {"device_id": device.id, "owner_id": device.owner_id, "gateway": self.gateway,
-                      "schema": SCHEMA}
+                      "schema": MESSAGE_SCHEMA}
         return Batch(orjson.dumps(message), attributes, len(records))
 
     def publish(self, batch: Batch) -> int:
@@ -227,6 +229,10 @@ class Ingestor:
 
     def _current_device(self, identity: Identity) -> Device:
         device = self.directory.get(identity.device_id)
+        if device is not None and identity.key_version > device.key_version:
+            # A token newer than the cache: the key was rotated since we looked. Only the issuer can sign such a
+            # token, so this costs one read per rotation, and the new key works at once.
+            device = self.directory.reload(identity.device_id)
         if device is None:
             raise ForbiddenError("the device no longer exists", code="revoked_token")
         if device.key_version != identity.key_version:

@@ -113,6 +113,16 @@ def test_a_rotated_key_is_refused_within_the_cache_ttl(gateways, seed, rotate):
     assert _error(post(gateways, device.token, body)) == (403, "revoked_token")
 
 
+def test_the_new_key_works_at_once_after_a_rotation(gateways, seed, rotate, issuer):
+    device = seed()
+    body = {"sensor_id": device.sensors["temp"], "value": 1}
+    assert post(gateways, device.token, body).status_code == 200  # the gateway now caches key version 1
+    rotate(device)
+    new_token = issuer.issue(DEVICE, device.id, version=2)
+    assert post(gateways, new_token, body).status_code == 200  # well within the 1 s cache TTL
+    assert _error(post(gateways, device.token, body)) == (403, "revoked_token")  # and the old key is out
+
+
 def test_a_sensor_created_after_the_device_was_cached_is_accepted(gateways, seed, firestore_db):
     device = seed()
     assert post(gateways, device.token, {"sensor_id": device.sensors["temp"], "value": 1}).status_code == 200
