@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+MESSAGE_SCHEMA = "telemetry/v1"  # the ``schema`` attribute of the Pub/Sub messages gateways publish (DESIGN §4.3)
 SENSOR_TYPES = ("double", "long", "boolean", "keyword")
 TYPE_ALIASES = {"float": "double", "integer": "long", "string": "keyword", "text": "keyword"}
 

@@ -22,13 +22,11 @@ import orjson
 
 from infra.errors import ServiceUnavailableError
 from infra.rejections import Rejection, truncate
-from infra.telemetry import RecordError, format_timestamp, parse_timestamp
+from infra.telemetry import MESSAGE_SCHEMA, RecordError, format_timestamp, parse_timestamp
 from infra.timeseries.schema import Document, InvalidRecordError, StoreUnavailableError, build_document
 from infra.timeseries.writes import BulkReport, TemplateInstaller, bulk_index
 
 logger = logging.getLogger(__name__)
-
-SCHEMA = "telemetry/v1"  # the ``schema`` attribute the gateways set (infra.ingest.SCHEMA)
 
 
 class InvalidMessageError(ValueError):
@@ -180,8 +178,8 @@ class PushIndexer:
 def _telemetry(pushed: PushedMessage) -> tuple[dict[str, Any], list]:
     """The document fields shared by a message's records, and its records."""
     schema = pushed.attributes.get("schema")
-    if schema != SCHEMA:
-        raise InvalidMessageError(f"unsupported schema {str(schema)[:40]!r}; expected {SCHEMA}", pushed)
+    if schema != MESSAGE_SCHEMA:
+        raise InvalidMessageError(f"unsupported schema {str(schema)[:40]!r}; expected {MESSAGE_SCHEMA}", pushed)
     try:
         data = orjson.loads(pushed.data)
     except orjson.JSONDecodeError:
