@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 
 from infra.config import ROOT
+from tests.support.tools import missing
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -54,10 +53,7 @@ def require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        message = f"{module} is not installed (pyproject.toml dev extra)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{module} is not installed (pyproject.toml dev extra)")
 
 
 # --- Dockerfile -------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,11 +17,13 @@ from websockets.sync.client import connect as websocket_connect
 
 from run.gateway_mqtt.codec import MQTT_3_1_1, MQTT_5, ConnAck, Connect, Decoder, Properties, PubAck, Publish, encode
 from run.gateway_mqtt.protocol import Limits
+from tests.support.tools import command
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = pytest.mark.parametrize("version, transport", [
     (MQTT_3_1_1, "tcp"), (MQTT_5, "tcp"), (MQTT_3_1_1, "websockets"), (MQTT_5, "websockets")])
 WAIT = 10.0
+MOSQUITTO_CLIENTS = "the Makefile installs it (apt-get install -y mosquitto-clients)"
 
 
 @PEERS
@@ -97,9 +98,7 @@ def test_subscribe_is_refused(paho_peer, version, transport):
 
 @pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
 def test_mosquitto_pub_publishes_qos1(gateway, sink, version):
-    mosquitto_pub = shutil.which("mosquitto_pub")
-    if mosquitto_pub is None:
-        pytest.skip("mosquitto_pub is missing: apt-get install -y mosquitto-clients")
+    mosquitto_pub = command("mosquitto_pub", MOSQUITTO_CLIENTS)
     result = subprocess.run(
         [mosquitto_pub, "-h", "127.0.0.1", "-p", str(gateway.tcp_port), "-V", version, "-q", "1",
          "-u", "JWT", "-P", "ok-dev7", "-i", f"mp-{version}", "-t", "devices/dev7/telemetry",
@@ -110,9 +109,7 @@ def test_mosquitto_pub_publishes_qos1(gateway, sink, version):
 
 
 def test_mosquitto_pub_with_a_bad_password_fails(gateway, sink):
-    mosquitto_pub = shutil.which("mosquitto_pub")
-    if mosquitto_pub is None:
-        pytest.skip("mosquitto_pub is missing: apt-get install -y mosquitto-clients")
+    mosquitto_pub = command("mosquitto_pub", MOSQUITTO_CLIENTS)
     result = subprocess.run(
         [mosquitto_pub, "-h", "127.0.0.1", "-p", str(gateway.tcp_port), "-q", "1", "-u", "JWT", "-P", "nope",
          "-t", "dev7", "-m", "{}"], capture_output=True, text=True, timeout=WAIT)
