@@ -1,4 +1,4 @@
-"""web: the browser console."""
+"""web: the browser console (``/`` and ``/console/*``) and the OpenAPI document (``/api/openapi.json``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from flask import Flask
 from infra.clients import Clients
 from infra.config import Settings
 from infra.web import create_flask_app
+from run.web.console import bp as console_bp
 from run.web.openapi import bp as openapi_bp
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
-    """Build the web app (it also serves ``/api/openapi.json``)."""
+    """Build the web app: the console and ``/api/openapi.json``."""
     app = create_flask_app("web", settings, clients)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(console_bp)
     return app

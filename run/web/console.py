@@ -1,0 +1,71 @@
+"""The browser console: ``/`` serves the single page, ``/console/<file>`` its ES modules, stylesheet and icon.
+
+Everything the console does goes through the public API from the browser with the user's token; this blueprint
+only hands out files, under a strict Content-Security-Policy (no inline script or style, same-origin only).
+Hash routing (``/#/devices/<id>``) means no other server routes are needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, send_from_directory
+from markupsafe import escape
+
+STATIC_DIR = Path(__file__).with_name("static")
+ASSET_PREFIX = "/console"
+# The one place the gateway URL shown in the console's curl example comes from (the local gateway-http by default).
+GATEWAY_URL_VARIABLE = "IOT_CONSOLE_GATEWAY_URL"
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8083/"
+ASSET_MAX_AGE = 300  # seconds: assets are not fingerprinted, so keep browsers' copies short-lived
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html"}
+
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data: blob:",
+    "connect-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'"))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+bp = Blueprint("console", __name__)
+
+
+def gateway_url() -> str:
+    """The HTTP gateway URL the console shows in its examples."""
+    return os.environ.get(GATEWAY_URL_VARIABLE) or DEFAULT_GATEWAY_URL
+
+
+@bp.get("/")
+def index():
+    """The console page; the gateway URL goes into a meta tag (escaped), read by the scripts."""
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    page = page.replace("{{gateway_url}}", str(escape(gateway_url())))
+    response = Response(page, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get(f"{ASSET_PREFIX}/<path:filename>")
+def asset(filename: str):
+    """A console asset (only the listed file types; never the page template itself)."""
+    suffix = Path(filename).suffix
+    if suffix not in _TYPES or suffix == ".html":
+        abort(404)
+    response = send_from_directory(STATIC_DIR, filename, mimetype=_TYPES[suffix], max_age=ASSET_MAX_AGE,
+                                   conditional=True)
+    response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE}"
+    return response
+
+
+@bp.after_app_request
+def secure(response: Response) -> Response:
+    """Every reply of the web service gets the console's security headers."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
