@@ -78,6 +78,7 @@ export async function renderDevice(main, deviceId) {
     if (await attempt(editErrors, async () => {
       updated = await patch(base, { name: String(data.get("name")).trim(), description: String(data.get("description")) });
     }, saveButton)) {
+      Object.assign(device, updated);
       title.textContent = updated.name;
       description.textContent = updated.description;
       crumbs.lastChild.textContent = updated.name;
