@@ -12,6 +12,8 @@ export const RANGES = [
 ];
 const MAX_POINTS = 500;
 const REFRESH_MS = 5000;
+const CSV_PAGE = 5000;
+const CSV_MAX_PAGES = 40; // at most 200,000 rows in one file
 const INTERVALS = [[1, "s"], [2, "s"], [5, "s"], [10, "s"], [15, "s"], [30, "s"], [1, "m"], [2, "m"], [5, "m"],
   [10, "m"], [15, "m"], [30, "m"], [1, "h"], [2, "h"], [3, "h"], [6, "h"], [12, "h"], [1, "d"]];
 const UNIT_MS = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
@@ -76,7 +78,7 @@ export async function renderSensor(main, deviceId, sensorId) {
     const points = reply.points.map((p) => ({ t: parseTime(p.timestamp), v: Number(p.value) }))
       .filter((p) => Number.isFinite(p.v));
     show(points, `${points.length} points, one per ${interval} (${agg})`, () =>
-      drawChart(points, { from, to, gap: 3 * intervalMs, unit: agg === "count" ? "" : unit,
+      drawChart(points, { from, to, gap: Math.max(3 * intervalMs, (to - from) / 20), unit: agg === "count" ? "" : unit,
         title: `${sensor.name}, ${agg} per ${interval}` }));
   }
 
@@ -118,12 +120,21 @@ export async function renderSensor(main, deviceId, sensorId) {
     chartSlot.append(draw());
   }
 
+  // The range as CSV, oldest first, following X-Next-Cursor page by page (header kept once).
   async function downloadCsv(event) {
     const { from, to } = range();
     await attempt(errors, async () => {
-      const response = await request("GET", dataPath, { query: { from: new Date(from).toISOString(),
-        to: new Date(to).toISOString(), order: "asc", limit: 10000, format: "csv" } });
-      download(`sensor-${sensorId}.csv`, await response.blob());
+      const parts = [];
+      let cursor = null;
+      for (let page = 0; page < CSV_MAX_PAGES; page++) {
+        const response = await request("GET", dataPath, { query: { from: new Date(from).toISOString(),
+          to: new Date(to).toISOString(), order: "asc", limit: CSV_PAGE, format: "csv", cursor } });
+        const text = await response.text();
+        parts.push(page === 0 ? text : text.slice(text.indexOf("\n") + 1));
+        cursor = response.headers.get("X-Next-Cursor");
+        if (!cursor) break;
+      }
+      download(`sensor-${sensorId}.csv`, new Blob(parts, { type: "text/csv" }));
     }, event.currentTarget);
   }
 
