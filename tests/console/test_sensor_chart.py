@@ -60,6 +60,7 @@ def test_the_chart_draws_one_point_per_reading_with_axes(browser, thermometer):
     assert by_value[30] < by_value[20.5] < by_value[10]
     ActionChains(browser.driver).move_to_element(_points(browser)[1]).perform()
     assert "20.5 °C" in browser.wait_for("#chart .tooltip").text
+    assert browser.severe_logs() == []  # no script error, no Content-Security-Policy violation
 
 
 def test_other_ranges_and_aggregations_ask_for_other_buckets(browser, thermometer):
