@@ -124,3 +124,4 @@ def test_a_sensor_without_readings_says_so(browser, owner):
     sensor = owner.create_sensor(device["id"], "silence", {"type": "long"})
     browser.go(f"/devices/{device['id']}/sensors/{sensor['id']}")
     browser.wait_for_text("#chart", "No readings in this range")
+    assert "null" not in browser.find("main").text and "undefined" not in browser.find("main").text

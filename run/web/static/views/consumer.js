@@ -7,9 +7,10 @@ import { keyPanel } from "./key_panel.js";
 // Every sensor the signed-in user can grant: [{sensor, device}] (devices → sensors).
 async function grantableSensors(ownerId) {
   const devices = (await listAll("/api/devices")).filter((d) => d.owner_id === ownerId);
-  const lists = await Promise.all(devices.map((device) =>
-    listAll(`/api/devices/${enc(device.id)}/sensors`).then((sensors) => sensors.map((sensor) => ({ sensor, device })))));
-  return lists.flat().sort((a, b) => `${a.device.name}/${a.sensor.name}`.localeCompare(`${b.device.name}/${b.sensor.name}`));
+  const lists = await Promise.all(devices.map(async (device) =>
+    (await listAll(`/api/devices/${enc(device.id)}/sensors`)).map((sensor) => ({ sensor, device }))));
+  const label = ({ sensor, device }) => `${device.name}/${sensor.name}`;
+  return lists.flat().sort((a, b) => label(a).localeCompare(label(b)));
 }
 
 export async function renderConsumer(main, consumerId) {
@@ -47,7 +48,8 @@ export async function renderConsumer(main, consumerId) {
   const grantButton = h("button", { type: "submit", id: "grant-submit", disabled: !choices.length }, "Grant");
   const grantForm = h("form", { class: "row", id: "grant-form" },
     field({ label: "Sensor", name: "sensor_id", id: "grant-sensor", options: choices.length
-      ? choices.map(({ sensor, device }) => ({ value: sensor.id, label: `${device.name} / ${sensor.name} (${sensor.type})` }))
+      ? choices.map(({ sensor, device }) => ({ value: sensor.id,
+        label: `${device.name} / ${sensor.name} (${sensor.type})` }))
       : [{ value: "", label: "You have no sensors yet" }] }),
     h("div", { class: "actions" }, grantButton));
   grantForm.addEventListener("submit", async (event) => {
@@ -68,7 +70,7 @@ export async function renderConsumer(main, consumerId) {
   } }, "Delete consumer");
 
   main.append(breadcrumbs(["Consumers", "#/consumers"], [consumer.name]), pageHeader(consumer.name, deleteButton),
-    consumer.description ? h("p", { class: "description" }, consumer.description) : null,
+    consumer.description ? h("p", { class: "description" }, consumer.description) : "",
     h("section", { class: "card", "aria-labelledby": "grants-title" },
       h("h2", { id: "grants-title" }, "Granted sensors"), grantsSlot, grantForm, grantErrors),
     keyPanel({ kind: "consumers", id: consumerId, noun: "consumer" }),

@@ -4,12 +4,13 @@ import { del, enc, listAll, post } from "../api.js";
 import { attempt, clear, field, flash, formatTime, h, pageHeader } from "../dom.js";
 
 export async function renderConsumers(main) {
-  const listSlot = h("div", { id: "consumer-list" });
+  const listSlot = h("div", { id: "consumer-list", class: "card table-card" });
   const errors = h("div");
   const button = h("button", { type: "submit", id: "consumer-create" }, "Create consumer");
   const form = h("form", { class: "card", id: "consumer-form", "aria-labelledby": "consumer-form-title" },
     h("h2", { id: "consumer-form-title" }, "New consumer"),
-    h("p", { class: "muted" }, "A consumer is a read-only identity (e.g. a dashboard) that reads the sensors you grant it."),
+    h("p", { class: "muted" },
+      "A consumer is a read-only identity (e.g. a dashboard) that reads the sensors you grant it."),
     h("div", { class: "row" },
       field({ label: "Name", name: "name", id: "consumer-name", required: true, maxlength: 100 }),
       field({ label: "Description", name: "description", id: "consumer-description", maxlength: 1000 })),

@@ -76,7 +76,8 @@ export async function renderDevice(main, deviceId) {
     const data = new FormData(editForm);
     let updated;
     if (await attempt(editErrors, async () => {
-      updated = await patch(base, { name: String(data.get("name")).trim(), description: String(data.get("description")) });
+      updated = await patch(base, { name: String(data.get("name")).trim(),
+        description: String(data.get("description")) });
     }, saveButton)) {
       Object.assign(device, updated);
       title.textContent = updated.name;

@@ -4,7 +4,8 @@ import { del, enc, listAll, post } from "../api.js";
 import { attempt, clear, field, flash, formatTime, h, pageHeader } from "../dom.js";
 
 export async function renderDevices(main) {
-  const listSlot = h("div", { id: "device-list" }, h("p", { class: "muted" }, "Loading devices…"));
+  const listSlot = h("div", { id: "device-list", class: "card table-card" },
+    h("p", { class: "muted" }, "Loading devices…"));
   const errors = h("div");
   const button = h("button", { type: "submit", id: "device-create" }, "Create device");
   const form = h("form", { class: "card", id: "device-form", "aria-labelledby": "device-form-title" },

@@ -37,8 +37,8 @@ export async function renderSensor(main, deviceId, sensorId) {
   const rangeSelect = field({ label: "Range", name: "range", id: "range",
     options: RANGES.map((r) => ({ ...r, selected: r.value === "1h" })) });
   const aggSelect = numeric ? field({ label: "Per interval", name: "agg", id: "agg",
-    options: [{ value: "avg", label: "Average" }, { value: "min", label: "Minimum" }, { value: "max", label: "Maximum" },
-      { value: "count", label: "Count" }] }) : null;
+    options: [{ value: "avg", label: "Average" }, { value: "min", label: "Minimum" },
+      { value: "max", label: "Maximum" }, { value: "count", label: "Count" }] }) : null;
   const autoBox = h("input", { type: "checkbox", id: "auto-refresh" });
   const status = h("p", { class: "muted", id: "chart-status", "aria-live": "polite" });
   const chartSlot = h("div", { id: "chart", class: "chart-slot" });
@@ -74,7 +74,7 @@ export async function renderSensor(main, deviceId, sensorId) {
   async function drawNumeric(query, from, to) {
     const [interval, intervalMs] = pickInterval(to - from);
     const agg = aggSelect.querySelector("select").value;
-    const reply = await get(dataPath, { ...query, interval, agg, order: "asc", limit: 10000 });
+    const reply = await get(dataPath, { ...query, interval, agg, order: "asc", limit: 1000 });
     const points = reply.points.map((p) => ({ t: parseTime(p.timestamp), v: Number(p.value) }))
       .filter((p) => Number.isFinite(p.v));
     show(points, `${points.length} points, one per ${interval} (${agg})`, () =>
@@ -148,8 +148,9 @@ export async function renderSensor(main, deviceId, sensorId) {
 
   main.append(
     breadcrumbs(["Devices", "#/devices"], [device.name, `#/devices/${enc(deviceId)}`], [sensor.name]),
-    pageHeader(sensor.name, h("span", { class: "badge" }, sensor.type), unit ? h("span", { class: "unit" }, unit) : null),
-    sensor.description ? h("p", { class: "description" }, sensor.description) : null,
+    pageHeader(sensor.name, h("span", { class: "badge" }, sensor.type),
+      unit ? h("span", { class: "unit" }, unit) : null),
+    sensor.description ? h("p", { class: "description" }, sensor.description) : "",
     h("p", { class: "muted" }, "Sensor id ", h("code", { id: "sensor-id" }, sensor.id)),
     h("section", { class: "card", "aria-labelledby": "chart-title" },
       h("h2", { id: "chart-title", class: "sr-only" }, "Readings"),

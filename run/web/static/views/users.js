@@ -6,7 +6,7 @@ import { attempt, clear, field, flash, formatTime, h, pageHeader } from "../dom.
 const ROLES = ["user", "admin"];
 
 export async function renderUsers(main) {
-  const listSlot = h("div", { id: "user-list" });
+  const listSlot = h("div", { id: "user-list", class: "card table-card" });
   const errors = h("div");
   const listErrors = h("div");
   const button = h("button", { type: "submit", id: "user-create" }, "Create user");
