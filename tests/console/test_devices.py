@@ -155,8 +155,11 @@ def test_rotating_the_key_revokes_the_old_one(browser, user, services):
     browser.wait_for_text("#device-key-version", f"Key version {old['key_version'] + 1}")
     new = browser.find("#device-key").get_attribute("value")
     assert new != old["token"]
-    send = lambda token: requests.post(services["gateway"], json={"sensor_id": sensor["id"], "value": 3}, timeout=30,  # noqa: E731
-                                       headers={"Authorization": f"Bearer {token}"}).status_code
+
+    def send(token):
+        return requests.post(services["gateway"], json={"sensor_id": sensor["id"], "value": 3}, timeout=30,
+                             headers={"Authorization": f"Bearer {token}"}).status_code
+
     assert send(new) == 200
     browser.wait(lambda _: send(old["token"]) == 403, timeout=70)  # the gateway's revocation cache expires
 

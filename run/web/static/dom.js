@@ -1,4 +1,4 @@
-// DOM building without innerHTML: user data only ever becomes text nodes or attribute values.
+// DOM building from elements and text nodes only: user data never becomes markup, only text or attribute values.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
