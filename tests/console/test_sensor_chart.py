@@ -5,6 +5,7 @@ import time
 import pytest
 import requests
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
 
 from emulators.process import wait_until
 
@@ -60,6 +61,12 @@ def test_the_chart_draws_one_point_per_reading_with_axes(browser, thermometer):
     assert by_value[30] < by_value[20.5] < by_value[10]
     ActionChains(browser.driver).move_to_element(_points(browser)[1]).perform()
     assert "20.5 °C" in browser.wait_for("#chart .tooltip").text
+    # the keyboard reads the points too
+    chart = browser.find("#chart svg")
+    chart.send_keys(Keys.END)
+    assert "30 °C" in browser.wait_for_text("#chart .tooltip", "30 °C").text
+    chart.send_keys(Keys.HOME)
+    assert "10 °C" in browser.wait_for_text("#chart .tooltip", "10 °C").text
     assert browser.severe_logs() == []  # no script error, no Content-Security-Policy violation
 
 

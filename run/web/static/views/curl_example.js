@@ -6,7 +6,7 @@ const SAMPLE_VALUES = { double: "21.5", long: "42", boolean: "true", keyword: '"
 
 // The gateway URL the server configured (one place: run/web/console.py), read from the page's meta tag.
 export function gatewayUrl() {
-  return document.querySelector('meta[name="iot-gateway-url"]')?.content || "http://127.0.0.1:8083/";
+  return document.querySelector('meta[name="iot-gateway-url"]')?.content || "$GATEWAY_URL";
 }
 
 const shellQuote = (text) => `'${String(text).replaceAll("'", "'\\''")}'`;
