@@ -8,6 +8,9 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 # Debian packages the tests and benchmarks use, keyed by the command that proves each is present.
 DEBIAN_PACKAGES := mosquitto_pub:mosquitto-clients jq:jq curl:curl wrk:wrk
+# Only the benchmarks need these: the Mosquitto broker is the ceiling loadtests/mqtt_throughput.py measures
+# (it starts its own on a free port; the system service Debian starts would hold 1883, which `make dev` needs).
+BENCH_PACKAGES := mosquitto:mosquitto
 
 .PHONY: dev test bench install system-deps clean
 
@@ -18,6 +21,7 @@ test: install system-deps tools  ## the whole test suite against the emulators (
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install system-deps  ## benchmarks; results and plots land in loadtests/results/
+	$(call apt_install,$(BENCH_PACKAGES),systemctl disable --now mosquitto.service)
 	$(BIN)/pip install --quiet -e '.[load]'
 	$(BIN)/python -m loadtests
 
@@ -44,14 +48,22 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
 	@rm -f $(CHECKOV_VENV)/.installed-* && touch $@
 
-system-deps:
-	@missing=""; for entry in $(DEBIAN_PACKAGES); do \
-	  command -v "$${entry%%:*}" >/dev/null 2>&1 || missing="$$missing $${entry#*:}"; done; \
+# $(call apt_install,command:package ...[,command run after installing]): apt-get install the packages whose
+# command is missing. Daemons such as mosquitto live in /usr/sbin, which is not on every user's PATH, so that is
+# searched too.
+define apt_install
+	@missing=""; for entry in $(1); do \
+	  PATH="$$PATH:/usr/sbin" command -v "$${entry%%:*}" >/dev/null 2>&1 || missing="$$missing $${entry#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
 	  echo "installing Debian packages:$$missing"; \
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  $(if $(2),$$sudo $(2) >/dev/null 2>&1 || true;) \
 	fi
+endef
+
+system-deps:
+	$(call apt_install,$(DEBIAN_PACKAGES))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
