@@ -409,7 +409,8 @@ def summarise(results: dict) -> None:
         "Mosquitto is bounded by the Python clients on one core (publishers' CPU near 100 %, the broker's far "
         f"below a core). The gateway is bounded by its round trip to the Pub/Sub emulator: {results['publishers']} "
         f"× {results['window']} messages in flight over a p50 of {gateway['p50_ms']:.0f} ms, with its own core at "
-        f"{gateway['cpu_percent']['server']:.0f} %. CPU per message is the fairer comparison: at 100 % of one core it would allow about "
+        f"{gateway['cpu_percent']['server']:.0f} %. CPU per message is the fairer comparison: at 100 % of one core "
+        "it would allow about "
         f"{1e6 / gateway['server_cpu_us_per_message']:,.0f} msgs/s through the gateway and "
         f"{1e6 / broker['server_cpu_us_per_message']:,.0f} through Mosquitto (extrapolated, not measured).\n"
         "\n![MQTT throughput](mqtt_throughput.png)\n")
