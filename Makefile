@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 # Debian packages the tests and benchmarks use, keyed by the command that proves each is present.
-DEBIAN_PACKAGES := mosquitto_pub:mosquitto-clients jq:jq curl:curl wrk:wrk
+DEBIAN_PACKAGES := mosquitto_pub:mosquitto-clients jq:jq curl:curl wrk:wrk chromium:chromium chromedriver:chromium-driver
 # Only the benchmarks need these: the Mosquitto broker is the ceiling loadtests/mqtt_throughput.py measures
 # (it starts its own on a free port; the system service Debian starts would hold 1883, which `make dev` needs).
 BENCH_PACKAGES := mosquitto:mosquitto

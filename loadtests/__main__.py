@@ -15,7 +15,8 @@ from pathlib import Path
 from emulators.stack import LocalStack, Ports
 from loadtests.harness import RESULTS, ROOT
 
-BENCHMARKS = ("http_ingest", "pipeline_throughput", "freshness", "cold_start", "sensor_burst", "paper_shapes")
+BENCHMARKS = ("http_ingest", "pipeline_throughput", "freshness", "cold_start", "sensor_burst", "paper_shapes",
+              "mqtt_throughput")
 
 
 def run_module(name: str, *args: str) -> int:
