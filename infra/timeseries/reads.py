@@ -58,8 +58,9 @@ def read_points(es: Elasticsearch, sensor_id: str, sensor_type: str, start_ns: i
     body: dict[str, Any] = {
         "query": _sensor_query(sensor_id, start_ns, end_ns),
         "sort": [{"@timestamp": {"order": order}}],
-        # One more than asked tells whether another page exists, so the last page has no cursor.
-        "size": limit + 1,
+        # One more than asked tells whether another page exists, so the last page has no cursor; at the
+        # result window (10,000) a full page gets a cursor, which may lead to an empty last page.
+        "size": min(limit + 1, MAX_LIMIT),
         "_source": [field],
         "track_total_hits": False,
     }
@@ -68,7 +69,8 @@ def read_points(es: Elasticsearch, sensor_id: str, sensor_type: str, start_ns: i
     hits = _search(es, body)["hits"]["hits"]
     points = [{"timestamp": format_timestamp(int(hit["sort"][0])), "value": hit["_source"].get(field)}
               for hit in hits[:limit]]
-    next_cursor = _encode_cursor(int(hits[limit - 1]["sort"][0]), fingerprint) if len(hits) > limit else None
+    more = len(hits) > limit or len(hits) == limit == MAX_LIMIT
+    next_cursor = _encode_cursor(int(hits[limit - 1]["sort"][0]), fingerprint) if more else None
     return points, next_cursor
 
 

@@ -5,7 +5,7 @@ import statistics
 import pytest
 
 from infra.telemetry import format_timestamp
-from infra.timeseries import ALIAS, MAX_BUCKETS, QueryError, downsample, latest, read_points
+from infra.timeseries import ALIAS, MAX_BUCKETS, MAX_LIMIT, QueryError, downsample, latest, read_points
 from tests.store.helpers import reading, store
 
 BASE = 1_764_300_000_000_000_000  # 2025-11-28T03:20:00Z in ns
@@ -58,6 +58,12 @@ def test_a_cursor_walks_every_page_once(store_es, series, order):
 def test_an_exact_last_page_has_no_cursor(store_es, series):
     sensor, _ = series
     points, cursor = read_points(store_es, sensor, "double", limit=25)
+    assert len(points) == 25 and cursor is None
+
+
+def test_the_documented_maximum_limit_is_served(store_es, series):
+    sensor, _ = series
+    points, cursor = read_points(store_es, sensor, "double", limit=MAX_LIMIT)  # at the result window, not over it
     assert len(points) == 25 and cursor is None
 
 
