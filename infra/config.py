@@ -78,6 +78,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("PORT", None, "Listening port of a service (Cloud Run sets it); defaults to the service's "
              "local port."),
     Variable("IOT_MQTT_TCP_PORT", "1883", "MQTT over TCP port of gateway-mqtt; 0 disables TCP (Cloud Run)."),
+    Variable("IOT_CONSOLE_GATEWAY_URL", "http://127.0.0.1:8083/", "HTTP gateway URL the console shows in its "
+             "device examples (deployments set gateway-http's public URL)."),
     Variable("IOT_WORKERS", None, "gunicorn worker processes; defaults per service (one per vCPU)."),
     Variable("IOT_THREADS", None, "gunicorn threads per worker; defaults per service."),
     Variable("LOG_LEVEL", "INFO", "Minimum log severity."),
@@ -144,6 +146,7 @@ class Settings:
     bind_host: str
     port: int | None
     mqtt_tcp_port: int
+    console_gateway_url: str
     workers: int | None
     threads: int | None
     log_level: str
@@ -214,6 +217,7 @@ class Settings:
             bind_host=get("IOT_BIND_HOST"),
             port=number("PORT"),
             mqtt_tcp_port=number("IOT_MQTT_TCP_PORT"),
+            console_gateway_url=get("IOT_CONSOLE_GATEWAY_URL"),
             workers=number("IOT_WORKERS"),
             threads=number("IOT_THREADS"),
             log_level=get("LOG_LEVEL").upper(),

@@ -14,6 +14,9 @@ locals {
   # the project number rather than the service's own `uri` so the pipeline can be told its audience without
   # a dependency cycle.
   pipeline_url = "https://pipeline-${data.google_project.this.number}.${var.region}.run.app"
+  # The same for gateway-http, which the console shows in its device examples (always reachable, even when
+  # a gateway_domains host is also routed to it).
+  gateway_http_url = "https://gateway-http-${data.google_project.this.number}.${var.region}.run.app/"
 
   # Startup probes. Cloud Run's default TCP probe (one attempt of up to 240 s) passes the moment the port
   # accepts connections: gunicorn binds before its worker imports the app and holds early requests in the
@@ -110,7 +113,7 @@ locals {
       paths         = ["/"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CONSOLE_GATEWAY_URL = local.gateway_http_url }
       secrets       = {}
       firestore     = null
       publishes     = false

@@ -7,17 +7,15 @@ Hash routing (``/#/devices/<id>``) means no other server routes are needed.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, send_from_directory
 from markupsafe import escape
 
+from infra.web import settings_of
+
 STATIC_DIR = Path(__file__).with_name("static")
 ASSET_PREFIX = "/console"
-# The one place the gateway URL shown in the console's curl example comes from (the local gateway-http by default).
-GATEWAY_URL_VARIABLE = "IOT_CONSOLE_GATEWAY_URL"
-DEFAULT_GATEWAY_URL = "http://127.0.0.1:8083/"
 ASSET_MAX_AGE = 300  # seconds: assets are not fingerprinted, so keep browsers' copies short-lived
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html"}
 
@@ -37,8 +35,8 @@ bp = Blueprint("console", __name__)
 
 
 def gateway_url() -> str:
-    """The HTTP gateway URL the console shows in its examples."""
-    return os.environ.get(GATEWAY_URL_VARIABLE) or DEFAULT_GATEWAY_URL
+    """The HTTP gateway URL the console shows in its examples (``IOT_CONSOLE_GATEWAY_URL``)."""
+    return settings_of().console_gateway_url
 
 
 @bp.get("/")

@@ -5,17 +5,20 @@ from pathlib import Path
 
 import pytest
 
+from infra.config import Settings
 from run.web import create_app
-from run.web.console import ASSET_PREFIX, DEFAULT_GATEWAY_URL, GATEWAY_URL_VARIABLE, STATIC_DIR
+from run.web.console import ASSET_PREFIX, STATIC_DIR
 
 IMPORT = re.compile(r"""(?:^|\n)\s*import\s[^;]*?\sfrom\s+["']([^"']+)["']""")
 
 
+def console_client(data_dir, **environ):
+    return create_app(Settings.from_env({"IOT_DATA_DIR": str(data_dir), **environ})).test_client()
+
+
 @pytest.fixture
 def client(tmp_path):
-    from infra.config import Settings
-
-    return create_app(Settings.from_env({"IOT_DATA_DIR": str(tmp_path)})).test_client()
+    return console_client(tmp_path)
 
 
 def test_every_module_import_resolves_to_a_console_file():
@@ -43,10 +46,10 @@ def test_the_page_references_only_served_assets(client):
         assert client.get(url).status_code == 200, url
 
 
-def test_the_gateway_url_is_configurable_and_escaped(client, monkeypatch):
-    assert f'content="{DEFAULT_GATEWAY_URL}"' in client.get("/").get_data(as_text=True)
-    monkeypatch.setenv(GATEWAY_URL_VARIABLE, 'https://gw.example/"><script>alert(1)</script>')
-    page = client.get("/").get_data(as_text=True)
+def test_the_gateway_url_is_configurable_and_escaped(client, tmp_path):
+    assert 'content="http://127.0.0.1:8083/"' in client.get("/").get_data(as_text=True)
+    hostile = console_client(tmp_path, IOT_CONSOLE_GATEWAY_URL='https://gw.example/"><script>alert(1)</script>')
+    page = hostile.get("/").get_data(as_text=True)
     assert "<script>alert" not in page and "https://gw.example/&#34;&gt;&lt;script&gt;" in page
 
 
