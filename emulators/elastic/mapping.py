@@ -544,12 +544,7 @@ class Mapping:
                                                  "reason": "Can't get text on a START_OBJECT"})
             obj = self.objects.get(path) or new_objects.get(path)
             if obj is None:
-                if not self._ensure_parents(path, new_fields, new_objects):
-                    return
-                mode = self._dynamic_for(path, new_objects)
-                if mode == "strict":
-                    raise self._strict(path)
-                if mode == "false":
+                if not (self._ensure_parents(path, new_fields, new_objects) and self._may_add(path, new_objects)):
                     return
                 obj = new_objects[path] = ObjectDef(path)
             if not obj.enabled:
@@ -561,12 +556,7 @@ class Mapping:
             if path in self.objects or path in new_objects:
                 raise MapperError(f"object mapping for [{path}] tried to parse field [{path.rsplit('.', 1)[-1]}] "
                                   f"as object, but found a concrete value", type_="document_parsing_exception")
-            if not self._ensure_parents(path, new_fields, new_objects):
-                return
-            mode = self._dynamic_for(path, new_objects)
-            if mode == "strict":
-                raise self._strict(path)
-            if mode == "false":
+            if not (self._ensure_parents(path, new_fields, new_objects) and self._may_add(path, new_objects)):
                 return
             field = new_fields[path] = Field(path, self._dynamic_spec(raw))
         value = field.parse(raw, doc_id)
@@ -589,15 +579,19 @@ class Mapping:
                                   type_="document_parsing_exception")
             obj = self.objects.get(parent) or new_objects.get(parent)
             if obj is None:
-                mode = self._dynamic_for(parent, new_objects)
-                if mode == "strict":
-                    raise self._strict(parent)
-                if mode == "false":
+                if not self._may_add(parent, new_objects):
                     return False
                 new_objects[parent] = ObjectDef(parent)
             elif not obj.enabled:
                 return False
         return True
+
+    def _may_add(self, path: str, new_objects) -> bool:
+        """Whether dynamic mapping lets ``path`` be added: raise under ``strict``, False under ``false``."""
+        mode = self._dynamic_for(path, new_objects)
+        if mode == "strict":
+            raise self._strict(path)
+        return mode != "false"
 
     def _dynamic_for(self, path: str, new_objects) -> str:
         parent = path.rpartition(".")[0]

@@ -136,12 +136,7 @@ class PostingTerms(Node):
         return set().union(*sets)
 
     def pred(self, doc):
-        v = doc.values.get(self.path)
-        if v is None:
-            return False
-        if type(v) is tuple:
-            return any(x in self.values for x in v)
-        return v in self.values
+        return _any_value(doc, self.path, self.values.__contains__)
 
 
 class PostingScan(Node):
@@ -169,12 +164,7 @@ class PostingScan(Node):
         return list(set().union(*sets)), None
 
     def pred(self, doc):
-        v = doc.values.get(self.path)
-        if v is None:
-            return False
-        if type(v) is tuple:
-            return any(self.test(x) for x in v)
-        return self.test(v)
+        return _any_value(doc, self.path, self.test)
 
 
 class ColumnRange(Node):
@@ -221,12 +211,7 @@ class ColumnRange(Node):
         return True
 
     def pred(self, doc):
-        v = doc.values.get(self.path)
-        if v is None:
-            return False
-        if type(v) is tuple:
-            return any(self.test(x) for x in v)
-        return self.test(v)
+        return _any_value(doc, self.path, self.test)
 
 
 class ColumnTerms(Node):
@@ -246,12 +231,7 @@ class ColumnTerms(Node):
         return list(dict.fromkeys(nums)), None
 
     def pred(self, doc):
-        v = doc.values.get(self.path)
-        if v is None:
-            return False
-        if type(v) is tuple:
-            return any(x in self.values for x in v)
-        return v in self.values
+        return _any_value(doc, self.path, self.values.__contains__)
 
 
 class Exists(Node):
@@ -745,6 +725,16 @@ class Compiler:
         if should and msm > len(should):
             return MatchNone(boost)
         return Bool(self.index, clauses["must"], clauses["filter"], should, clauses["must_not"], msm, boost)
+
+
+def _any_value(doc, path: str, test: Callable[[Any], bool]) -> bool:
+    """Whether the document's value at ``path`` (one value or a tuple of them) passes ``test``."""
+    v = doc.values.get(path)
+    if v is None:
+        return False
+    if type(v) is tuple:
+        return any(test(x) for x in v)
+    return test(v)
 
 
 def _minimum_should_match(raw, count: int) -> int:
