@@ -107,9 +107,18 @@ def error_response(exc: AppError) -> Response:
     return response
 
 
-# curl -d sends form-urlencoded unless told otherwise; the management API reads such bodies as JSON so the
-# original README's curl calls work unchanged.
+# curl -d sends form-urlencoded unless told otherwise, and small device HTTP stacks often send no type at all;
+# the management API and gateway-http read such bodies as JSON, so the original README's curl calls work
+# unchanged.
 _LENIENT_TYPES = ("", "application/x-www-form-urlencoded", "text/plain")
+
+
+def require_json_type(*, lenient: bool = False, what: str = "the body") -> None:
+    """415 unless the request declares JSON; with ``lenient``, no type or curl's default types pass too."""
+    mimetype = request.mimetype or ""
+    declared_json = mimetype == "application/json" or mimetype.endswith("+json")
+    if not declared_json and not (lenient and mimetype in _LENIENT_TYPES):
+        raise UnsupportedMediaTypeError(f"send {what} as application/json")
 
 
 def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
@@ -118,10 +127,7 @@ def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
     With ``lenient``, a body without a content type (or curl's default form type) is read as JSON too.
     Returns a dict (or a list when ``allow_list``); anything else is a 400.
     """
-    mimetype = request.mimetype or ""
-    declared_json = mimetype == "application/json" or mimetype.endswith("+json")
-    if not declared_json and not (lenient and mimetype in _LENIENT_TYPES):
-        raise UnsupportedMediaTypeError("send the body as application/json")
+    require_json_type(lenient=lenient)
     try:
         body = orjson.loads(request.get_data(cache=False))
     except orjson.JSONDecodeError as exc:

@@ -6,10 +6,10 @@ from flask import Blueprint, Flask, current_app, request
 
 from infra.clients import Clients
 from infra.config import Settings
-from infra.errors import PayloadTooLargeError, UnsupportedMediaTypeError
+from infra.errors import PayloadTooLargeError
 from infra.gateway import build_ingestor
 from infra.ingest import Ingestor
-from infra.web import bearer_token, create_flask_app
+from infra.web import bearer_token, create_flask_app, require_json_type
 
 bp = Blueprint("gateway_http", __name__)
 
@@ -19,8 +19,7 @@ def ingest():
     """Accept readings of the authenticated device; 200 only once Pub/Sub confirmed them."""
     ingestor: Ingestor = current_app.extensions["iot.ingestor"]
     identity = ingestor.authenticate(bearer_token(request.headers))
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaTypeError("send readings as application/json")
+    require_json_type(lenient=True, what="readings")
     length = request.content_length
     if length is not None and length > ingestor.limits.max_body_bytes:
         raise PayloadTooLargeError(f"the body exceeds {ingestor.limits.max_body_bytes} bytes")

@@ -37,6 +37,17 @@ def test_a_single_record_arrives_once_normalised(gateways, seed, tap):
     assert len(tap.settle(device.id, wait=1.5)) == 1  # exactly once
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None, "application/vnd.iot+json"],
+                         ids=["curl's default", "none", "+json"])
+def test_json_sent_without_the_json_type_is_read_as_json(gateways, seed, tap, content_type):
+    device = seed()
+    response = post(gateways, device.token, raw=orjson.dumps({"sensor_id": device.sensors["temp"], "value": 7}),
+                    content_type=content_type)
+    assert response.status_code == 200, response.text
+    [message] = tap.messages(device.id, 1)
+    assert [record["value"] for record in message["data"]["records"]] == [7.0]
+
+
 def test_an_array_of_every_type_arrives_as_one_message(gateways, seed, tap):
     device = seed()
     body = [
@@ -92,7 +103,7 @@ def test_every_refusal_has_its_code_and_publishes_nothing(gateways, seed, issuer
         "type mismatch": (post(gateways, device.token, {"sensor_id": temp, "value": "warm"}), (422, "invalid")),
         "half valid": (post(gateways, device.token, [good, {"sensor_id": temp, "value": []}]), (422, "invalid")),
         "too large": (post(gateways, device.token, [good] * 5000), (413, "too_large")),
-        "not JSON type": (post(gateways, device.token, raw=b"temp=1", content_type="text/plain"),
+        "not JSON type": (post(gateways, device.token, raw=b"<temp>1</temp>", content_type="application/xml"),
                           (415, "unsupported_media_type")),
         "malformed JSON": (post(gateways, device.token, raw=b'{"sensor_id": '), (400, "bad_request")),
         "wrong shape": (post(gateways, device.token, raw=b'"hello"'), (400, "bad_request")),
