@@ -8,10 +8,9 @@ import shutil
 
 import pytest
 
-from infra.accounts import admin_account, ensure_admin
 from infra.api_client import ApiClient
-from infra.repository import FirestoreRepository
 from tests.console.page import Console
+from tests.support.accounts import signed_in_admin
 from tests.support.names import unique
 from tests.support.tools import missing
 
@@ -69,13 +68,7 @@ def browser(services, tmp_path_factory):
 @pytest.fixture
 def admin(stack, services, firestore_db) -> ApiClient:
     """The development admin, signed in through the API (re-created after the per-test Firestore wipe)."""
-    account = admin_account(stack.settings())
-    ensure_admin(FirestoreRepository(firestore_db), account)
-    client = ApiClient(services["api"])
-    client.signin(account.username, account.password)
-    client.password = account.password
-    client.username = account.username
-    return client
+    return signed_in_admin(stack.settings(), firestore_db, services["api"])
 
 
 @pytest.fixture

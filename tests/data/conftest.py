@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from google.cloud import firestore
 
-from infra.accounts import admin_account, ensure_admin
 from infra.api_client import ApiClient
-from infra.repository import FirestoreRepository
+from tests.support.accounts import signed_in_admin
 from tests.support.names import unique
 
 PASSWORD = "correct horse battery staple"
@@ -29,11 +28,7 @@ def services(stack):
 @pytest.fixture
 def admin(stack, services, firestore_db) -> ApiClient:
     """The development admin, signed in (re-created after the per-test Firestore wipe)."""
-    account = admin_account(stack.settings())
-    ensure_admin(FirestoreRepository(firestore_db), account)
-    client = ApiClient(services["api"])
-    client.signin(account.username, account.password)
-    return client
+    return signed_in_admin(stack.settings(), firestore_db, services["api"])
 
 
 @pytest.fixture

@@ -1,0 +1,20 @@
+"""The development admin, signed in through a running API (re-created after the per-test Firestore wipe)."""
+
+from __future__ import annotations
+
+from google.cloud import firestore
+
+from infra.accounts import admin_account, ensure_admin
+from infra.api_client import ApiClient
+from infra.config import Settings
+from infra.repository import FirestoreRepository
+
+
+def signed_in_admin(settings: Settings, db: firestore.Client, base_url: str) -> ApiClient:
+    """An API client signed in as the admin of ``settings``, with ``.username`` and ``.password`` set."""
+    account = admin_account(settings)
+    ensure_admin(FirestoreRepository(db), account)
+    client = ApiClient(base_url)
+    client.signin(account.username, account.password)
+    client.username, client.password = account.username, account.password
+    return client
