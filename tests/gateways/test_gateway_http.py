@@ -37,8 +37,8 @@ def test_a_single_record_arrives_once_normalised(gateways, seed, tap):
     assert len(tap.settle(device.id, wait=1.5)) == 1  # exactly once
 
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None, "application/vnd.iot+json"],
-                         ids=["curl's default", "none", "+json"])
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", None, "text/plain",
+                                          "application/vnd.iot+json"], ids=["curl's default", "none", "text", "+json"])
 def test_json_sent_without_the_json_type_is_read_as_json(gateways, seed, tap, content_type):
     device = seed()
     response = post(gateways, device.token, raw=orjson.dumps({"sensor_id": device.sensors["temp"], "value": 7}),
