@@ -162,7 +162,7 @@ class LocalStack:
 
         client = Elasticsearch(self.es_url, api_key=self.settings().elasticsearch_api_key, request_timeout=30)
         try:
-            return install_template(client)
+            return install_template(client, self.settings().elasticsearch_replicas)
         finally:
             client.close()
 

@@ -74,6 +74,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IOT_INGEST_RATE", "100", "Requests per second one device may send to one gateway instance "
              "(token bucket per instance; the limit is not global)."),
     Variable("IOT_INGEST_BURST", "200", "Burst size of the per-device token bucket."),
+    Variable("IOT_READING_MAX_AGE_DAYS", "366", "How far before its time of receipt a reading's timestamp may "
+             "lie; older readings are refused (422) with a per-record error."),
+    Variable("IOT_READING_MAX_AHEAD_SECONDS", "86400", "How far after its time of receipt a reading's timestamp "
+             "may lie (device clocks run ahead); later readings are refused (422)."),
+    Variable("IOT_READING_MAX_MONTHS", "3", "Most distinct calendar months (UTC) the readings of one request may "
+             "span; each month is an Elasticsearch index, so this bounds the indices one request can create."),
+    Variable("IOT_ELASTICSEARCH_REPLICAS", "1", "Replicas of each monthly telemetry index (set in the index "
+             "template; 0 only for a single-node cluster). Applies to indices created after a change."),
     Variable("IOT_BIND_HOST", "127.0.0.1", "Address services listen on (the container sets 0.0.0.0)."),
     Variable("PORT", None, "Listening port of a service (Cloud Run sets it); defaults to the service's "
              "local port."),
@@ -143,6 +151,10 @@ class Settings:
     ingest_max_records: int
     ingest_rate: float
     ingest_burst: int
+    reading_max_age_days: int
+    reading_max_ahead_seconds: int
+    reading_max_months: int
+    elasticsearch_replicas: int
     bind_host: str
     port: int | None
     mqtt_tcp_port: int
@@ -214,6 +226,10 @@ class Settings:
             ingest_max_records=number("IOT_INGEST_MAX_RECORDS"),
             ingest_rate=number("IOT_INGEST_RATE", float),
             ingest_burst=number("IOT_INGEST_BURST"),
+            reading_max_age_days=number("IOT_READING_MAX_AGE_DAYS"),
+            reading_max_ahead_seconds=number("IOT_READING_MAX_AHEAD_SECONDS"),
+            reading_max_months=number("IOT_READING_MAX_MONTHS"),
+            elasticsearch_replicas=number("IOT_ELASTICSEARCH_REPLICAS"),
             bind_host=get("IOT_BIND_HOST"),
             port=number("PORT"),
             mqtt_tcp_port=number("IOT_MQTT_TCP_PORT"),

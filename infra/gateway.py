@@ -7,6 +7,7 @@ from infra.config import Settings
 from infra.ingest import Device, DeviceDirectory, Ingestor, Limits
 from infra.keys import load_public_keys
 from infra.repository import FirestoreRepository
+from infra.telemetry import ReadingBounds
 from infra.tokens import TokenVerifier
 
 
@@ -27,6 +28,9 @@ def build_ingestor(settings: Settings, clients: Clients, gateway: str) -> Ingest
     verifier = TokenVerifier(load_public_keys(settings), settings.token_issuer)
     repository = FirestoreRepository(clients.firestore)
     directory = DeviceDirectory(device_loader(repository), ttl=settings.revocation_cache_ttl)
+    bounds = ReadingBounds(max_age_ns=settings.reading_max_age_days * 86400 * 10**9,
+                           max_ahead_ns=settings.reading_max_ahead_seconds * 10**9,
+                           max_months=settings.reading_max_months)
     limits = Limits(max_body_bytes=settings.ingest_max_bytes, max_records=settings.ingest_max_records,
-                    rate_per_second=settings.ingest_rate, burst=settings.ingest_burst)
+                    rate_per_second=settings.ingest_rate, burst=settings.ingest_burst, bounds=bounds)
     return Ingestor(verifier, directory, clients.publisher, gateway, limits)

@@ -8,9 +8,11 @@ each transport maps to its own codes. Nothing here reads Firestore per request o
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import orjson
@@ -18,7 +20,7 @@ import orjson
 from infra.errors import (BadRequestError, ForbiddenError, PayloadTooLargeError, RateLimitedError,
                           ServiceUnavailableError, ValidationError)
 from infra.publisher import Publisher, PublishError
-from infra.telemetry import MESSAGE_SCHEMA, Invalid, format_timestamp, normalise_records
+from infra.telemetry import MESSAGE_SCHEMA, Invalid, ReadingBounds, format_timestamp, normalise_records
 from infra.tokens import DEVICE, TokenError, TokenVerifier
 
 
@@ -49,6 +51,19 @@ class Limits:
     max_records: int = 1000
     rate_per_second: float = 100.0  # requests (or frames, or MQTT publishes) per device
     burst: int = 200
+    bounds: ReadingBounds = field(default_factory=ReadingBounds)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the device is told: records accepted, and how many of them a later record of the same request
+    (same sensor and timestamp) replaced."""
+
+    accepted: int
+    replaced: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"accepted": self.accepted, "replaced": self.replaced}
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,67 @@ class Batch:
     data: bytes
     attributes: dict[str, str]
     count: int
+    replaced: int = 0
+
+    @property
+    def receipt(self) -> Receipt:
+        return Receipt(self.count, self.replaced)
+
+
+class ReceiveClock:
+    """Hands each request a range of nanoseconds no other request of this process gets.
+
+    Records without a timestamp are taken at the request's receive time plus their position, and a reading's
+    identity is (sensor, timestamp): two requests of one device must never share a nanosecond, even when the
+    wall clock is coarse, stands still or steps back (NTP).
+    """
+
+    def __init__(self, clock_ns: Callable[[], int] = time.time_ns):
+        self._clock_ns = clock_ns
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, count: int) -> int:
+        """The first of ``count`` nanoseconds reserved for one request (never before the wall clock)."""
+        with self._lock:
+            start = max(self._clock_ns(), self._next)
+            self._next = start + max(1, count)
+            return start
+
+
+class RecentDeliveries:
+    """Receive times of recent repeatable deliveries, so that a repeat gets the times of the original.
+
+    An MQTT QoS 1 publish whose PUBACK was lost is sent again (DUP set) after the device reconnects. Keyed by
+    device, packet id and payload digest, the resend gets the first delivery's receive time, so readings
+    without a timestamp get the same identities and are stored once. Bounded (LRU) and per process: a resend
+    that reaches another instance, or comes later than ``ttl``, counts as new (devices that need exactly-once
+    across instances send timestamps).
+    """
+
+    def __init__(self, ttl: float = 600.0, max_entries: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[tuple[str, str, bytes], tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, bytes]) -> int | None:
+        """The receive time of the delivery ``key``, if seen within ``ttl``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or self._clock() - entry[0] >= self.ttl:
+                return None
+            return entry[1]
+
+    def put(self, key: tuple[str, str, bytes], receive_ns: int) -> None:
+        """Remember a delivery's receive time."""
+        with self._lock:
+            self._entries[key] = (self._clock(), receive_ns)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
 
 
 class DeviceDirectory:
@@ -144,7 +220,8 @@ class Ingestor:
         self.gateway = gateway
         self.limits = limits or Limits()
         self._bucket = TokenBucket(self.limits.rate_per_second, self.limits.burst)
-        self._clock_ns = clock_ns
+        self._receive_clock = ReceiveClock(clock_ns)
+        self._deliveries = RecentDeliveries()
 
     def authenticate(self, token: str) -> Identity:
         """Verify a device token and check its key version is current.
@@ -172,10 +249,13 @@ class Ingestor:
             return False
         return True
 
-    def accept(self, identity: Identity, body: bytes | Any) -> Batch:
+    def accept(self, identity: Identity, body: bytes | Any, *, delivery_id: str | None = None,
+               repeated: bool = False) -> Batch:
         """Rate-limit, parse and validate one request; return the message to publish.
 
-        ``body`` is raw JSON bytes (parsed here) or an already parsed value.
+        ``body`` is raw JSON bytes (parsed here) or an already parsed value. ``delivery_id`` names a delivery
+        the transport may see again (an MQTT QoS 1 packet id); a ``repeated`` one (DUP) with the same bytes
+        gets the original's receive time (``RecentDeliveries``).
 
         Raises:
             RateLimitedError, PayloadTooLargeError, BadRequestError, ValidationError, ForbiddenError.
@@ -183,15 +263,18 @@ class Ingestor:
         retry_after = self._bucket.take(identity.device_id)
         if retry_after is not None:
             raise RateLimitedError("too many requests from this device", retry_after=int(retry_after) + 1)
+        delivery = None
         if isinstance(body, (bytes, bytearray, memoryview)):
             if len(body) > self.limits.max_body_bytes:
                 raise PayloadTooLargeError(f"the body exceeds {self.limits.max_body_bytes} bytes")
+            if delivery_id is not None:
+                delivery = (identity.device_id, delivery_id, hashlib.blake2b(body, digest_size=16).digest())
             try:
                 body = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise BadRequestError(f"malformed JSON: {exc}") from None
         device = self._current_device(identity)
-        now_ns = self._clock_ns()
+        now_ns = self._receive_time(body, delivery, repeated)
         records = self._normalise(device, body, now_ns)
         if isinstance(records, Invalid) and _names_unknown_sensor(records):
             refreshed = self.directory.refresh(device.id)  # the sensor may have been created a moment ago
@@ -205,10 +288,11 @@ class Ingestor:
                    "gateway": self.gateway, "records": records}
         attributes = {"device_id": device.id, "owner_id": device.owner_id, "gateway": self.gateway,
                       "schema": MESSAGE_SCHEMA}
-        return Batch(orjson.dumps(message), attributes, len(records))
+        sent = len(body) if isinstance(body, list) else 1
+        return Batch(orjson.dumps(message), attributes, sent, sent - len(records))
 
-    def publish(self, batch: Batch) -> int:
-        """Publish and wait for Pub/Sub's confirmation; return the number of records.
+    def publish(self, batch: Batch) -> Receipt:
+        """Publish and wait for Pub/Sub's confirmation; return what to tell the device.
 
         Raises:
             ServiceUnavailableError: Pub/Sub did not confirm (the device should retry; nothing was accepted).
@@ -217,15 +301,26 @@ class Ingestor:
             self.publisher.publish(batch.data, **batch.attributes)
         except PublishError as exc:
             raise ServiceUnavailableError(f"telemetry could not be stored: {exc}", retry_after=5) from None
-        return batch.count
+        return batch.receipt
 
     def publish_future(self, batch: Batch) -> concurrent.futures.Future:
         """Start publishing; the future resolves when Pub/Sub confirmed (for asyncio transports)."""
         return self.publisher.publish_future(batch.data, **batch.attributes)
 
-    def ingest(self, identity: Identity, body: bytes | Any) -> int:
-        """Accept and publish one request; return the number of records stored."""
+    def ingest(self, identity: Identity, body: bytes | Any) -> Receipt:
+        """Accept and publish one request; return what to tell the device."""
         return self.publish(self.accept(identity, body))
+
+    def _receive_time(self, body: Any, delivery: tuple[str, str, bytes] | None, repeated: bool) -> int:
+        if delivery is not None and repeated:
+            earlier = self._deliveries.get(delivery)
+            if earlier is not None:
+                return earlier
+        count = min(len(body), self.limits.max_records) if isinstance(body, list) else 1
+        now_ns = self._receive_clock.reserve(count)
+        if delivery is not None:
+            self._deliveries.put(delivery, now_ns)
+        return now_ns
 
     def _current_device(self, identity: Identity) -> Device:
         device = self.directory.get(identity.device_id)
@@ -241,7 +336,7 @@ class Ingestor:
 
     def _normalise(self, device: Device, body: Any, now_ns: int):
         try:
-            return normalise_records(body, device.sensors, now_ns, self.limits.max_records)
+            return normalise_records(body, device.sensors, now_ns, self.limits.max_records, self.limits.bounds)
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
 

@@ -69,7 +69,7 @@ def _bound(args: Mapping[str, str], name: str, now_ns: int) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return parse_timestamp(raw, now_ns, allow_future=True)
+        return parse_timestamp(raw, now_ns)
     except RecordError as exc:
         raise _invalid(f"{name}: {exc.message.replace('timestamp', 'time')}") from None
 

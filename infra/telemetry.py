@@ -4,6 +4,15 @@ Pure domain code on the ingestion hot path (no I/O). A device sends one record o
 ``{"sensor_id": "s1", "timestamp": 1526717967, "value": "21.5"}``. Each record is normalised to
 ``{"sensor_id", "type", "timestamp": "<ISO-8601 UTC with nanoseconds>", "value": <typed>}``; a request is
 accepted whole or refused whole, with one error per bad record.
+
+A reading's identity is (sensor, timestamp in ns): the store keeps one value per sensor and instant, so a
+redelivered message or a device's resend overwrites instead of duplicating. Hence two rules:
+
+- Records without a timestamp get distinct, ordered receive times: the request's receive time plus their
+  position in the request, in nanoseconds (``receive_ns + index``). The gateway's clock hands each request a
+  range of nanoseconds no other request of the process gets (``infra.ingest.ReceiveClock``).
+- Records of one request with the same sensor and timestamp: the last one wins, as in time-series stores; the
+  earlier ones are counted as ``replaced`` in the device's answer, never silently dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ TYPE_ALIASES = {"float": "double", "integer": "long", "string": "keyword", "text
 # Epoch magnitudes that tell the unit apart: 1e11 s is the year 5138, 1e14 ms the year 5138, and so on.
 _SECONDS_BELOW, _MILLIS_BELOW, _MICROS_BELOW = 1e11, 1e14, 1e17
 _NS = 1_000_000_000
-MAX_FUTURE_NS = 24 * 3600 * _NS  # a device clock may run ahead, but not by more than a day
+_DAY_NS = 24 * 3600 * _NS
 MAX_KEYWORD_LENGTH = 1024
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _ISO = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$",
@@ -55,17 +64,49 @@ class RecordError(ValueError):
 
 
 @dataclass(frozen=True)
+class ReadingBounds:
+    """How far from its receive time a reading may lie, and how many calendar months one request may touch.
+
+    A reading's UTC month picks its index (``telemetry-YYYY.MM``): unbounded timestamps would let one request
+    create an index per month since 1970, hundreds of shards, and exhaust the cluster's shard limit for every
+    tenant. Defaults: one year and a day back, one day ahead, three months per request (settings
+    ``IOT_READING_MAX_AGE_DAYS``, ``IOT_READING_MAX_AHEAD_SECONDS``, ``IOT_READING_MAX_MONTHS``).
+    """
+
+    max_age_ns: int = 366 * _DAY_NS
+    max_ahead_ns: int = _DAY_NS
+    max_months: int = 3
+
+    def check(self, ns: int, receive_ns: int) -> None:
+        """Refuse a timestamp outside [receive time - max age, receive time + max ahead]."""
+        if ns < receive_ns - self.max_age_ns:
+            raise RecordError("timestamp", f"timestamp is more than {_span(self.max_age_ns)} before the time "
+                                           "of receipt")
+        if ns > receive_ns + self.max_ahead_ns:
+            raise RecordError("timestamp", f"timestamp is more than {_span(self.max_ahead_ns)} after the time "
+                                           "of receipt (is the device clock right?)")
+
+
+def _span(ns: int) -> str:
+    seconds = ns // _NS
+    if seconds % 86400 == 0:
+        days = seconds // 86400
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{seconds} s"
+
+
+@dataclass(frozen=True)
 class Invalid:
     """The outcome of validating a request that holds bad records."""
 
     errors: list[dict]
 
 
-def parse_timestamp(raw: Any, now_ns: int, *, allow_future: bool = False) -> int:
+def parse_timestamp(raw: Any, now_ns: int) -> int:
     """Turn epoch s/ms/µs/ns (told apart by magnitude), a numeric string or ISO-8601 into epoch nanoseconds.
 
-    A missing timestamp (None) is the receive time ``now_ns``. Naive ISO times are UTC. Readings may lie at
-    most a day ahead of ``now_ns``; query bounds (``allow_future``) may lie anywhere after 1970.
+    A missing timestamp (None) is ``now_ns``. Naive ISO times are UTC. Anything from 1970 on is returned;
+    whether a reading may carry it is ``ReadingBounds``' call.
     """
     if raw is None:
         return now_ns
@@ -83,8 +124,6 @@ def parse_timestamp(raw: Any, now_ns: int, *, allow_future: bool = False) -> int
         raise RecordError("timestamp", "timestamp must be a number or an ISO-8601 string")
     if ns < 0:
         raise RecordError("timestamp", "timestamp is before 1970")
-    if not allow_future and ns > now_ns + MAX_FUTURE_NS:
-        raise RecordError("timestamp", "timestamp is more than a day in the future")
     return ns
 
 
@@ -181,12 +220,13 @@ def coerce_value(value: Any, sensor_type: str) -> Any:
     return text
 
 
-def normalise_records(body: Any, sensor_types: Mapping[str, str], now_ns: int,
-                      max_records: int) -> list[dict] | Invalid:
+def normalise_records(body: Any, sensor_types: Mapping[str, str], receive_ns: int, max_records: int,
+                      bounds: ReadingBounds = ReadingBounds()) -> list[dict] | Invalid:
     """Validate one record or a list of them against the device's sensors (id → type).
 
-    Returns the normalised records, or ``Invalid`` with one error per bad record
-    (``{"index", "sensor_id", "field", "message"}``).
+    Record ``i`` without a timestamp is taken at ``receive_ns + i``. Returns the normalised records, fewer than
+    sent when records share a sensor and timestamp (the last one wins; the caller counts the difference as
+    replaced), or ``Invalid`` with one error per bad record (``{"index", "sensor_id", "field", "message"}``).
 
     Raises:
         ValueError: the body is not a record or a list of records, or holds too many (a 400, not a 422).
@@ -198,18 +238,30 @@ def normalise_records(body: Any, sensor_types: Mapping[str, str], now_ns: int,
         raise ValueError("the array holds no records")
     if len(records) > max_records:
         raise ValueError(f"at most {max_records} records per request")
-    normalised, errors = [], []
+    latest: dict[tuple[str, int], dict] = {}  # (sensor, ns) → record; insertion order is the request's order
+    months: set[str] = set()
+    errors = []
     for index, record in enumerate(records):
         try:
-            normalised.append(_normalise(record, sensor_types, now_ns))
+            ns, normalised = _normalise(record, sensor_types, receive_ns + index, bounds)
+            month = normalised["timestamp"][:7]
+            if month not in months and len(months) == bounds.max_months:
+                raise RecordError("timestamp", f"the request spans more than {bounds.max_months} calendar "
+                                               f"months (UTC); send older readings in separate requests")
+            months.add(month)
         except RecordError as exc:
             sensor_id = record.get("sensor_id") if isinstance(record, dict) else None
             errors.append({"index": index, "sensor_id": sensor_id if isinstance(sensor_id, str) else None,
                            "field": exc.field, "message": exc.message})
-    return Invalid(errors) if errors else normalised
+            continue
+        key = (normalised["sensor_id"], ns)
+        latest.pop(key, None)  # a later record of the same sensor and instant replaces the earlier one
+        latest[key] = normalised
+    return Invalid(errors) if errors else list(latest.values())
 
 
-def _normalise(record: Any, sensor_types: Mapping[str, str], now_ns: int) -> dict:
+def _normalise(record: Any, sensor_types: Mapping[str, str], default_ns: int,
+               bounds: ReadingBounds) -> tuple[int, dict]:
     if not isinstance(record, dict):
         raise RecordError("record", "each record must be a JSON object")
     unknown = record.keys() - _RECORD_KEYS
@@ -226,5 +278,8 @@ def _normalise(record: Any, sensor_types: Mapping[str, str], now_ns: int) -> dic
     if "value" not in record:
         raise RecordError("value", "value is required")
     value = coerce_value(record["value"], sensor_type)
-    ns = parse_timestamp(record.get("timestamp"), now_ns)
-    return {"sensor_id": sensor_id, "type": sensor_type, "timestamp": format_timestamp(ns), "value": value}
+    raw = record.get("timestamp")
+    ns = parse_timestamp(raw, default_ns)
+    if raw is not None:
+        bounds.check(ns, default_ns)
+    return ns, {"sensor_id": sensor_id, "type": sensor_type, "timestamp": format_timestamp(ns), "value": value}

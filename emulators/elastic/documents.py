@@ -344,5 +344,7 @@ def apply_journal_record(store: Store, record: dict, line: bytes | None = None) 
     elif op == "aliases":
         for kind, index_name, alias, props in record["actions"]:
             store._apply_alias(kind, index_name, alias, props)
+    elif op == "cluster_settings":
+        store.cluster_settings["persistent"] = dict(record["persistent"])
     else:
         raise ValueError(f"unknown journal record {op!r}")

@@ -395,6 +395,32 @@ def _patterns_overlap(a: str, b: str) -> bool:
     return "*" in a and "*" in b and (pa.startswith(pb) or pb.startswith(pa))
 
 
+# Cluster settings the stand-in knows, with ES 8's defaults (one node, so per node is per cluster).
+CLUSTER_SETTINGS = {"cluster.max_shards_per_node": "1000"}
+
+
+def _flatten_cluster(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        raise illegal_argument("cluster settings must be an object")
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat.update(_flatten_cluster(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _shard_count(settings: dict[str, Any]) -> int:
+    primaries = int(settings.get("index.number_of_shards", 1))
+    auto = settings.get("index.auto_expand_replicas")
+    if auto not in (None, "false", False):
+        replicas = int(str(auto).split("-")[0])
+    else:
+        replicas = int(settings.get("index.number_of_replicas", 1))
+    return primaries * (1 + replicas)
+
+
 class Store:
     """All indices, templates and aliases, with their journal; one lock serialises every operation."""
 
@@ -403,6 +429,7 @@ class Store:
         self.indices: dict[str, Index] = {}
         self.templates: dict[str, Template] = {}
         self.aliases: dict[str, dict[str, dict]] = {}
+        self.cluster_settings: dict[str, dict[str, str]] = {"persistent": {}, "transient": {}}
         self.journal: Journal | None = None
         self._replaying = False
         if data_path:
@@ -451,6 +478,8 @@ class Store:
             logger.info("compacted the journal from %d to %d records", before, self.journal.records_written)
 
     def snapshot_lines(self) -> Iterable[bytes]:
+        if self.cluster_settings["persistent"]:
+            yield orjson.dumps({"op": "cluster_settings", "persistent": self.cluster_settings["persistent"]})
         for name, template in self.templates.items():
             yield orjson.dumps({"op": "template", "name": name, "body": template.body})
         for index in self.indices.values():
@@ -577,12 +606,65 @@ class Store:
                 raise EsError(400, "invalid_alias_name_exception",
                               f"Invalid alias name [{alias}]: an index or data stream exists with the same name as "
                               f"the alias", index_uuid="_na_", index=alias)
+        self._check_shard_limit(settings)
         index = Index(name, settings, mapping)
         self.indices[name] = index
         for alias, props in aliases.items():
             self.aliases.setdefault(alias, {})[name] = props
         self.log_record(self.create_record(index))
         return index
+
+    # --- cluster settings and the shard limit -----------------------------------------------------------------
+
+    def put_cluster_settings(self, body: dict) -> dict:
+        """``PUT /_cluster/settings``: only ``cluster.max_shards_per_node`` is known; null resets it."""
+        if not isinstance(body, dict) or not body or set(body) - {"persistent", "transient"}:
+            raise EsError(400, "action_request_validation_exception",
+                          "Validation Failed: 1: no settings to update;")
+        changed: dict[str, dict] = {}
+        for scope in ("persistent", "transient"):
+            flat = _flatten_cluster(body.get(scope) or {})
+            for key, value in flat.items():
+                if key not in CLUSTER_SETTINGS:
+                    raise illegal_argument(f"{scope} setting [{key}], not recognized")
+                if value is not None:
+                    try:
+                        if int(value) < 1:
+                            raise ValueError
+                    except ValueError:
+                        raise illegal_argument(f"Failed to parse value [{value}] for setting [{key}] must be >= 1") \
+                            from None
+            changed[scope] = flat
+        for scope, flat in changed.items():
+            for key, value in flat.items():
+                if value is None:
+                    self.cluster_settings[scope].pop(key, None)
+                else:
+                    self.cluster_settings[scope][key] = str(value)
+        if changed.get("persistent"):
+            self.log_record({"op": "cluster_settings", "persistent": self.cluster_settings["persistent"]})
+        # ES echoes what changed, values as strings.
+        return {scope: nest_settings({k: v if v is None else str(v) for k, v in flat.items()})
+                for scope, flat in changed.items()}
+
+    def cluster_setting(self, key: str) -> str:
+        """Transient over persistent over the default, as in ES."""
+        return (self.cluster_settings["transient"].get(key) or self.cluster_settings["persistent"].get(key)
+                or CLUSTER_SETTINGS[key])
+
+    def _check_shard_limit(self, settings: dict[str, Any]) -> None:
+        """Refuse an index whose shards would exceed ``cluster.max_shards_per_node`` x nodes (one node here).
+
+        Replicas count although a single node cannot assign them, as in ES; ``auto_expand_replicas`` expands to
+        its lower bound on one node.
+        """
+        limit = int(self.cluster_setting("cluster.max_shards_per_node"))
+        adding = _shard_count(settings)
+        current = sum(_shard_count(index.settings) for index in self.indices.values())
+        if current + adding > limit:
+            raise EsError(400, "validation_exception",
+                          f"Validation Failed: 1: this action would add [{adding}] shards, but this cluster "
+                          f"currently has [{current}]/[{limit}] maximum normal shards open;")
 
     def restore_index(self, record: dict) -> None:
         mapping = Mapping()

@@ -14,7 +14,7 @@ import orjson
 from . import documents, query
 from .errors import EsError, illegal_argument, unsupported
 from .faults import Faults
-from .indices import ES_VERSION, Store, new_uuid
+from .indices import CLUSTER_SETTINGS, ES_VERSION, Store, nest_settings, new_uuid
 
 COMMON_PARAMS = {"pretty", "human", "error_trace", "filter_path", "format", "master_timeout", "timeout"}
 
@@ -84,6 +84,23 @@ def cluster_health(req: Request) -> Reply:
                  "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0,
                  "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0,
                  "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 100.0}
+
+
+def get_cluster_settings(req: Request) -> Reply:
+    with req.store.lock:
+        scopes = {scope: dict(values) for scope, values in req.store.cluster_settings.items()}
+    if req.flag("include_defaults"):
+        scopes["defaults"] = dict(CLUSTER_SETTINGS)
+    if req.flag("flat_settings"):
+        return 200, scopes
+    return 200, {scope: nest_settings(values) for scope, values in scopes.items()}
+
+
+def put_cluster_settings(req: Request) -> Reply:
+    with req.store.lock:
+        changed = req.store.put_cluster_settings(req.json())
+    return 200, {"acknowledged": True, "persistent": changed.get("persistent", {}),
+                 "transient": changed.get("transient", {})}
 
 
 # --- documents -------------------------------------------------------------------------------------------------
@@ -313,6 +330,9 @@ ROUTES: list[tuple[set[str], tuple[str, ...], Callable[[Request], Reply], set[st
                                                        "wait_for_events", "wait_for_no_initializing_shards"}),
     ({"GET"}, ("_cluster", "health", "{index}"), cluster_health, {"wait_for_status", "level", "local",
                                                                   "wait_for_active_shards"}),
+    ({"GET"}, ("_cluster", "settings"), get_cluster_settings, {"flat_settings", "include_defaults", "local",
+                                                               "master_timeout", "timeout"}),
+    ({"PUT"}, ("_cluster", "settings"), put_cluster_settings, {"flat_settings", "master_timeout", "timeout"}),
     ({"POST", "PUT"}, ("_bulk",), bulk, _BULK),
     ({"GET", "POST"}, ("_search",), search, _SEARCH),
     ({"GET", "POST"}, ("_count",), count, _COUNT),

@@ -154,10 +154,11 @@ class PushIndexer:
             raise
         if not report.complete:
             sample = report.retryable[0]
-            logger.warning("message %s: %d record(s) still refused with %s after retries; asking for redelivery",
-                           pushed.message_id, len(report.retryable), sample.status,
+            logger.warning("message %s: %d record(s) still refused with %s (%s) after retries; asking for "
+                           "redelivery", pushed.message_id, len(report.retryable), sample.status, sample.reason,
                            extra={"message_id": pushed.message_id, "delivery_attempt": pushed.delivery_attempt})
-            raise ServiceUnavailableError("Elasticsearch is overloaded; redeliver the message", retry_after=10,
+            raise ServiceUnavailableError(f"Elasticsearch refused {len(report.retryable)} record(s) for now "
+                                          f"({sample.status}); redeliver the message", retry_after=10,
                                           code="store_overloaded")
         return report
 

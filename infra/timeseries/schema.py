@@ -18,7 +18,7 @@ from infra.errors import ServiceUnavailableError
 from infra.telemetry import RecordError, coerce_value, format_timestamp, parse_timestamp
 
 TEMPLATE_NAME = "telemetry"
-TEMPLATE_VERSION = 1  # bump when MAPPINGS or SETTINGS change; older installed versions are replaced
+TEMPLATE_VERSION = 2  # bump when MAPPINGS or settings change; older installed versions are replaced
 ALIAS = "telemetry"
 INDEX_PREFIX = "telemetry-"
 
@@ -44,12 +44,13 @@ MAPPINGS: dict[str, Any] = {
     },
 }
 # One shard per month: a month of a few thousand sensors is far below the size where more shards pay off.
-SETTINGS: dict[str, Any] = {"number_of_shards": 1}
+SHARDS = 1
+DEFAULT_REPLICAS = 1  # explicit, so that the shards a month costs (SHARDS x (1 + replicas)) are known
 
 _NS = 1_000_000_000
 # The gateways' canonical form; such timestamps skip the general parser (the pipeline's hot path).
 _CANONICAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{9})Z$")
-_MAX_FUTURE_NS = 24 * 3600 * _NS
+_DATE_NANOS_MAX = 2**63 - 1  # 2262-04-11T23:47:16.854775807Z, the last instant a date_nanos field holds
 
 
 class StoreUnavailableError(ServiceUnavailableError):
@@ -78,14 +79,19 @@ def error_reason(exc: Exception) -> str:
     return str(reason or getattr(exc, "message", None) or exc)[:300]
 
 
-def index_template() -> dict[str, Any]:
+def index_settings(replicas: int = DEFAULT_REPLICAS) -> dict[str, Any]:
+    """The settings of every monthly index."""
+    return {"number_of_shards": SHARDS, "number_of_replicas": replicas}
+
+
+def index_template(replicas: int = DEFAULT_REPLICAS) -> dict[str, Any]:
     """The body of the ``telemetry`` index template (for ``indices.put_index_template``)."""
     return {
         "index_patterns": [f"{INDEX_PREFIX}*"],
         "priority": 100,
         "version": TEMPLATE_VERSION,
         "_meta": {"managed_by": "iot-platform infra.timeseries"},
-        "template": {"settings": SETTINGS, "mappings": MAPPINGS, "aliases": {ALIAS: {}}},
+        "template": {"settings": index_settings(replicas), "mappings": MAPPINGS, "aliases": {ALIAS: {}}},
     }
 
 
@@ -113,12 +119,13 @@ class Document:
         return self.source["sensor_id"]
 
 
-def build_document(record: Any, *, device_id: str, owner_id: str, received_at: str, gateway: str,
-                   now_ns: int | None = None) -> Document:
+def build_document(record: Any, *, device_id: str, owner_id: str, received_at: str, gateway: str) -> Document:
     """Turn one normalised record of a ``telemetry/v1`` message into its document.
 
     The gateways already validated the record; this checks it again because the pipeline must never index
-    something the mapping would misread (a record that fails here is rejected, not retried).
+    something the mapping would misread (a record that fails here is rejected, not retried). How old or new a
+    reading may be is the gateways' rule (``ReadingBounds``, judged at receipt, where the device can be told):
+    a message delayed by an outage must not be refused later for having aged meanwhile.
 
     Raises:
         InvalidRecordError: the record lacks a field, names an unknown type, or its value or timestamp is bad.
@@ -130,12 +137,11 @@ def build_document(record: Any, *, device_id: str, owner_id: str, received_at: s
         raise InvalidRecordError("sensor_id is missing")
     if sensor_type not in VALUE_FIELDS:
         raise InvalidRecordError(f"type {str(sensor_type)[:40]!r} is not one of {', '.join(VALUE_FIELDS)}")
-    if "value" not in record or "timestamp" not in record:
+    if "value" not in record or record.get("timestamp") is None:
         raise InvalidRecordError("timestamp and value are required")
-    now_ns = time.time_ns() if now_ns is None else now_ns
     try:
         value = coerce_value(record["value"], sensor_type)
-        timestamp_ns, timestamp = _timestamp(record["timestamp"], now_ns)
+        timestamp_ns, timestamp = _timestamp(record["timestamp"])
     except RecordError as exc:
         raise InvalidRecordError(exc.message) from None
     source = {
@@ -152,17 +158,22 @@ def build_document(record: Any, *, device_id: str, owner_id: str, received_at: s
     return Document(f"{INDEX_PREFIX}{timestamp[:4]}.{timestamp[5:7]}", document_id(sensor_id, timestamp_ns), source)
 
 
-def _timestamp(raw, now_ns: int) -> tuple[int, str]:
+def _timestamp(raw) -> tuple[int, str]:
     """Epoch nanoseconds and the canonical ISO form (``YYYY-MM-DDTHH:MM:SS.fffffffffZ``) of a record's timestamp."""
     match = _CANONICAL.match(raw) if isinstance(raw, str) else None
     if match is None:
-        ns = parse_timestamp(raw, now_ns)
+        ns = parse_timestamp(raw, 0)  # never None here: a record without a timestamp was refused above
+        _check_representable(ns)
         return ns, format_timestamp(ns)
     year, month, day, hour, minute, second, fraction = (int(part) for part in match.groups())
     if not (1 <= month <= 12 and 1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60
             and second < 60):
         raise RecordError("timestamp", f"timestamp {raw!r} is not a valid date")
     ns = calendar.timegm((year, month, day, hour, minute, second)) * _NS + fraction
-    if ns > now_ns + _MAX_FUTURE_NS:
-        raise RecordError("timestamp", "timestamp is more than a day in the future")
+    _check_representable(ns)
     return ns, raw
+
+
+def _check_representable(ns: int) -> None:
+    if ns > _DATE_NANOS_MAX:
+        raise RecordError("timestamp", "timestamp is after 2262-04-11, the last instant a nanosecond date holds")

@@ -12,7 +12,8 @@ from typing import Callable, Sequence
 import orjson
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
-from infra.timeseries.schema import TEMPLATE_NAME, TEMPLATE_VERSION, Document, StoreUnavailableError, index_template
+from infra.timeseries.schema import (DEFAULT_REPLICAS, TEMPLATE_NAME, TEMPLATE_VERSION, Document, StoreUnavailableError,
+                                     index_template)
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +22,19 @@ BULK_BACKOFF = 0.1  # seconds before the second try; doubles each time (0.1 + 0.
 BULK_CHUNK = 1000  # documents per _bulk request
 # Only what the outcome needs; a 1000-item reply shrinks to a few kB.
 _BULK_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+# Item errors that say the document itself can never be indexed (ES >= 8.8 says document_parsing_exception,
+# earlier 8.x mapper_parsing_exception). Every other item failure is retried: an index that cannot be created now
+# (shard limit: validation_exception; auto-create off: index_not_found_exception; a read-only block:
+# cluster_block_exception) must not turn data the device was told was accepted into a rejection.
+PERMANENT_ITEM_ERRORS = frozenset(("document_parsing_exception", "mapper_parsing_exception",
+                                   "strict_dynamic_mapping_exception"))
 
 
-def install_template(es: Elasticsearch) -> bool:
-    """Install the ``telemetry`` index template unless this version (or a newer one) is there; True if written.
+def install_template(es: Elasticsearch, replicas: int = DEFAULT_REPLICAS) -> bool:
+    """Install the ``telemetry`` index template unless this version (or a newer one) with these replicas is there;
+    True if written.
 
-    Idempotent: the installed template's ``version`` is compared first, so calling it again costs one GET.
+    Idempotent: the installed template is compared first, so calling it again costs one GET.
 
     Raises:
         StoreUnavailableError: Elasticsearch could not be reached or refused the request.
@@ -36,21 +44,30 @@ def install_template(es: Elasticsearch) -> bool:
             found = es.indices.get_index_template(name=TEMPLATE_NAME)["index_templates"]
         except NotFoundError:
             found = []
-        installed = found[0]["index_template"].get("version") if found else None
-        if installed is not None and installed >= TEMPLATE_VERSION:
+        if found and _is_current(found[0]["index_template"], replicas):
             return False
-        es.indices.put_index_template(name=TEMPLATE_NAME, **index_template())
+        es.indices.put_index_template(name=TEMPLATE_NAME, **index_template(replicas))
     except (ApiError, TransportError) as exc:
         raise StoreUnavailableError(f"installing the index template failed: {_describe(exc)}") from exc
-    logger.info("installed index template %s version %s", TEMPLATE_NAME, TEMPLATE_VERSION)
+    logger.info("installed index template %s version %s with %d replica(s)", TEMPLATE_NAME, TEMPLATE_VERSION,
+                replicas)
     return True
+
+
+def _is_current(installed: dict, replicas: int) -> bool:
+    version = installed.get("version")
+    settings = installed.get("template", {}).get("settings", {})
+    # Elasticsearch answers settings nested under "index" with string values.
+    found = settings.get("index", settings).get("number_of_replicas")
+    return version is not None and version >= TEMPLATE_VERSION and str(found) == str(replicas)
 
 
 class TemplateInstaller:
     """Installs the template once per process; later calls cost a flag check (thread-safe)."""
 
-    def __init__(self, es: Elasticsearch | Callable[[], Elasticsearch]):
+    def __init__(self, es: Elasticsearch | Callable[[], Elasticsearch], replicas: int = DEFAULT_REPLICAS):
         self._es = es
+        self.replicas = replicas
         self._done = False
         self._lock = threading.Lock()
 
@@ -68,7 +85,7 @@ class TemplateInstaller:
             return
         with self._lock:
             if not self._done:
-                install_template(self._es() if callable(self._es) else self._es)
+                install_template(self._es() if callable(self._es) else self._es, self.replicas)
                 self._done = True
 
 
@@ -86,8 +103,8 @@ class BulkReport:
     """The outcome of ``bulk_index``: how many were indexed, what was refused for good, what may be retried."""
 
     indexed: int = 0
-    failed: list[ItemFailure] = field(default_factory=list)  # 4xx: the document itself is wrong
-    retryable: list[ItemFailure] = field(default_factory=list)  # 429/5xx still failing after the retries
+    failed: list[ItemFailure] = field(default_factory=list)  # the document itself is wrong (PERMANENT_ITEM_ERRORS)
+    retryable: list[ItemFailure] = field(default_factory=list)  # anything else, still failing after the retries
 
     @property
     def complete(self) -> bool:
@@ -98,10 +115,10 @@ class BulkReport:
 def bulk_index(es: Elasticsearch, documents: Sequence[Document], *, attempts: int = BULK_ATTEMPTS,
                backoff: float = BULK_BACKOFF, chunk: int = BULK_CHUNK,
                sleep: Callable[[float], None] = time.sleep) -> BulkReport:
-    """Index ``documents`` with ``index`` actions (overwrite by ``_id``), retrying items that fail with 429/5xx.
+    """Index ``documents`` with ``index`` actions (overwrite by ``_id``), retrying items that fail for now.
 
-    Items refused with another status (a mapping error: 400) are reported as ``failed`` and not retried.
-    Items still failing with 429/5xx after ``attempts`` tries are reported as ``retryable``.
+    Items the mapping refuses (``PERMANENT_ITEM_ERRORS``) are reported as ``failed`` and not retried. Items still
+    failing otherwise (429/5xx, an index that cannot be created) after ``attempts`` tries are ``retryable``.
 
     Raises:
         StoreUnavailableError: a whole ``_bulk`` request failed (cluster unreachable, 429/5xx after the
@@ -145,10 +162,10 @@ def _send(es: Elasticsearch, documents: list[Document], report: BulkReport) -> l
             continue
         error = outcome.get("error") or {}
         failure = ItemFailure(document, status, f"{error.get('type', 'error')}: {error.get('reason', '')}"[:500])
-        if status == 429 or status >= 500:
-            retry.append(failure)
-        else:
+        if status == 400 and error.get("type") in PERMANENT_ITEM_ERRORS:
             report.failed.append(failure)
+        else:
+            retry.append(failure)
     return retry
 
 

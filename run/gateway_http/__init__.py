@@ -23,7 +23,7 @@ def ingest():
     length = request.content_length
     if length is not None and length > ingestor.limits.max_body_bytes:
         raise PayloadTooLargeError(f"the body exceeds {ingestor.limits.max_body_bytes} bytes")
-    return {"accepted": ingestor.ingest(identity, request.get_data(cache=False))}
+    return ingestor.ingest(identity, request.get_data(cache=False)).to_dict()
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None,

@@ -1,7 +1,8 @@
 """gateway-ws: device ingestion over WebSocket, one ack frame per received frame.
 
 The device token is checked on the upgrade request (401/403 before upgrading). Each text or binary frame
-holds one record or an array; the reply frame is ``{"ok": true, "accepted": n}`` once Pub/Sub confirmed, or
+holds one record or an array; the reply frame is ``{"ok": true, "accepted": n, "replaced": k}`` once Pub/Sub
+confirmed, or
 ``{"ok": false, "status": ..., "error": {"code", "message"}}``. The server closes the socket (1008) when the
 token expires or its key is rotated. Pings every ``PING_INTERVAL`` keep idle sockets alive through proxies.
 
@@ -59,7 +60,7 @@ def stream(ws) -> None:
 def _ack(ingestor: Ingestor, identity: Identity, frame: str | bytes) -> dict:
     payload = frame.encode() if isinstance(frame, str) else frame
     try:
-        return {"ok": True, "accepted": ingestor.ingest(identity, payload)}
+        return {"ok": True, **ingestor.ingest(identity, payload).to_dict()}
     except AppError as exc:
         ack = {"ok": False, "status": exc.status, **exc.to_dict()}
         if "Retry-After" in exc.headers:

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
     """Build the pipeline app; the push verifier defaults to the one the settings ask for (none locally)."""
     settings = settings or Settings.from_env()
     clients = clients or Clients(settings)
-    installer = TemplateInstaller(lambda: clients.elasticsearch)
+    installer = TemplateInstaller(lambda: clients.elasticsearch, settings.elasticsearch_replicas)
     # Healthy once the index template is in place: the first health check (Cloud Run's startup probe, the
     # local stack's wait) installs it, so no push can create a monthly index without its mapping.
     app = create_flask_app("pipeline", settings, clients, health=installer.ensure)

@@ -128,7 +128,7 @@ def test_the_device_key_shown_and_downloaded_is_accepted_by_the_gateway(browser,
     assert downloaded == shown
     reply = requests.post(services["gateway"], json={"sensor_id": sensor["id"], "value": 1.5}, timeout=30,
                           headers={"Authorization": f"Bearer {downloaded}"})
-    assert reply.status_code == 200 and reply.json() == {"accepted": 1}
+    assert reply.status_code == 200 and reply.json() == {"accepted": 1, "replaced": 0}
 
 
 def test_the_curl_example_sends_a_reading_with_the_device_key(browser, user, services):
@@ -142,7 +142,7 @@ def test_the_curl_example_sends_a_reading_with_the_device_key(browser, user, ser
     assert services["gateway"] in example
     script = example.replace("curl -s", f"{shlex.quote(curl)} -s -w ' %{{http_code}}'", 1)
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
-    assert result.stdout.strip() == '{"accepted":1} 200', result.stderr
+    assert result.stdout.strip() == '{"accepted":1,"replaced":0} 200', result.stderr
 
 
 def test_rotating_the_key_revokes_the_old_one(browser, user, services):

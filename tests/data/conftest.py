@@ -7,6 +7,7 @@ from google.cloud import firestore
 
 from infra.api_client import ApiClient
 from tests.support.accounts import signed_in_admin
+from tests.support.devices import FIXED_DATES_ENV
 from tests.support.names import unique
 
 PASSWORD = "correct horse battery staple"
@@ -18,7 +19,7 @@ API_ENV = {"IOT_REVOCATION_CACHE_TTL": "1"}
 def services(stack):
     """The API (its own instance), gateway-http and the pipeline the push subscription targets."""
     stack.start_service("api", key="data-api", extra_env=API_ENV)
-    stack.start_service("gateway-http", key="data-gateway-http")
+    stack.start_service("gateway-http", key="data-gateway-http", extra_env=FIXED_DATES_ENV)
     stack.start_service("pipeline")
     yield {"api": stack.url("data-api", ""), "gateway": stack.url("data-gateway-http", "")}
     for key in ("pipeline", "data-gateway-http", "data-api"):

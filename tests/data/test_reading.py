@@ -33,7 +33,7 @@ def sensors(services, new_user):
     body = [{"sensor_id": temp["id"], "timestamp": ts, "value": value} for ts, value in READINGS]
     body.append({"sensor_id": count["id"], "timestamp": BASE, "value": "7"})
     sent = requests.post(services["gateway"] + "/", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    assert sent.json() == {"accepted": 6}
+    assert sent.json() == {"accepted": 6, "replaced": 0}
     _wait_for(owner, temp["id"], 5)
     return owner, device, temp, count
 

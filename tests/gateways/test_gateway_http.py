@@ -25,7 +25,7 @@ def test_a_single_record_arrives_once_normalised(gateways, seed, tap):
     response = post(gateways, device.token, {"sensor_id": device.sensors["temp"], "timestamp": 1526717967,
                                              "value": "21.5"})
     assert response.status_code == 200, response.text
-    assert response.json() == {"accepted": 1}
+    assert response.json() == {"accepted": 1, "replaced": 0}
     [message] = tap.messages(device.id, 1)
     assert message["attributes"] == {"device_id": device.id, "owner_id": device.owner_id, "gateway": "http",
                                      "schema": "telemetry/v1"}
@@ -58,7 +58,7 @@ def test_an_array_of_every_type_arrives_as_one_message(gateways, seed, tap):
         {"sensor_id": device.sensors["temp"], "value": -3.25},
     ]
     before = time.time()
-    assert post(gateways, device.token, body).json() == {"accepted": 5}
+    assert post(gateways, device.token, body).json() == {"accepted": 5, "replaced": 0}
     [message] = tap.messages(device.id, 1)
     records = message["data"]["records"]
     assert [(r["type"], r["timestamp"], r["value"]) for r in records[:4]] == [

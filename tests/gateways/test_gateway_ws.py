@@ -43,11 +43,11 @@ def test_each_frame_gets_one_ack_in_order_and_arrives(gateways, seed, tap):
         acks = [ack(ws) for _ in range(5)]
     finally:
         ws.close()
-    assert acks[0] == {"ok": True, "accepted": 1}
-    assert acks[1] == {"ok": True, "accepted": 2}
+    assert acks[0] == {"ok": True, "accepted": 1, "replaced": 0}
+    assert acks[1] == {"ok": True, "accepted": 2, "replaced": 0}
     assert (acks[2]["ok"], acks[2]["status"], acks[2]["error"]["code"]) == (False, 422, "invalid")
     assert (acks[3]["ok"], acks[3]["status"], acks[3]["error"]["code"]) == (False, 400, "bad_request")
-    assert acks[4] == {"ok": True, "accepted": 1}
+    assert acks[4] == {"ok": True, "accepted": 1, "replaced": 0}
     messages = tap.messages(device.id, 3)
     assert sorted(len(m["data"]["records"]) for m in messages) == [1, 1, 2]
     assert {m["attributes"]["gateway"] for m in messages} == {"ws"}

@@ -12,10 +12,11 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from infra.timeseries import ALIAS, read_points
-from tests.support.devices import SeededDevice, issuer, seed  # noqa: F401  (fixtures used by the tests)
+from tests.support.devices import FIXED_DATES_ENV, SeededDevice, issuer, seed  # noqa: F401  (fixtures used by the tests)
 
 # The gateway must not rate-limit the tests' bursts.
-GATEWAY_ENV = {"IOT_INGEST_RATE": "1000", "IOT_INGEST_BURST": "1000", "IOT_REVOCATION_CACHE_TTL": "1"}
+GATEWAY_ENV = {"IOT_INGEST_RATE": "1000", "IOT_INGEST_BURST": "1000", "IOT_REVOCATION_CACHE_TTL": "1",
+               **FIXED_DATES_ENV}
 
 
 @pytest.fixture(scope="package")

@@ -32,12 +32,12 @@ def test_readings_in_every_timestamp_form_arrive_exactly(pipeline, gateway, seed
         ({"sensor_id": temp, "timestamp": "2025-11-28T04:20:05.5+01:00", "value": 6}, "2025-11-28T03:20:05.500000000Z",
          6.0),
     ]
-    assert send(gateway, device.token, [record for record, _, _ in sent[:3]]).json() == {"accepted": 3}
-    assert send(gateway, device.token, [record for record, _, _ in sent[3:]]).json() == {"accepted": 3}
+    assert send(gateway, device.token, [record for record, _, _ in sent[:3]]).json() == {"accepted": 3, "replaced": 0}
+    assert send(gateway, device.token, [record for record, _, _ in sent[3:]]).json() == {"accepted": 3, "replaced": 0}
     others = [{"sensor_id": count, "timestamp": 1764300000, "value": "9007199254740993"},
               {"sensor_id": door, "timestamp": 1764300000, "value": "true"},
               {"sensor_id": label, "timestamp": 1764300000, "value": 42}]
-    assert send(gateway, device.token, others).json() == {"accepted": 3}
+    assert send(gateway, device.token, others).json() == {"accepted": 3, "replaced": 0}
 
     points = wait_for_points(pl_es, temp, "double", len(sent))
     assert points == [{"timestamp": ts, "value": value} for _, ts, value in reversed(sent)]

@@ -41,7 +41,8 @@ def test_each_type_fills_exactly_its_own_value_field(sensor_type, value, stored)
     ({"sensor_id": "s", "type": "double", "timestamp": 1}, "required"),
     ({"sensor_id": "s", "type": "double", "timestamp": "yesterday", "value": 1}, "timestamp"),
     ({"sensor_id": "s", "type": "double", "timestamp": "2025-02-29T00:00:00.000000000Z", "value": 1}, "valid date"),
-    ({"sensor_id": "s", "type": "double", "timestamp": "2999-01-01T00:00:00.000000000Z", "value": 1}, "future"),
+    ({"sensor_id": "s", "type": "double", "timestamp": "2999-01-01T00:00:00.000000000Z", "value": 1}, "after 2262"),
+    ({"sensor_id": "s", "type": "double", "timestamp": None, "value": 1}, "required"),
     ({"sensor_id": "s", "type": "long", "timestamp": 1, "value": 1.5}, "integer"),
     ({"sensor_id": "s", "type": "boolean", "timestamp": 1, "value": "maybe"}, "true or false"),
     ({"sensor_id": "s", "type": "double", "timestamp": 1, "value": {"nested": 1}}, "number"),
@@ -50,6 +51,11 @@ def test_a_record_that_cannot_be_stored_is_refused_with_a_reason(record, message
     with pytest.raises(InvalidRecordError, match=message):
         build_document(record, device_id="d", owner_id="o", received_at="2026-11-28T00:00:00.000000000Z",
                        gateway="http")
+
+
+def test_the_template_sets_shards_and_replicas_explicitly():
+    assert index_template()["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 1}
+    assert index_template(0)["template"]["settings"]["number_of_replicas"] == 0
 
 
 def test_the_template_maps_every_field_strictly_and_aliases_each_index():

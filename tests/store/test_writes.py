@@ -17,6 +17,16 @@ def test_the_template_is_installed_once_and_then_left_alone(store_es):
     assert ALIAS in found["index_template"]["template"]["aliases"]
 
 
+def test_a_changed_replica_count_replaces_the_template(store_es):
+    try:
+        assert install_template(store_es, replicas=0) is True
+        [found] = store_es.indices.get_index_template(name=TEMPLATE_NAME)["index_templates"]
+        assert str(found["index_template"]["template"]["settings"]["index"]["number_of_replicas"]) == "0"
+        assert install_template(store_es, replicas=0) is False
+    finally:
+        assert install_template(store_es) is True  # back to the default for the other tests
+
+
 def test_monthly_indices_are_created_from_the_template_behind_the_alias(store_es, sensor):
     store(store_es, [reading(sensor, "double", "2019-01-31T23:59:59.999999999Z", 1.0),
                      reading(sensor, "double", "2019-02-01T00:00:00Z", 2.0)])

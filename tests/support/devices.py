@@ -14,6 +14,10 @@ from infra.keys import load_signing_key
 from infra.tokens import DEVICE, TokenIssuer
 
 SENSOR_TYPES = {"temp": "double", "count": "long", "door": "boolean", "label": "keyword"}
+# Gateways of tests that replay fixed dates (the original README's 2018 reading, days of 2025) accept readings up to
+# a century old: a fixed date would otherwise age out of the default bound. The bound itself is tested with its
+# default in tests/unit/test_reading_identity.py and end to end in tests/gateways/test_reading_bounds.py.
+FIXED_DATES_ENV = {"IOT_READING_MAX_AGE_DAYS": "36500"}
 
 
 @dataclass

@@ -40,8 +40,7 @@ def test_timestamps_in_every_unit(raw, expected):
 
 @pytest.mark.parametrize("raw, message", [
     ("yesterday", "neither epoch nor ISO"), ("2018-13-45T00:00:00Z", "not a valid date"),
-    (True, "number or an ISO"), ({"s": 1}, "number or an ISO"), (-5, "before 1970"),
-    (NOW + 2 * 86400 * 10**9, "future"), (float("nan"), "finite"),
+    (True, "number or an ISO"), ({"s": 1}, "number or an ISO"), (-5, "before 1970"), (float("nan"), "finite"),
 ])
 def test_bad_timestamps(raw, message):
     with pytest.raises(RecordError, match=message):
@@ -81,8 +80,8 @@ def test_values_that_do_not_fit_their_type(value, sensor_type):
 
 
 def test_a_single_record_and_an_array_are_normalised():
-    single = normalise_records({"sensor_id": "t", "timestamp": 1526717967, "value": "21.5"}, SENSORS, NOW, 10)
-    assert single == [{"sensor_id": "t", "type": "double", "timestamp": "2018-05-19T08:19:27.000000000Z",
+    single = normalise_records({"sensor_id": "t", "timestamp": 1764216000, "value": "21.5"}, SENSORS, NOW, 10)
+    assert single == [{"sensor_id": "t", "type": "double", "timestamp": "2025-11-27T04:00:00.000000000Z",
                        "value": 21.5}]
     batch = normalise_records([{"sensor_id": "n", "value": "5"}, {"sensor_id": "b", "value": True}],
                               SENSORS, NOW, 10)
