@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from flask import g, request
 
+from infra.addresses import forwarded_client
 from infra.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from infra.model import Consumer, KeyHolder, Sensor, User, can_access
 from infra.tokens import CONSUMER, USER, Claims, TokenError
@@ -133,16 +134,6 @@ def sensor_for_reading(sensor_id: str) -> Sensor:
 
 
 def client_address(trusted_hops: int) -> str:
-    """The caller's address: the socket peer, or the X-Forwarded-For entry of the nearest untrusted hop.
-
-    With ``trusted_hops`` proxies in front, each appending the address it saw, the client is the entry that many
-    places from the right; entries further left are whatever the client sent and cannot be trusted.
-    """
-    if trusted_hops > 0:
-        hops = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if len(hops) >= trusted_hops:
-            return hops[-trusted_hops]
-        if hops:
-            return hops[0]
-    return request.remote_addr or "unknown"
-
+    """The caller's address: the socket peer, or the X-Forwarded-For entry of the nearest untrusted hop
+    (see ``infra.addresses.forwarded_client``)."""
+    return forwarded_client(request.headers.get("X-Forwarded-For"), request.remote_addr, trusted_hops)

@@ -56,9 +56,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IOT_SIGNIN_MAX_FAILURES", "5", "Sign-in attempts that did not succeed allowed per (username, "
              "client address) within IOT_SIGNIN_WINDOW; further attempts get 429 with Retry-After."),
     Variable("IOT_SIGNIN_WINDOW", "300", "Sign-in throttle window in seconds."),
-    Variable("IOT_TRUSTED_PROXY_HOPS", "0", "Proxies in front of the API that append to X-Forwarded-For; the "
-             "client address (for the sign-in throttle) is read that many entries from its right end. 0 uses "
-             "the socket peer. Cloud Run: 1 when called directly, 2 behind the external HTTPS load balancer."),
+    Variable("IOT_TRUSTED_PROXY_HOPS", "0", "Proxies in front of the API (and of gateway-mqtt's WebSocket) that "
+             "append to X-Forwarded-For; the client address (for the sign-in throttle, and gateway-mqtt's bound "
+             "per address) is read that many entries from its right end. 0 uses the socket peer. Cloud Run: 1 "
+             "when called directly, 2 behind the external HTTPS load balancer."),
     Variable("IOT_PUSH_ENDPOINT", "http://127.0.0.1:8090/pubsub/push", "Where the `telemetry-indexer` push "
              "subscription delivers (the pipeline)."),
     Variable("IOT_PUSH_AUDIENCE", None, "Expected audience of the OIDC token on Pub/Sub pushes; unset "
@@ -82,6 +83,8 @@ VARIABLES: tuple[Variable, ...] = (
              "span; each month is an Elasticsearch index, so this bounds the indices one request can create."),
     Variable("IOT_ELASTICSEARCH_REPLICAS", "1", "Replicas of each monthly telemetry index (set in the index "
              "template; 0 only for a single-node cluster). Applies to indices created after a change."),
+    Variable("IOT_MQTT_MAX_PENDING_PER_ADDRESS", "32", "Connections from one client address that gateway-mqtt "
+             "holds before their CONNECT is accepted (per instance); more are dropped at once."),
     Variable("IOT_BIND_HOST", "127.0.0.1", "Address services listen on (the container sets 0.0.0.0)."),
     Variable("PORT", None, "Listening port of a service (Cloud Run sets it); defaults to the service's "
              "local port."),
@@ -155,6 +158,7 @@ class Settings:
     reading_max_ahead_seconds: int
     reading_max_months: int
     elasticsearch_replicas: int
+    mqtt_max_pending_per_address: int
     bind_host: str
     port: int | None
     mqtt_tcp_port: int
@@ -230,6 +234,7 @@ class Settings:
             reading_max_ahead_seconds=number("IOT_READING_MAX_AHEAD_SECONDS"),
             reading_max_months=number("IOT_READING_MAX_MONTHS"),
             elasticsearch_replicas=number("IOT_ELASTICSEARCH_REPLICAS"),
+            mqtt_max_pending_per_address=number("IOT_MQTT_MAX_PENDING_PER_ADDRESS"),
             bind_host=get("IOT_BIND_HOST"),
             port=number("PORT"),
             mqtt_tcp_port=number("IOT_MQTT_TCP_PORT"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from infra.clients import Clients
 from infra.config import Settings
 from infra.ingest import Device, DeviceDirectory, Ingestor, Limits
@@ -23,11 +25,19 @@ def device_loader(repository: FirestoreRepository):
     return load
 
 
-def build_ingestor(settings: Settings, clients: Clients, gateway: str) -> Ingestor:
-    """The Ingestor of one gateway process, verifying device tokens with public keys only."""
+Loader = Callable[[str], Device | None]
+
+
+def build_ingestor(settings: Settings, clients: Clients, gateway: str, *,
+                   wrap_loader: Callable[[Loader], Loader] | None = None) -> Ingestor:
+    """The Ingestor of one gateway process, verifying device tokens with public keys only.
+
+    ``wrap_loader`` wraps the device loader (gateway-mqtt keeps its reads off the event loop).
+    """
     verifier = TokenVerifier(load_public_keys(settings), settings.token_issuer)
     repository = FirestoreRepository(clients.firestore)
-    directory = DeviceDirectory(device_loader(repository), ttl=settings.revocation_cache_ttl)
+    load = device_loader(repository)
+    directory = DeviceDirectory(wrap_loader(load) if wrap_loader else load, ttl=settings.revocation_cache_ttl)
     bounds = ReadingBounds(max_age_ns=settings.reading_max_age_days * 86400 * 10**9,
                            max_ahead_ns=settings.reading_max_ahead_seconds * 10**9,
                            max_months=settings.reading_max_months)

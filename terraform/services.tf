@@ -158,8 +158,9 @@ locals {
       paths         = []
       ingress       = "INGRESS_TRAFFIC_ALL"
       public        = true
-      # Cloud Run has no raw TCP: MQTT over WebSocket on $PORT only.
-      env       = { IOT_MQTT_TCP_PORT = "0" }
+      # Cloud Run has no raw TCP: MQTT over WebSocket on $PORT only. Its front end is every WebSocket's peer, so
+      # the client address (bound per address before CONNECT) is the last X-Forwarded-For entry.
+      env       = { IOT_MQTT_TCP_PORT = "0", IOT_TRUSTED_PROXY_HOPS = "1" }
       secrets   = { IOT_JWKS = "iot-jwks" }
       firestore = "roles/datastore.viewer"
       publishes = true

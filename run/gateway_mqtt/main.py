@@ -2,46 +2,94 @@
 
 MQTT over WebSocket listens on ``$PORT`` (with ``/healthz`` beside ``/mqtt``), MQTT over TCP on
 ``IOT_MQTT_TCP_PORT`` (0 turns it off, as on Cloud Run, which has no raw TCP).
+
+The ingestion core is synchronous and reads Firestore when its device cache misses. Every connection of the
+instance shares one event loop, so those reads run in a thread pool (``Offloader``): a call that only needs
+the cache runs inline, one that must read is refused on the loop (``MustReadError``) and run again in the
+pool, so one slow read holds up only the connection that needs it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
 import uuid
 from datetime import datetime, timezone
+from typing import Callable, TypeVar
 
 from infra.clients import Clients
 from infra.config import Settings
 from infra.errors import AppError, ForbiddenError, RateLimitedError
 from infra.gateway import build_ingestor
-from infra.ingest import Identity, Ingestor
+from infra.ingest import Device, Identity, Ingestor
 from infra.rejections import Rejection, record_rejections
-from run.gateway_mqtt.ports import BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable
+from run.gateway_mqtt.ports import (BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable,
+                                    Stored)
 from run.gateway_mqtt.protocol import Limits
 from run.gateway_mqtt.server import serve
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+# Threads for Firestore reads and rejection writes; only cache misses and refusals use them.
+IO_THREADS = 16
+
+
+class MustReadError(Exception):
+    """A device must be read from Firestore, which the event loop's thread may not wait for."""
+
+
+def off_the_event_loop(load: Callable[[str], Device | None]) -> Callable[[str], Device | None]:
+    """Wrap the device loader of the ingestion core so that it refuses to run on an event loop's thread."""
+
+    def guarded(device_id: str) -> Device | None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread: reading is fine here
+            return load(device_id)
+        raise MustReadError(device_id)
+
+    return guarded
+
+
+class Offloader:
+    """Run calls of the ingestion core without blocking the event loop."""
+
+    def __init__(self, executor: concurrent.futures.Executor):
+        self.executor = executor
+
+    async def __call__(self, call: Callable[..., T], *args, **kwargs) -> T:
+        """Run ``call`` inline while it needs no Firestore read (``MustReadError``), else in the pool."""
+        try:
+            return call(*args, **kwargs)
+        except MustReadError:
+            # The inline attempt may have spent a rate-limit token; this happens once per cache miss.
+            return await self.in_thread(call, *args, **kwargs)
+
+    async def in_thread(self, call: Callable[..., T], *args, **kwargs) -> T:
+        """Run ``call`` in the pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(call, *args, **kwargs))
+
 
 class TokenAuthenticator:
     """CONNECT password = device token, verified like every gateway does (username is ignored)."""
 
-    def __init__(self, ingestor: Ingestor):
+    def __init__(self, ingestor: Ingestor, offload: Offloader):
         self.ingestor = ingestor
+        self.offload = offload
 
-    def authenticate(self, username: str | None, password: bytes | None, client_id: str) -> Identity:
+    async def authenticate(self, username: str | None, password: bytes | None, client_id: str) -> Identity:
         if not password:
             raise BadCredentials("the device token is the CONNECT password")
         try:
-            return self.ingestor.authenticate(password.decode("utf-8", "replace").strip())
+            return await self.offload(self.ingestor.authenticate, password.decode("utf-8", "replace").strip())
         except ForbiddenError as exc:
             raise (NotAuthorized if exc.code == "revoked_token" else BadCredentials)(exc.message) from None
         except Exception as exc:  # Firestore unreachable on a cold cache: the client should retry
             raise ServiceUnavailable(str(exc)) from exc
-
-    def still_valid(self, identity: Identity) -> bool:
-        return self.ingestor.still_valid(identity)
 
 
 class PubSubSink:
@@ -49,18 +97,24 @@ class PubSubSink:
 
     A refused payload is recorded as a rejection the owner can list (``GET /api/devices/{id}/rejections``)
     before the gateway answers: an MQTT 3.1.1 client gets a plain PUBACK for it, so the record is where the
-    refusal stays visible.
+    refusal stays visible. The delivery id is scoped to the device by the ingestion core, so two devices (or
+    two clients of one device) never share one.
     """
 
-    def __init__(self, ingestor: Ingestor, firestore):
+    def __init__(self, ingestor: Ingestor, firestore, offload: Offloader):
         self.ingestor = ingestor
         self.firestore = firestore
+        self.offload = offload
 
-    async def publish(self, identity: Identity, payload: bytes) -> int:
+    async def publish(self, identity: Identity, payload: bytes, *, delivery_id: str | None = None,
+                      repeated: bool = False) -> Stored:
         try:
-            batch = self.ingestor.accept(identity, payload)
+            batch = await self.offload(self.ingestor.accept, identity, payload, delivery_id=delivery_id,
+                                       repeated=repeated)
         except RateLimitedError as exc:
             raise RateLimited(exc.message) from None
+        except ForbiddenError as exc:  # the key was rotated or the device deleted since CONNECT
+            raise NotAuthorized(exc.message) from None
         except AppError as exc:
             await self._record(identity, exc, payload)
             raise InvalidPayload(exc.message) from None
@@ -68,9 +122,17 @@ class PubSubSink:
             await asyncio.wrap_future(self.ingestor.publish_future(batch))
         except Exception as exc:
             raise ServiceUnavailable(f"telemetry could not be stored: {exc}") from exc
-        return batch.count
+        return Stored(batch.count, batch.replaced)
 
     async def _record(self, identity: Identity, exc: AppError, payload: bytes) -> None:
+        try:
+            await self.offload.in_thread(self._record_now, identity, exc, payload)
+        except Exception as error:  # unrecorded, it must not be acknowledged: the client will resend
+            raise ServiceUnavailable(f"the refusal could not be recorded: {error}") from error
+        logger.warning("refused an MQTT publish of device %s: %s", identity.device_id, exc.message,
+                       extra={"device_id": identity.device_id, "error_code": exc.code})
+
+    def _record_now(self, identity: Identity, exc: AppError, payload: bytes) -> None:
         device = self.ingestor.directory.get(identity.device_id)
         problems = [f"record {d['index']}: {d['message']}" for d in (exc.details or [])[:5]
                     if isinstance(d, dict)]
@@ -78,26 +140,26 @@ class PubSubSink:
                               published_at=datetime.now(timezone.utc), owner_id=device.owner_id if device else None,
                               device_id=identity.device_id, sample=payload.decode("utf-8", "replace"),
                               source="gateway-mqtt")
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, record_rejections, self.firestore, [rejection])
-        except Exception as error:  # unrecorded, it must not be acknowledged: the client will resend
-            raise ServiceUnavailable(f"the refusal could not be recorded: {error}") from error
-        logger.warning("refused an MQTT publish of device %s: %s", identity.device_id, exc.message,
-                       extra={"device_id": identity.device_id, "error_code": exc.code})
+        record_rejections(self.firestore, [rejection])
 
 
 def limits_for(settings: Settings) -> Limits:
     """Gateway limits: packets may be as large as the ingestion body limit plus MQTT framing."""
-    return Limits(max_packet_size=settings.ingest_max_bytes + 1024)
+    return Limits(max_packet_size=settings.ingest_max_bytes + 1024,
+                  max_pending_per_address=settings.mqtt_max_pending_per_address)
 
 
 def main(settings: Settings, port: int) -> int:
     """Serve MQTT until SIGTERM; return the exit code."""
     clients = Clients(settings)
-    ingestor = build_ingestor(settings, clients, "mqtt")
+    ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop)
+    executor = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="mqtt-io")
+    offload = Offloader(executor)
     try:
-        asyncio.run(serve(TokenAuthenticator(ingestor), PubSubSink(ingestor, clients.firestore), host=settings.bind_host,
-                          tcp_port=settings.mqtt_tcp_port or None, ws_port=port, limits=limits_for(settings)))
+        asyncio.run(serve(TokenAuthenticator(ingestor, offload), PubSubSink(ingestor, clients.firestore, offload),
+                          host=settings.bind_host, tcp_port=settings.mqtt_tcp_port or None, ws_port=port,
+                          limits=limits_for(settings), trusted_proxy_hops=settings.trusted_proxy_hops))
     finally:
+        executor.shutdown(wait=False, cancel_futures=True)
         clients.close()
     return 0

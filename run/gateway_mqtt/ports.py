@@ -19,7 +19,8 @@ class BadCredentials(GatewayError):
 
 
 class NotAuthorized(GatewayError):
-    """The token is valid but may not use this gateway, e.g. a revoked device (CONNACK 0x05 / v5 0x87)."""
+    """The token is valid but may not use this gateway, e.g. a revoked device (CONNACK 0x05 / v5 0x87; after
+    CONNECT, DISCONNECT 0x87)."""
 
 
 class ServiceUnavailable(GatewayError):
@@ -60,11 +61,20 @@ class DeviceIdentity:
     expires_at: float | None = None
 
 
-class Authenticator(Protocol):
-    """Turns CONNECT credentials into an identity, and says whether it still holds."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a sink made durable of one publish: its records, and how many of them a later record of the same
+    publish replaced (same sensor and time)."""
 
-    def authenticate(self, username: str | None, password: bytes | None, client_id: str) -> Identity:
-        """Verify the credentials of a CONNECT.
+    records: int
+    replaced: int = 0
+
+
+class Authenticator(Protocol):
+    """Turns CONNECT credentials into an identity."""
+
+    def authenticate(self, username: str | None, password: bytes | None, client_id: str) -> Awaitable[Identity]:
+        """Verify the credentials of a CONNECT (it may wait for a key store, never block the event loop).
 
         Raises:
             BadCredentials: no usable token.
@@ -73,20 +83,21 @@ class Authenticator(Protocol):
         """
         ...
 
-    def still_valid(self, identity: Identity) -> bool:
-        """Tell whether the identity was not revoked since; called before each publish, so it must be cheap."""
-        ...
-
 
 class Sink(Protocol):
     """Where the readings of accepted publishes go (Pub/Sub in production)."""
 
-    def publish(self, identity: Identity, payload: bytes) -> Awaitable[int]:
-        """Ingest one publish of the device and return how many records it held, once they are durable.
+    def publish(self, identity: Identity, payload: bytes, *, delivery_id: str | None = None,
+                repeated: bool = False) -> Awaitable[Stored]:
+        """Ingest one publish of the device once it is durable, without blocking the event loop.
+
+        ``delivery_id`` names a QoS 1 publish (client id and packet id) the client may send again after a
+        lost PUBACK, then with ``repeated`` (DUP) set: the sink stores such a resend of the same payload once.
 
         Raises:
             InvalidPayload: the payload was refused as a whole (the sink has recorded why).
             RateLimited: the device is over its quota.
+            NotAuthorized: the device's token was revoked since it connected.
             ServiceUnavailable: the readings could not be made durable; nothing was accepted.
         """
         ...

@@ -32,16 +32,26 @@ Decisions that MQTT leaves to the server, and why:
   ``ServiceUnavailable`` (and any unexpected sink failure): no PUBACK; v5 DISCONNECT 0x89 Server busy
   (0x88 is not a DISCONNECT code; 0x89 tells the client to come back later), 3.1.1 close. The client
   resends unacknowledged publishes after reconnecting, so nothing is lost.
+- Authentication is asynchronous (the authenticator may read a key store): from the CONNECT until the
+  authenticator answered, the connection asks the transport to stop reading and decodes nothing more.
 - Token lifetime. A token that expires while connected ends the connection with v5 DISCONNECT 0xA0
   Maximum connect time: the connection outlived the time its credentials granted, and the remedy is to
-  reconnect with a fresh token, not that the client did something unauthorized. A token found revoked
-  (``Authenticator.still_valid``, asked before each publish is accepted) gets DISCONNECT 0x87 Not
-  authorized and that publish no PUBACK, so a device whose key was rotated resends it with the new key.
+  reconnect with a fresh token, not that the client did something unauthorized. A token the sink finds
+  revoked (``NotAuthorized``) gets DISCONNECT 0x87 Not authorized and that publish no PUBACK, so a device
+  whose key was rotated resends it with the new key.
+- QoS 1 resends. Each QoS 1 sink call carries a delivery id (client id and packet id) and the DUP flag,
+  so the sink can recognise a publish resent after a lost PUBACK, on this connection or a later one. A v5
+  PUBACK tells how many records a later record of the same publish replaced (same sensor and time) in
+  the user property ``replaced``, when there were any.
 - Keep alive: the server disconnects after 1.5 × the keep alive without a packet (v5 DISCONNECT 0x8D).
   Keep alive 0 or above ``Limits.max_keep_alive`` is lowered to that maximum; v5 clients are told so in
   Server Keep Alive, 3.1.1 clients rely on the spec's permission to drop inactive clients (§3.1.2.10).
   While the connection is at its in-flight bound or shutting down, the keep alive is not enforced:
   the gateway, not the client, stopped reading.
+- CONNECT timeout: ``Limits.connect_timeout`` from accepting the connection to its CONNECT; the server
+  shortens it to ``Limits.connect_timeout_under_pressure`` (``hurry``) when its slots run short, so idle
+  sockets that never authenticate cannot hold them. Until CONNECT is accepted, packets may be at most
+  ``Limits.max_connect_packet_size``.
 - Client identifiers: an empty one is replaced by a generated one (v5 Assigned Client Identifier;
   3.1.1 only with clean session, else CONNACK 0x02). Longer than ``Limits.max_client_id_length``:
   3.1.1 0x02, v5 0x85.
@@ -86,6 +96,7 @@ from run.gateway_mqtt.ports import (
     RateLimited,
     ServiceUnavailable,
     Sink,
+    Stored,
 )
 
 logger = logging.getLogger(__name__)
@@ -122,7 +133,7 @@ SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED = 0xA1
 _PINGRESP = b"\xd0\x00"
 _CONNACK_ACCEPTED_V3 = b"\x20\x02\x00\x00"
 
-_AWAIT_CONNECT, _CONNECTED, _CLOSED = range(3)
+_AWAIT_CONNECT, _AUTHENTICATING, _CONNECTED, _CLOSED = range(4)
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,8 @@ class Limits:
     max_packet_size: int = 256 * 1024  # v5 Maximum Packet Size; bigger packets end the connection
     max_connect_packet_size: int = 16 * 1024  # before authentication, so strangers cannot make us buffer
     connect_timeout: float = 10.0  # seconds from accepting a connection to its CONNECT
+    connect_timeout_under_pressure: float = 2.0  # when more than half of max_connections are taken
+    max_pending_per_address: int = 32  # connections of one client address not yet past CONNECT
     max_keep_alive: int = 600  # seconds; also the keep alive of clients that ask for none
     max_client_id_length: int = 256
     overflow_connections: int = 64  # beyond max_connections, this many are answered "busy", others dropped
@@ -150,28 +163,47 @@ class Limits:
             raise ValueError("max_connections must be positive and overflow_connections not negative")
         if self.connect_timeout <= 0 or self.shutdown_grace < 0 or self.max_client_id_length < 1:
             raise ValueError("timeouts and lengths must be positive")
+        if self.connect_timeout_under_pressure <= 0 or self.max_pending_per_address < 1:
+            raise ValueError("connect_timeout_under_pressure and max_pending_per_address must be positive")
+
+
+@dataclass(slots=True, eq=False)
+class AuthCall:
+    """The credentials of a CONNECT the transport must check (``Connection.authenticate``)."""
+
+    username: str | None
+    password: bytes | None
+    client_id: str
 
 
 @dataclass(slots=True, eq=False)
 class SinkCall:
-    """One accepted publish the transport must hand to the sink, then report with ``delivery_done``."""
+    """One accepted publish the transport must hand to the sink, then report with ``delivery_done``.
+
+    ``delivery_id`` (QoS 1 only) names the publish across connections of the client: its client id and
+    packet id; ``repeated`` is its DUP flag.
+    """
 
     identity: Identity
     payload: bytes
     qos: int
     packet_id: int | None
+    delivery_id: str | None = None
+    repeated: bool = False
 
 
 @dataclass(slots=True)
 class Effects:
     """What the transport must do after an input, in this order.
 
-    Register ``session`` (device id, client id) for take-over; start a sink call for each of
-    ``deliveries`` (a publish accepted just before a close is still delivered: at least once); write
-    ``send``; pause (``reading`` False) or resume (True) reading from the peer; close if ``close``.
+    Start checking ``authentication`` (``Connection.authenticate``); register ``session`` (device id,
+    client id) for take-over; start a sink call for each of ``deliveries`` (a publish accepted just before
+    a close is still delivered: at least once); write ``send``; pause (``reading`` False) or resume (True)
+    reading from the peer; close if ``close``.
     """
 
     send: bytes = b""
+    authentication: AuthCall | None = None
     deliveries: list[SinkCall] | tuple[()] = ()
     reading: bool | None = None
     session: tuple[str, str] | None = None
@@ -197,7 +229,11 @@ class Connection:
         self._now = now = clock()
         self._state = _AWAIT_CONNECT
         self._decoder = Decoder(max_packet_size=limits.max_connect_packet_size)
+        self._opened = now
         self._connect_deadline = now + limits.connect_timeout
+        self._connect: Connect | None = None  # while authenticating
+        self._authentication: AuthCall | None = None  # the call whose answer is awaited
+        self._to_authenticate: AuthCall | None = None  # handed to the transport with the next effects
         self.version = 0
         self.identity: Identity | None = None
         self.client_id: str | None = None
@@ -228,9 +264,14 @@ class Connection:
         return self._pending
 
     @property
+    def awaiting_connect(self) -> bool:
+        """Whether no CONNECT has arrived yet (an idle socket, as far as the server can tell)."""
+        return self._state == _AWAIT_CONNECT
+
+    @property
     def next_deadline(self) -> float | None:
         """The clock time at which ``timer`` must be called next, if any."""
-        if self._state == _AWAIT_CONNECT:
+        if self._state in (_AWAIT_CONNECT, _AUTHENTICATING):
             return self._connect_deadline
         if self._state == _CLOSED:
             return None
@@ -252,8 +293,9 @@ class Connection:
         self._drain()
         return self._effects()
 
-    def delivery_done(self, call: SinkCall, error: BaseException | None = None) -> Effects:
-        """Report that the sink finished a call, successfully or with ``error``."""
+    def delivery_done(self, call: SinkCall, error: BaseException | None = None, *, replaced: int = 0) -> Effects:
+        """Report that the sink finished a call, successfully (``replaced`` records of it replaced by a later
+        one of the same publish) or with ``error``."""
         self._pending -= 1
         if call.qos:
             self._in_flight.discard(call.packet_id)  # type: ignore[arg-type]
@@ -262,7 +304,7 @@ class Connection:
         self._now = self._clock()
         if error is None:
             if call.qos:
-                self._out.append(encode_puback(call.packet_id))  # type: ignore[arg-type]
+                self._acknowledge(call.packet_id, replaced)  # type: ignore[arg-type]
         else:
             self._sink_failed(call, error)
         if self._state != _CLOSED:
@@ -279,20 +321,63 @@ class Connection:
     async def deliver(self, call: SinkCall) -> Effects:
         """Run one sink call with the injected sink and return the effects of its outcome."""
         try:
-            await self._sink.publish(call.identity, call.payload)  # type: ignore[union-attr]
+            stored: Stored = await self._sink.publish(  # type: ignore[union-attr]
+                call.identity, call.payload, delivery_id=call.delivery_id, repeated=call.repeated)
         except GatewayError as exc:
             return self.delivery_done(call, exc)
         except Exception as exc:
             logger.exception("MQTT sink failed unexpectedly; treating it as unavailable")
             return self.delivery_done(call, exc)
-        return self.delivery_done(call)
+        return self.delivery_done(call, replaced=stored.replaced)
+
+    async def authenticate(self, call: AuthCall) -> Effects:
+        """Check a CONNECT's credentials with the injected authenticator; return the effects of the answer."""
+        try:
+            identity = await self._authenticator.authenticate(call.username, call.password, call.client_id)
+        except GatewayError as exc:
+            return self.authenticated(call, error=exc)
+        except Exception as exc:
+            logger.exception("MQTT authenticator failed unexpectedly")
+            return self.authenticated(call, error=exc)
+        return self.authenticated(call, identity)
+
+    def authenticated(self, call: AuthCall, identity: Identity | None = None,
+                      error: BaseException | None = None) -> Effects:
+        """Report the authenticator's answer to ``call``: an identity, or the error it raised."""
+        if self._state != _AUTHENTICATING or call is not self._authentication:
+            return _NOTHING
+        self._now = self._clock()
+        packet, self._connect, self._authentication = self._connect, None, None
+        wall_now = self._wall_clock()
+        if error is None and identity is not None and identity.expires_at is not None \
+                and identity.expires_at <= wall_now:
+            error = BadCredentials("token expired")
+        if isinstance(error, BadCredentials):
+            self._refuse(V3_BAD_CREDENTIALS, BAD_CREDENTIALS, "bad user name or password")
+        elif isinstance(error, NotAuthorized):
+            self._refuse(V3_NOT_AUTHORIZED, NOT_AUTHORIZED, "not authorized")
+        elif isinstance(error, ServiceUnavailable):
+            self._refuse(V3_SERVER_UNAVAILABLE, SERVER_UNAVAILABLE, "server unavailable, try again later")
+        elif error is not None or identity is None:
+            self._refuse(V3_SERVER_UNAVAILABLE, UNSPECIFIED_ERROR, "internal error")
+        else:
+            self._accept(packet, identity, call.client_id, wall_now)  # type: ignore[arg-type]
+            self._drain()  # what the client sent after its CONNECT
+        return self._effects()
+
+    def hurry(self, timeout: float) -> Effects:
+        """Shorten the CONNECT timeout to ``timeout`` seconds after the connection was accepted (the server is
+        short of slots); a connection whose CONNECT has arrived keeps its time to authenticate."""
+        if self._state == _AWAIT_CONNECT:
+            self._connect_deadline = min(self._connect_deadline, self._opened + timeout)
+        return self._effects()
 
     def timer(self) -> Effects:
         """Enforce the CONNECT timeout, keep alive and token expiry; call it at ``next_deadline``."""
         if self._state == _CLOSED:
             return _NOTHING
         self._now = now = self._clock()
-        if self._state == _AWAIT_CONNECT:
+        if self._state in (_AWAIT_CONNECT, _AUTHENTICATING):
             if now >= self._connect_deadline:
                 self._close()
         elif self._expires is not None and now >= self._expires:
@@ -308,7 +393,7 @@ class Connection:
             return _NOTHING
         self._shutting_down = True
         self._now = self._clock()
-        if self._state == _AWAIT_CONNECT:
+        if self._state in (_AWAIT_CONNECT, _AUTHENTICATING):
             self._close()
         elif not self._pending:
             self._disconnect(SERVER_SHUTTING_DOWN, "server shutting down")
@@ -338,7 +423,7 @@ class Connection:
         decoder = self._decoder
         received = False
         try:
-            while not self._blocked and self._state != _CLOSED:
+            while not self._blocked and self._state in (_AWAIT_CONNECT, _CONNECTED):
                 packet = decoder.next_packet()
                 if packet is None:
                     break
@@ -392,21 +477,13 @@ class Connection:
                 return self._refuse(0, QOS_NOT_SUPPORTED, "QoS 2 is not supported")
             if packet.will is not None and packet.will.retain:
                 return self._refuse(0, RETAIN_NOT_SUPPORTED, "retain is not supported")
-        try:
-            identity = self._authenticator.authenticate(packet.username, packet.password, client_id)
-            wall_now = self._wall_clock()
-            if identity.expires_at is not None and identity.expires_at <= wall_now:
-                raise BadCredentials("token expired")
-        except BadCredentials:
-            return self._refuse(V3_BAD_CREDENTIALS, BAD_CREDENTIALS, "bad user name or password")
-        except NotAuthorized:
-            return self._refuse(V3_NOT_AUTHORIZED, NOT_AUTHORIZED, "not authorized")
-        except ServiceUnavailable:
-            return self._refuse(V3_SERVER_UNAVAILABLE, SERVER_UNAVAILABLE, "server unavailable, try again later")
-        except Exception:
-            logger.exception("MQTT authenticator failed unexpectedly")
-            return self._refuse(V3_SERVER_UNAVAILABLE, UNSPECIFIED_ERROR, "internal error")
+        self._state = _AUTHENTICATING
+        self._connect = packet
+        self._authentication = self._to_authenticate = AuthCall(packet.username, packet.password, client_id)
+        return None
 
+    def _accept(self, packet: Connect, identity: Identity, client_id: str, wall_now: float) -> None:
+        v5 = self.version == MQTT_5
         assigned = None
         if not client_id:
             client_id = assigned = f"auto-{secrets.token_hex(12)}"
@@ -415,7 +492,7 @@ class Connection:
         if 0 < requested < keep_alive:
             keep_alive = requested
         if v5:
-            session_expiry = properties.session_expiry_interval
+            session_expiry = packet.properties.session_expiry_interval
             self._send(ConnAck(0, False, Properties(
                 assigned_client_identifier=assigned,
                 server_keep_alive=keep_alive if keep_alive != requested else None,
@@ -438,6 +515,7 @@ class Connection:
         device_id = identity.device_id
         self._topics = frozenset((device_id, f"devices/{device_id}/telemetry"))
         self._keep_alive = keep_alive
+        self._last_received = self._now
         if identity.expires_at is not None:
             self._expires = self._now + (identity.expires_at - wall_now)
         self._session = (device_id, client_id)
@@ -461,8 +539,8 @@ class Connection:
                 return self._send(PubAck(packet.packet_id, NOT_AUTHORIZED,  # type: ignore[arg-type]
                                          self._reason("topic not allowed for this device")))
             return self._disconnect(NOT_AUTHORIZED, "topic not allowed for this device")
-        if not self._identity_still_valid():
-            return None
+        if self._expires is not None and self._now >= self._expires:
+            return self._disconnect(MAXIMUM_CONNECT_TIME, "the device token expired")
         packet_id = packet.packet_id
         if qos:
             if packet_id in self._in_flight:
@@ -471,27 +549,12 @@ class Connection:
                 return self._disconnect(PROTOCOL_ERROR, "packet identifier in use")
             self._in_flight.add(packet_id)  # type: ignore[arg-type]
         self._pending += 1
-        self._deliveries.append(SinkCall(self.identity, packet.payload, qos, packet_id))  # type: ignore[arg-type]
+        delivery_id = f"{self.client_id}:{packet_id}" if qos else None
+        self._deliveries.append(SinkCall(self.identity, packet.payload, qos, packet_id,  # type: ignore[arg-type]
+                                         delivery_id, packet.dup))
         if self._pending >= self._limits.receive_maximum:
             self._blocked = True
         return None
-
-    def _identity_still_valid(self) -> bool:
-        if self._expires is not None and self._now >= self._expires:
-            self._disconnect(MAXIMUM_CONNECT_TIME, "the device token expired")
-            return False
-        try:
-            valid = self._authenticator.still_valid(self.identity)  # type: ignore[arg-type]
-        except ServiceUnavailable:
-            self._disconnect(SERVER_BUSY, "server unavailable, try again later")
-            return False
-        except Exception:
-            logger.exception("MQTT authenticator failed unexpectedly")
-            self._disconnect(UNSPECIFIED_ERROR, "internal error")
-            return False
-        if not valid:
-            self._disconnect(NOT_AUTHORIZED, "the device token was revoked")
-        return valid
 
     def _on_subscribe(self, packet: Subscribe) -> None:
         if self.version == MQTT_5:
@@ -523,10 +586,18 @@ class Connection:
                                       self._reason("quota exceeded")))
                 else:
                     self._close()
+        elif isinstance(error, NotAuthorized):
+            self._disconnect(NOT_AUTHORIZED, "the device token was revoked")
         else:
             self._disconnect(SERVER_BUSY, "server unavailable, try again later")
 
     # --- output -----------------------------------------------------------------------------------------
+
+    def _acknowledge(self, packet_id: int, replaced: int) -> None:
+        if replaced and self.version == MQTT_5 and self._problem_information:
+            self._send(PubAck(packet_id, 0, Properties(user_properties=(("replaced", str(replaced)),))))
+        else:
+            self._out.append(encode_puback(packet_id))
 
     def _reason(self, text: str, always: bool = False) -> Properties:
         """A Reason String, unless the v5 client asked for none (it may still get one on CONNACK/DISCONNECT)."""
@@ -577,6 +648,9 @@ class Connection:
         if self._deliveries:
             effects.deliveries = self._deliveries
             self._deliveries = []
+        if self._to_authenticate is not None:
+            effects.authentication = self._to_authenticate
+            self._to_authenticate = None
         if self._session is not None:
             effects.session = self._session
             self._session = None
@@ -584,7 +658,7 @@ class Connection:
             effects.close = self._close_requested
             self._close_requested = False
         else:
-            paused = self._blocked or self._shutting_down
+            paused = self._blocked or self._shutting_down or self._state == _AUTHENTICATING
             if paused != self._reading_paused:
                 self._reading_paused = paused
                 effects.reading = not paused

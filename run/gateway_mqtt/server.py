@@ -7,9 +7,17 @@ finish within ``Limits.shutdown_grace``, tell v5 clients 0x8B Server shutting do
 
 Connections are bounded by ``Limits.max_connections``; a few more (``overflow_connections``) get a
 CONNACK saying busy (3.1.1 0x03 Server unavailable, v5 0x89 Server busy: come back later), the rest are
-dropped at once. A device that connects again with the same client id takes over its old connection
-(v5 0x8E). Take-over is keyed by device and client id, so no device can disconnect another by
-borrowing its client id, and it covers this process only: instances do not share sessions.
+dropped at once. Connections not yet past CONNECT are bounded per client address
+(``Limits.max_pending_per_address``; more are dropped at once, a WebSocket closed with 1013), so idle
+sockets from one place cannot take every slot, and while more than half of the slots are taken the
+CONNECT timeout drops to ``Limits.connect_timeout_under_pressure``. The client address is the TCP peer,
+or over WebSocket the ``X-Forwarded-For`` entry ``trusted_proxy_hops`` from its right (Cloud Run's front
+end is every WebSocket's peer). A WebSocket frame may hold at most ``Limits.max_connect_packet_size``
+bytes until CONNECT is accepted (a client that sends a large PUBLISH in the same write as its CONNECT is
+closed with 1009), twice ``Limits.max_packet_size`` after. A device that connects again with the same
+client id takes over its old connection (v5 0x8E). Take-over is keyed by device and client id, so no
+device can disconnect another by borrowing its client id, and it covers this process only: instances do
+not share sessions.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ from websockets.asyncio.server import serve as websocket_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from infra.addresses import forwarded_client
 from run.gateway_mqtt.ports import Authenticator, Sink
-from run.gateway_mqtt.protocol import Connection, Effects, Limits, SinkCall
+from run.gateway_mqtt.protocol import AuthCall, Connection, Effects, Limits, SinkCall
 
 __all__ = ["Limits", "Server", "serve"]
 
@@ -42,10 +51,12 @@ _WS_HIGH_WATER = 64 * 1024
 class Server:
     """The MQTT gateway's listeners and connections in one event loop."""
 
-    def __init__(self, authenticator: Authenticator, sink: Sink, limits: Limits = Limits()) -> None:
+    def __init__(self, authenticator: Authenticator, sink: Sink, limits: Limits = Limits(), *,
+                 trusted_proxy_hops: int = 0) -> None:
         self.authenticator = authenticator
         self.sink = sink
         self.limits = limits
+        self.trusted_proxy_hops = trusted_proxy_hops
         self._tcp: asyncio.Server | None = None
         self._ws: WebSocketServer | None = None
         self._sessions: set[_Session] = set()
@@ -53,6 +64,8 @@ class Server:
         self._tasks: set[asyncio.Task] = set()
         self._active = 0
         self._overflow = 0
+        self._awaiting: dict[str, set[_Session]] = {}  # client address → its connections not past CONNECT
+        self._pressed = False
         self._closing = False
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -84,7 +97,7 @@ class Server:
                 subprotocols=["mqtt"],  # any other (or none) is refused with 400 by websockets
                 process_request=_route,
                 compression=None,  # small binary packets: deflate would cost CPU and memory for nothing
-                max_size=2 * self.limits.max_packet_size,  # a frame may hold several packets
+                max_size=self.limits.max_connect_packet_size,  # raised once CONNECT is accepted
                 ping_interval=None,  # MQTT keep alive already detects dead peers
                 open_timeout=self.limits.connect_timeout,
                 logger=logging.getLogger(f"{__name__}.websocket"),
@@ -130,9 +143,10 @@ class Server:
 
     # --- used by sessions ---------------------------------------------------------------------------
 
-    def admit(self) -> bool | None:
-        """Count a new connection in: False for a normal one, True for one to refuse as busy, None to drop."""
-        if self._closing:
+    def admit(self, address: str) -> bool | None:
+        """Count a new connection from ``address`` in: False for a normal one, True for one to refuse as busy,
+        None to drop."""
+        if self._closing or len(self._awaiting.get(address, ())) >= self.limits.max_pending_per_address:
             return None
         if self._active < self.limits.max_connections:
             self._active += 1
@@ -143,24 +157,35 @@ class Server:
         return None
 
     def opened(self, session: _Session) -> None:
-        """Track an admitted connection until ``release``."""
+        """Track an admitted connection until ``release``; under pressure, hurry the ones awaiting CONNECT."""
         self._sessions.add(session)
+        self._awaiting.setdefault(session.address, set()).add(session)
+        pressed = self._active > self.limits.max_connections // 2
+        if pressed and not self._pressed:
+            for waiting in [s for group in self._awaiting.values() for s in group]:
+                waiting.apply(waiting.conn.hurry(self.limits.connect_timeout_under_pressure))
+        elif pressed:
+            session.apply(session.conn.hurry(self.limits.connect_timeout_under_pressure))
+        self._pressed = pressed
 
     def release(self, session: _Session) -> None:
         """Forget a connection that has ended."""
         if session not in self._sessions:
             return
         self._sessions.discard(session)
+        self._stop_awaiting(session)
         if session.busy:
             self._overflow -= 1
         else:
             self._active -= 1
+        self._pressed = self._active > self.limits.max_connections // 2
         if session.key is not None and self._by_client.get(session.key) is session:
             del self._by_client[session.key]
         self._changed.set()
 
     def register(self, session: _Session) -> None:
         """Record an authenticated connection, taking over an older one of the same device and client id."""
+        self._stop_awaiting(session)
         old = self._by_client.get(session.key)  # type: ignore[arg-type]
         self._by_client[session.key] = session  # type: ignore[index]
         if old is not None and old is not session:
@@ -175,6 +200,13 @@ class Server:
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         self._changed.set()
+
+    def _stop_awaiting(self, session: _Session) -> None:
+        group = self._awaiting.get(session.address)
+        if group is not None:
+            group.discard(session)
+            if not group:
+                del self._awaiting[session.address]
 
     async def _websocket_handler(self, websocket: ServerConnection) -> None:
         await _WebSocketSession(self, websocket).run()
@@ -199,6 +231,7 @@ class _Session:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.conn: Connection = None  # type: ignore[assignment]
+        self.address = "unknown"
         self.busy = False
         self.key: tuple[str, str] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -212,14 +245,17 @@ class _Session:
         self.busy = busy
         self.conn = Connection(server.authenticator, server.sink, server.limits, busy=busy,
                                clock=server._loop.time)  # type: ignore[union-attr]
-        server.opened(self)
         self._schedule_timer()
+        server.opened(self)
 
     def apply(self, effects: Effects) -> None:
         """Carry out what the connection asked for."""
+        if effects.authentication is not None:
+            self.server.spawn(self._authenticate(effects.authentication))
         if effects.session is not None:
             self.key = effects.session
             self.server.register(self)
+            self.connected()
         for call in effects.deliveries:
             self.server.spawn(self._deliver(call))
         if effects.send:
@@ -235,6 +271,12 @@ class _Session:
 
     async def _deliver(self, call: SinkCall) -> None:
         self.apply(await self.conn.deliver(call))
+
+    async def _authenticate(self, call: AuthCall) -> None:
+        self.apply(await self.conn.authenticate(call))
+
+    def connected(self) -> None:
+        """The CONNECT was accepted: the connection may now send packets of the full size."""
 
     def writes_blocked(self, blocked: bool) -> None:
         """Stop reading while the peer does not take our output (it could otherwise grow without bound)."""
@@ -291,7 +333,9 @@ class _TcpSession(_Session, asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        busy = self.server.admit()
+        peer = transport.get_extra_info("peername")
+        self.address = peer[0] if peer else "unknown"
+        busy = self.server.admit(self.address)
         if busy is None:
             transport.abort()
             return
@@ -350,9 +394,13 @@ class _WebSocketSession(_Session):
         self._closing = False
 
     async def run(self) -> None:
-        busy = self.server.admit()
+        websocket = self._websocket
+        peer = websocket.remote_address
+        self.address = forwarded_client(websocket.request.headers.get("X-Forwarded-For"),  # type: ignore[union-attr]
+                                        peer[0] if peer else None, self.server.trusted_proxy_hops)
+        busy = self.server.admit(self.address)
         if busy is None:
-            await self._websocket.close(1013, "try again later")
+            await websocket.close(1013, "try again later")
             return
         self.open(busy)
         writer = asyncio.create_task(self._write_loop())
@@ -398,6 +446,10 @@ class _WebSocketSession(_Session):
         except ConnectionClosed:
             pass
 
+    def connected(self) -> None:
+        # A frame may hold several packets (MQTT 5 §6); before CONNECT only the CONNECT limit (``Server.start``).
+        self._websocket.protocol.max_size = 2 * self.server.limits.max_packet_size
+
     def write(self, data: bytes) -> None:
         if self._closing:
             return
@@ -423,12 +475,13 @@ class _WebSocketSession(_Session):
 
 async def serve(authenticator: Authenticator, sink: Sink, *, host: str = "127.0.0.1",
                 tcp_port: int | None = 1883, ws_port: int | None = 8766, limits: Limits = Limits(),
-                ready: Callable[[Server], None] | None = None, stop: asyncio.Event | None = None) -> None:
+                trusted_proxy_hops: int = 0, ready: Callable[[Server], None] | None = None,
+                stop: asyncio.Event | None = None) -> None:
     """Run the gateway until SIGTERM or SIGINT (or ``stop`` is set), then shut down gracefully and return.
 
     ``ready`` is called with the started server (e.g. to learn the ports picked for port 0).
     """
-    server = Server(authenticator, sink, limits)
+    server = Server(authenticator, sink, limits, trusted_proxy_hops=trusted_proxy_hops)
     await server.start(host, tcp_port, ws_port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from run.gateway_mqtt.codec import Decoder, encode
-from run.gateway_mqtt.ports import BadCredentials, DeviceIdentity, NotAuthorized, ServiceUnavailable
+from run.gateway_mqtt.ports import BadCredentials, DeviceIdentity, NotAuthorized, ServiceUnavailable, Stored
 from run.gateway_mqtt.protocol import Limits
 from run.gateway_mqtt.server import Server
 
@@ -26,10 +26,9 @@ class TokenAuthenticator:
     """Accepts password ``ok-<device_id>``; ``denied-<id>`` is not authorized, ``down`` is unavailable."""
 
     def __init__(self) -> None:
-        self.revoked: set[str] = set()
         self.expires_at: dict[str, float] = {}
 
-    def authenticate(self, username, password, client_id):
+    async def authenticate(self, username, password, client_id):
         if password == b"down":
             raise ServiceUnavailable("token keys unreachable")
         if password and password.startswith(b"denied-"):
@@ -39,16 +38,15 @@ class TokenAuthenticator:
         device_id = password[3:].decode()
         return DeviceIdentity(device_id, self.expires_at.get(device_id))
 
-    def still_valid(self, identity) -> bool:
-        return identity.device_id not in self.revoked
-
 
 class RecordingSink:
-    """Records accepted payloads; can hold calls until released, or fail them. Safe across threads."""
+    """Records accepted payloads (and each call's delivery id and DUP flag); can hold calls until released, or
+    fail them. Safe across threads."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self.records: list[tuple[str, bytes]] = []
+        self.deliveries: list[tuple[str | None, bool]] = []
         self.started = 0
         self.error: BaseException | None = None
         self._held = False
@@ -67,7 +65,7 @@ class RecordingSink:
         for loop, future in waiters:
             loop.call_soon_threadsafe(_resolve, future)
 
-    async def publish(self, identity, payload: bytes) -> int:
+    async def publish(self, identity, payload: bytes, *, delivery_id=None, repeated=False) -> Stored:
         with self._cond:
             self.started += 1
             self._cond.notify_all()
@@ -82,8 +80,9 @@ class RecordingSink:
             raise self.error
         with self._cond:
             self.records.append((identity.device_id, payload))
+            self.deliveries.append((delivery_id, repeated))
             self._cond.notify_all()
-        return 1
+        return Stored(1)
 
     def wait_started(self, count: int) -> None:
         with self._cond:
@@ -121,11 +120,11 @@ class FakeClock:
 class RunningServer:
     """A ``Server`` on free 127.0.0.1 ports, in its own event loop thread."""
 
-    def __init__(self, authenticator, sink, limits: Limits) -> None:
+    def __init__(self, authenticator, sink, limits: Limits, trusted_proxy_hops: int = 0) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="mqtt-gateway", daemon=True)
         self._thread.start()
-        self.server = Server(authenticator, sink, limits)
+        self.server = Server(authenticator, sink, limits, trusted_proxy_hops=trusted_proxy_hops)
         self.call(self.server.start("127.0.0.1", 0, 0))
         self.tcp_port = self.server.tcp_port
         self.ws_port = self.server.ws_port
@@ -291,11 +290,18 @@ def limits() -> Limits:
 
 
 @pytest.fixture
-def gateway(authenticator, sink, limits):
+def trusted_proxy_hops() -> int:
+    """X-Forwarded-For hops the test server trusts; override the fixture to change it."""
+    return 0
+
+
+@pytest.fixture
+def gateway(authenticator, sink, limits, trusted_proxy_hops):
     """A running gateway (TCP and WebSocket) on free ports, shut down after the test."""
-    running = RunningServer(authenticator, sink, limits)
+    running = RunningServer(authenticator, sink, limits, trusted_proxy_hops)
     yield running
-    sink.release()
+    if isinstance(sink, RecordingSink):
+        sink.release()  # held calls would hold up the shutdown
     running.stop()
 
 

@@ -11,29 +11,26 @@ import json
 import logging
 import sys
 
-from run.gateway_mqtt.ports import BadCredentials, DeviceIdentity
+from run.gateway_mqtt.ports import BadCredentials, DeviceIdentity, Stored
 from run.gateway_mqtt.server import Limits, serve
 
 
 class Authenticator:
     """Accepts password ``ok-<device_id>``."""
 
-    def authenticate(self, username, password, client_id):
+    async def authenticate(self, username, password, client_id):
         if not password or not password.startswith(b"ok-"):
             raise BadCredentials("bad token")
         return DeviceIdentity(password[3:].decode())
-
-    def still_valid(self, identity) -> bool:
-        return True
 
 
 class StdinGatedSink:
     """Announces each call on stdout and finishes it when a line arrives on stdin."""
 
-    async def publish(self, identity, payload: bytes) -> int:
+    async def publish(self, identity, payload: bytes, **delivery) -> Stored:
         print("started", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        return 1
+        return Stored(1)
 
 
 def announce(server) -> None:

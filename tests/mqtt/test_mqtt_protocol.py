@@ -16,6 +16,7 @@ from run.gateway_mqtt.codec import (
     Decoder,
     Disconnect,
     PingReq,
+    PingResp,
     Properties,
     PubAck,
     Publish,
@@ -28,7 +29,7 @@ from run.gateway_mqtt.codec import (
     encode,
     encode_puback,
 )
-from run.gateway_mqtt.ports import DeviceIdentity, InvalidPayload, RateLimited, ServiceUnavailable
+from run.gateway_mqtt.ports import DeviceIdentity, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable
 from run.gateway_mqtt.protocol import Connection, Effects, Limits
 
 BOTH = pytest.mark.parametrize("version", [MQTT_3_1_1, MQTT_5])
@@ -43,9 +44,21 @@ def make(authenticator, clock):
         conn = Connection(authenticator, None, limits, busy=busy, clock=clock.monotonic, wall_clock=clock.time)
         fields = {"client_id": "c1", "protocol_level": version, "username": "JWT", "password": b"ok-dev1"}
         fields.update(connect)
-        return conn, conn.data_received(encode(Connect(**fields), version))
+        return conn, received(conn, encode(Connect(**fields), version))
 
     return make_connection
+
+
+def received(conn: Connection, data: bytes) -> Effects:
+    """Feed ``data``; if it completed a CONNECT, answer it with the authenticator as the transport does, and
+    return the effects of both steps together."""
+    effects = conn.data_received(data)
+    if effects.authentication is None:
+        return effects
+    assert effects.reading is False and not effects.send  # nothing is read or answered while authenticating
+    answer = asyncio.run(conn.authenticate(effects.authentication))
+    return Effects(effects.send + answer.send, None, [*effects.deliveries, *answer.deliveries], answer.reading,
+                   answer.session, answer.close)
 
 
 def packets(data: bytes, version: int) -> list:
@@ -184,9 +197,43 @@ def test_connect_may_arrive_in_pieces_and_with_publishes_behind_it(authenticator
     conn = Connection(authenticator)
     wire = encode(Connect("c1", MQTT_5, password=b"ok-dev1"), MQTT_5) + encode(Publish("dev1", b"{}", 1, 1), MQTT_5)
     first = conn.data_received(wire[:5])
-    rest = conn.data_received(wire[5:])
+    rest = received(conn, wire[5:])
     assert first.send == b"" and packets(rest.send, MQTT_5)[0].reason_code == 0
     assert [call.payload for call in rest.deliveries] == [b"{}"]
+
+
+# --- authentication (asynchronous) ----------------------------------------------------------------
+
+def test_nothing_is_read_or_answered_until_the_authenticator_answers(authenticator):
+    conn = Connection(authenticator)
+    wire = encode(Connect("c1", MQTT_5, password=b"ok-dev1"), MQTT_5) + encode(Publish("dev1", b"{}", 1, 1), MQTT_5)
+    asked = conn.data_received(wire)
+    assert (asked.authentication.username, asked.authentication.password) == (None, b"ok-dev1")
+    assert asked.reading is False and asked.send == b"" and not asked.deliveries and asked.session is None
+    assert conn.data_received(encode(PingReq(), MQTT_5)) == Effects()  # kept for later, not answered yet
+    answer = asyncio.run(conn.authenticate(asked.authentication))
+    assert answer.reading is True and answer.session == ("dev1", "c1") and answer.authentication is None
+    connack, pingresp = packets(answer.send, MQTT_5)
+    assert connack.reason_code == 0 and isinstance(pingresp, PingResp)
+    assert [call.payload for call in answer.deliveries] == [b"{}"]
+
+
+def test_the_connect_timeout_bounds_authentication_and_a_late_answer_is_ignored(authenticator, clock):
+    conn = Connection(authenticator, limits=Limits(connect_timeout=5), clock=clock.monotonic, wall_clock=clock.time)
+    asked = conn.data_received(encode(Connect("c1", MQTT_5, password=b"ok-dev1"), MQTT_5))
+    clock.advance(5)
+    assert conn.timer().close
+    assert conn.authenticated(asked.authentication, DeviceIdentity("dev1")) == Effects()
+
+
+def test_an_unexpected_authenticator_failure_is_an_internal_error(clock):
+    class Broken:
+        async def authenticate(self, username, password, client_id):
+            raise KeyError("bug")
+
+    conn = Connection(Broken())
+    effects = received(conn, encode(Connect("c1", MQTT_5, password=b"ok-dev1"), MQTT_5))
+    assert effects.close and packets(effects.send, MQTT_5)[0].reason_code == 0x80
 
 
 # --- timeouts -------------------------------------------------------------------------------------
@@ -412,6 +459,24 @@ def test_a_reused_packet_id_in_flight(make, version):
         assert resend.close and packets(resend.send, version)[0].reason_code == 0x82
 
 
+def test_hurry_shortens_the_connect_timeout_of_a_silent_connection(authenticator, clock):
+    conn = Connection(authenticator, limits=Limits(connect_timeout=10), clock=clock.monotonic)
+    clock.advance(1)
+    conn.hurry(2)
+    assert conn.next_deadline == clock.now + 1  # 2 s from when the connection was accepted
+    clock.advance(1)
+    assert conn.timer().close
+
+
+def test_hurry_spares_a_connection_whose_connect_is_being_authenticated(authenticator, clock):
+    conn = Connection(authenticator, limits=Limits(connect_timeout=10), clock=clock.monotonic)
+    assert conn.awaiting_connect
+    conn.data_received(encode(Connect("c1", MQTT_5, password=b"ok-dev1"), MQTT_5))
+    assert not conn.awaiting_connect
+    conn.hurry(2)
+    assert conn.next_deadline == clock.now + 10
+
+
 # --- token lifetime -------------------------------------------------------------------------------
 
 def test_token_expiry_disconnects_with_maximum_connect_time(make, authenticator, clock):
@@ -434,17 +499,42 @@ def test_a_publish_after_expiry_is_not_accepted_even_before_the_timer(make, auth
 
 
 @BOTH
-def test_a_revoked_token_is_disconnected_at_the_next_publish(make, authenticator, version):
+def test_a_token_the_sink_finds_revoked_ends_the_connection_without_puback(make, version):
     conn, _ = make(version)
-    assert send(conn, version, Publish("dev1", b"{}", 1, 1)).deliveries
-    authenticator.revoked.add("dev1")
-    effects = send(conn, version, Publish("dev1", b"{}", 1, 2))
-    assert effects.close and not effects.deliveries
+    [call] = send(conn, version, Publish("dev1", b"{}", 1, 2)).deliveries
+    effects = conn.delivery_done(call, NotAuthorized("the device key was rotated"))
+    assert effects.close
     if version == MQTT_5:
-        assert packets(effects.send, version)[0].reason_code == 0x87
+        assert packets(effects.send, version) == [Disconnect(0x87, Properties(
+            reason_string="the device token was revoked"))]
+    else:
+        assert effects.send == b""
 
 
 # --- sink outcomes --------------------------------------------------------------------------------
+
+@BOTH
+def test_qos1_calls_name_their_delivery_by_client_and_packet_id_with_the_dup_flag(make, version):
+    conn, _ = make(version, client_id="box-7")
+    [first] = send(conn, version, Publish("dev1", b"a", 1, 9)).deliveries
+    [again] = send(conn, version, Publish("dev1", b"b", 1, 10, dup=True)).deliveries
+    [qos0] = send(conn, version, Publish("dev1", b"c")).deliveries
+    assert (first.delivery_id, first.repeated) == ("box-7:9", False)
+    assert (again.delivery_id, again.repeated) == ("box-7:10", True)
+    assert qos0.delivery_id is None
+
+
+def test_a_v5_puback_tells_how_many_records_a_later_one_replaced(make):
+    v5, _ = make(MQTT_5)
+    [call] = send(v5, MQTT_5, Publish("dev1", b"{}", 1, 3)).deliveries
+    assert packets(v5.delivery_done(call, replaced=2).send, MQTT_5) == [
+        PubAck(3, 0, Properties(user_properties=(("replaced", "2"),)))]
+    quiet, _ = make(MQTT_5, properties=Properties(request_problem_information=0))
+    [call] = send(quiet, MQTT_5, Publish("dev1", b"{}", 1, 3)).deliveries
+    assert quiet.delivery_done(call, replaced=2).send == encode_puback(3)  # no user properties were wanted
+    v3, _ = make(MQTT_3_1_1)
+    [call] = send(v3, MQTT_3_1_1, Publish("dev1", b"{}", 1, 3)).deliveries
+    assert v3.delivery_done(call, replaced=2).send == encode_puback(3)
 
 def publish_and_fail(make, version, error, qos=1):
     conn, _ = make(version)
@@ -489,18 +579,18 @@ def test_qos0_failures_are_dropped_quietly(make):
 
 def test_deliver_runs_the_injected_sink_and_maps_its_errors(authenticator, sink):
     conn = Connection(authenticator, sink)
-    conn.data_received(encode(Connect("c", MQTT_5, password=b"ok-dev1"), MQTT_5))
+    received(conn, encode(Connect("c", MQTT_5, password=b"ok-dev1"), MQTT_5))
     first, second = conn.data_received(encode(Publish("dev1", b"1", 1, 1), MQTT_5)
                                        + encode(Publish("dev1", b"2", 1, 2), MQTT_5)).deliveries
     assert asyncio.run(conn.deliver(first)).send == encode_puback(1)
     sink.error = InvalidPayload("nope")
     assert packets(asyncio.run(conn.deliver(second)).send, MQTT_5)[0].reason_code == 0x99
-    assert sink.records == [("dev1", b"1")]
+    assert sink.records == [("dev1", b"1")] and sink.deliveries == [("c:1", False)]
 
 
 def test_an_unexpected_sink_exception_counts_as_unavailable(authenticator, sink):
     conn = Connection(authenticator, sink)
-    conn.data_received(encode(Connect("c", MQTT_5, password=b"ok-dev1"), MQTT_5))
+    received(conn, encode(Connect("c", MQTT_5, password=b"ok-dev1"), MQTT_5))
     [call] = conn.data_received(encode(Publish("dev1", b"1", 1, 1), MQTT_5)).deliveries
     sink.error = KeyError("bug")
     effects = asyncio.run(conn.deliver(call))
@@ -577,7 +667,7 @@ def client_packets(version: int):
        st.lists(st.integers(1, 40), min_size=1))
 def test_any_client_stream_after_connect_never_raises(data, version, garbage, chunks):
     conn = Connection(_Accepting(), limits=Limits(receive_maximum=4))
-    conn.data_received(encode(Connect("c", version, username="JWT", password=b"ok-dev1"), version))
+    received(conn, encode(Connect("c", version, username="JWT", password=b"ok-dev1"), version))
     stream = data.draw(st.lists(client_packets(version), max_size=12))
     wire = b"".join(encode(packet, version) for packet in stream) + garbage
     pending = []
@@ -597,8 +687,5 @@ def test_any_client_stream_after_connect_never_raises(data, version, garbage, ch
 
 
 class _Accepting:
-    def authenticate(self, username, password, client_id):
+    async def authenticate(self, username, password, client_id):
         return DeviceIdentity("dev1")
-
-    def still_valid(self, identity):
-        return True

@@ -205,6 +205,57 @@ def test_a_silent_connection_is_closed_after_the_connect_timeout(raw_peer):
     assert raw_peer(MQTT_3_1_1).receive_bytes() == b""
 
 
+@pytest.mark.parametrize("limits", [Limits(max_pending_per_address=2, connect_timeout=60)])
+def test_connections_awaiting_connect_are_bounded_per_client_address(raw_peer):
+    first, second = raw_peer(MQTT_5), raw_peer(MQTT_5)
+    first.send(Connect("c1", MQTT_5, password=b"ok-dev1"))
+    assert first.receive().reason_code == 0  # past CONNECT: it no longer counts
+    third = raw_peer(MQTT_5)
+    assert raw_peer(MQTT_5).receive_bytes() == b""  # second and third are awaiting CONNECT: dropped at once
+    for peer, client_id in ((second, "c2"), (third, "c3")):
+        peer.send(Connect(client_id, MQTT_5, password=b"ok-dev1"))
+        assert peer.receive().reason_code == 0
+
+
+@pytest.mark.parametrize("limits, trusted_proxy_hops", [(Limits(max_pending_per_address=1), 1)])
+def test_over_websocket_the_client_address_is_the_trusted_forwarded_one(gateway):
+    url = f"ws://127.0.0.1:{gateway.ws_port}/mqtt"
+
+    def open_from(address: str):
+        return websocket_connect(url, subprotocols=["mqtt"], open_timeout=WAIT,
+                                 additional_headers={"X-Forwarded-For": f"6.6.6.6, {address}"})
+
+    with open_from("10.0.0.1"), open_from("10.0.0.2") as other, open_from("10.0.0.1") as excess:
+        with pytest.raises(ConnectionClosed) as dropped:
+            excess.recv(timeout=WAIT)
+        assert dropped.value.rcvd.code == 1013
+        other.send(encode(Connect("w2", MQTT_5, password=b"ok-dev2"), MQTT_5))
+        assert other.recv(timeout=WAIT)[:1] == b"\x20"  # the other address was admitted
+
+
+@pytest.mark.parametrize("limits", [Limits(max_connections=4, connect_timeout=60, connect_timeout_under_pressure=0.3)])
+def test_under_pressure_silent_connections_get_the_short_connect_timeout(raw_peer):
+    early = raw_peer(MQTT_5)  # alone it would have 60 s
+    others = [raw_peer(MQTT_5) for _ in range(2)]  # three of four slots: more than half are taken
+    assert [peer.receive_bytes() for peer in (early, *others)] == [b"", b"", b""]
+
+
+@pytest.mark.parametrize("limits", [Limits(max_connect_packet_size=1024, max_packet_size=64 * 1024)])
+def test_websocket_frames_before_connect_are_held_to_the_connect_limit(gateway, sink):
+    url = f"ws://127.0.0.1:{gateway.ws_port}/mqtt"
+    with websocket_connect(url, subprotocols=["mqtt"], open_timeout=WAIT) as websocket:
+        websocket.send(b"\x10" + b"\x00" * 2047)  # 2 KiB before any CONNECT
+        with pytest.raises(ConnectionClosed) as closed:
+            websocket.recv(timeout=WAIT)
+        assert closed.value.rcvd.code == 1009
+    with websocket_connect(url, subprotocols=["mqtt"], open_timeout=WAIT, max_size=None) as websocket:
+        websocket.send(encode(Connect("w1", MQTT_5, password=b"ok-dev1"), MQTT_5))
+        assert websocket.recv(timeout=WAIT)[:1] == b"\x20"
+        websocket.send(encode(Publish("dev1", b"x" * 20_000, 1, 1), MQTT_5))  # past CONNECT, the full size
+        assert websocket.recv(timeout=WAIT) == encode(PubAck(1), MQTT_5)
+    assert sink.records == [("dev1", b"x" * 20_000)]
+
+
 def test_an_expiring_token_ends_the_connection_with_maximum_connect_time(paho_peer, authenticator):
     authenticator.expires_at["dev1"] = time.time() + 0.5
     peer = paho_peer(MQTT_5, "tcp")
