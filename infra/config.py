@@ -83,6 +83,10 @@ VARIABLES: tuple[Variable, ...] = (
              "span; each month is an Elasticsearch index, so this bounds the indices one request can create."),
     Variable("IOT_ELASTICSEARCH_REPLICAS", "1", "Replicas of each monthly telemetry index (set in the index "
              "template; 0 only for a single-node cluster). Applies to indices created after a change."),
+    Variable("IOT_WS_MAX_PENDING_FRAMES", "8", "Frames one WebSocket may send ahead of their acks; beyond it "
+             "gateway-ws stops reading that socket until acks catch up (TCP backpressure)."),
+    Variable("IOT_WS_MAX_SOCKETS_PER_DEVICE", "4", "Open WebSockets one device may hold on one gateway-ws "
+             "instance; a further upgrade is refused with 429 `too_many_sockets` and Retry-After."),
     Variable("IOT_MQTT_MAX_PENDING_PER_ADDRESS", "32", "Connections from one client address that gateway-mqtt "
              "holds before their CONNECT is accepted (per instance); more are dropped at once."),
     Variable("IOT_BIND_HOST", "127.0.0.1", "Address services listen on (the container sets 0.0.0.0)."),
@@ -158,6 +162,8 @@ class Settings:
     reading_max_ahead_seconds: int
     reading_max_months: int
     elasticsearch_replicas: int
+    ws_max_pending_frames: int
+    ws_max_sockets_per_device: int
     mqtt_max_pending_per_address: int
     bind_host: str
     port: int | None
@@ -234,6 +240,8 @@ class Settings:
             reading_max_ahead_seconds=number("IOT_READING_MAX_AHEAD_SECONDS"),
             reading_max_months=number("IOT_READING_MAX_MONTHS"),
             elasticsearch_replicas=number("IOT_ELASTICSEARCH_REPLICAS"),
+            ws_max_pending_frames=number("IOT_WS_MAX_PENDING_FRAMES"),
+            ws_max_sockets_per_device=number("IOT_WS_MAX_SOCKETS_PER_DEVICE"),
             mqtt_max_pending_per_address=number("IOT_MQTT_MAX_PENDING_PER_ADDRESS"),
             bind_host=get("IOT_BIND_HOST"),
             port=number("PORT"),

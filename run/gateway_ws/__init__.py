@@ -1,10 +1,13 @@
 """gateway-ws: device ingestion over WebSocket, one ack frame per received frame.
 
-The device token is checked on the upgrade request (401/403 before upgrading). Each text or binary frame
-holds one record or an array; the reply frame is ``{"ok": true, "accepted": n, "replaced": k}`` once Pub/Sub
-confirmed, or
+The device token is checked on the upgrade request (401/403 before upgrading), and a device may hold
+``IOT_WS_MAX_SOCKETS_PER_DEVICE`` sockets per instance (429 ``too_many_sockets`` before upgrading). Each
+text or binary frame holds one record or an array; the reply frame is
+``{"ok": true, "accepted": n, "replaced": k}`` once Pub/Sub confirmed, or
 ``{"ok": false, "status": ..., "error": {"code", "message"}}``. The server closes the socket (1008) when the
 token expires or its key is rotated. Pings every ``PING_INTERVAL`` keep idle sockets alive through proxies.
+Memory per socket is bounded (``bounded_socket``): at most ``IOT_WS_MAX_PENDING_FRAMES`` frames wait for
+their ack before the socket is no longer read, and a compressed frame may inflate to the body limit only.
 
 Serving: each open socket holds one gunicorn thread (plus simple-websocket's reader thread) for its life, so
 the service runs gthread with as many threads as sockets it should hold (run/services.py), and Cloud Run's
@@ -17,8 +20,7 @@ import logging
 import time
 
 import orjson
-from flask import Blueprint, Flask, current_app, g, request
-from flask_sock import Sock
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from infra.clients import Clients
 from infra.config import Settings
@@ -26,10 +28,11 @@ from infra.errors import AppError
 from infra.gateway import build_ingestor
 from infra.ingest import Identity, Ingestor
 from infra.web import bearer_token, create_flask_app
+from run.gateway_ws.bounded_socket import BoundedSocket, serve_websocket
+from run.gateway_ws.device_sockets import DeviceSockets
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("gateway_ws", __name__)
-sock = Sock()
 
 PING_INTERVAL = 25  # seconds; below the usual 30-60 s idle timeouts of proxies and load balancers
 REVALIDATE_INTERVAL = 15  # seconds between checks that an idle socket's token still holds
@@ -43,11 +46,18 @@ def authenticate_upgrade() -> None:
     g.identity = ingestor.authenticate(bearer_token(request.headers))
 
 
-@sock.route("/", bp=bp)
-def stream(ws) -> None:
+@bp.route("/", websocket=True)
+def stream() -> Response:
     """Acknowledge every frame in order until the device or the token's validity ends the socket."""
     ingestor: Ingestor = current_app.extensions["iot.ingestor"]
     identity: Identity = g.identity
+    sockets: DeviceSockets = current_app.extensions["iot.device_sockets"]
+    with sockets.held_by(identity.device_id):  # refused (429) before upgrading when the device holds its most
+        return serve_websocket(request.environ, current_app.extensions["iot.ws_options"],
+                               lambda ws: _acknowledge_frames(ws, ingestor, identity))
+
+
+def _acknowledge_frames(ws: BoundedSocket, ingestor: Ingestor, identity: Identity) -> None:
     while True:
         frame = ws.receive(timeout=_seconds_until_check(identity))
         if not ingestor.still_valid(identity):
@@ -81,10 +91,15 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
                ingestor: Ingestor | None = None) -> Flask:
     """Build the gateway-ws app; the ingestor defaults to one built from settings."""
     app = create_flask_app("gateway-ws", settings, clients)
-    ingestor = ingestor or build_ingestor(app.extensions["iot.settings"], app.extensions["iot.clients"], "ws")
+    settings = app.extensions["iot.settings"]
+    ingestor = ingestor or build_ingestor(settings, app.extensions["iot.clients"], "ws")
     app.extensions["iot.ingestor"] = ingestor
-    # Frames up to 4x the request limit get a 413 ack; beyond that the socket is closed (1009) unread.
-    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": PING_INTERVAL,
-                                         "max_message_size": 4 * ingestor.limits.max_body_bytes}
+    app.extensions["iot.device_sockets"] = DeviceSockets(settings.ws_max_sockets_per_device)
+    # Uncompressed frames up to 4x the request limit get a 413 ack; beyond that the socket is closed (1009)
+    # unread. A compressed frame is closed (1009) once it inflates beyond the limit itself.
+    app.extensions["iot.ws_options"] = {"ping_interval": PING_INTERVAL,
+                                        "max_message_size": 4 * ingestor.limits.max_body_bytes,
+                                        "max_inflated_bytes": ingestor.limits.max_body_bytes,
+                                        "max_pending_frames": settings.ws_max_pending_frames}
     app.register_blueprint(bp)
     return app

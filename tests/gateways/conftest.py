@@ -11,9 +11,11 @@ from infra.tokens import USER
 from tests.support.devices import FIXED_DATES_ENV, SeededDevice, issuer, seed  # noqa: F401  (fixtures used by the tests)
 from tests.support.pubsub import TelemetryTap
 
-# Short revocation cache and a small bucket so those behaviours show within a test; a small body limit.
+# Short revocation cache and a small bucket so those behaviours show within a test; a small body limit; two
+# WebSockets per device.
 GATEWAY_ENV = {"IOT_REVOCATION_CACHE_TTL": "1", "IOT_INGEST_RATE": "5", "IOT_INGEST_BURST": "25",
-               "IOT_INGEST_MAX_BYTES": "65536", "IOT_PUBLISH_TIMEOUT": "3", **FIXED_DATES_ENV}
+               "IOT_INGEST_MAX_BYTES": "65536", "IOT_PUBLISH_TIMEOUT": "3", "IOT_WS_MAX_SOCKETS_PER_DEVICE": "2",
+               **FIXED_DATES_ENV}
 
 
 @dataclass
