@@ -7,17 +7,16 @@ real token verifier and Pub/Sub publisher plug into later), not mocks of the cod
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from run.gateway_mqtt.codec import Decoder, encode
 from run.gateway_mqtt.ports import BadCredentials, DeviceIdentity, NotAuthorized, ServiceUnavailable, Stored
 from run.gateway_mqtt.protocol import Limits
 from run.gateway_mqtt.server import Server
+from tests.support.mqtt_peer import RawPeer
 
 WAIT = 10.0  # seconds any single expected event may take before a test gives up
 
@@ -232,37 +231,6 @@ class PahoPeer:
         with self._cond:
             self.disconnect_code = reason_code.value
             self._cond.notify_all()
-
-
-class RawPeer:
-    """A plain TCP socket speaking bytes, for exact-byte assertions against the gateway."""
-
-    def __init__(self, port: int, version: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
-        self.decoder = Decoder(version)
-        self.version = version
-
-    def send(self, *packets) -> None:
-        self.sock.sendall(b"".join(p if isinstance(p, bytes) else encode(p, self.version) for p in packets))
-
-    def receive_bytes(self) -> bytes:
-        """Return everything the gateway sends until it closes the connection."""
-        chunks = []
-        while chunk := self.sock.recv(65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def receive(self):
-        """Return the next packet, or None when the gateway closed the connection."""
-        while (packet := self.decoder.next_packet()) is None:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.decoder.feed(chunk)
-        return packet
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
