@@ -84,7 +84,7 @@ def test_bootstrap_is_idempotent(stack):
         "push_endpoint": endpoint,
         "ack_deadline_seconds": topology.ack_deadline_seconds,
         "dead_letter_topic": f"projects/{stack.project}/topics/{topology.dead_letter_topic}",
-        "max_delivery_attempts": 5,
+        "max_delivery_attempts": 100,
     }
     assert f"projects/{stack.project}/topics/{topology.dead_letter_topic}" in first["topics"]
 
