@@ -74,6 +74,14 @@ class Reconciliation:
     lost: int
     duplicated: int
 
+    @classmethod
+    def count(cls, accepted: dict[int, str], stored: list[tuple[str, int]]) -> "Reconciliation":
+        """Compare acknowledged readings (sequence number → sensor) with stored ones ((sensor, sequence) each)."""
+        copies = Counter(stored)
+        return cls(accepted=len(accepted), indexed=len(stored),
+                   lost=sum(1 for seq, sensor in accepted.items() if (sensor, seq) not in copies),
+                   duplicated=sum(n - 1 for n in copies.values()))
+
     def line(self) -> str:
         return (f"accepted {self.accepted}, indexed {self.indexed}, lost {self.lost}, "
                 f"duplicated {self.duplicated}")
@@ -103,8 +111,4 @@ def reconcile(es: Elasticsearch, ledger: Ledger, *, timeout: float = 90.0, settl
             break
         time.sleep(0.5)
     time.sleep(settle)  # a redelivery still in flight would show as a duplicate only after it landed
-    stored = stored_readings(es, ledger.sensors)
-    copies = Counter(stored)
-    return Reconciliation(accepted=len(accepted), indexed=len(stored),
-                          lost=sum(1 for seq, sensor in accepted.items() if (sensor, seq) not in copies),
-                          duplicated=sum(n - 1 for n in copies.values()))
+    return Reconciliation.count(accepted, stored_readings(es, ledger.sensors))
