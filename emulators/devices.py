@@ -133,6 +133,7 @@ def ws_sender(url: str, device: SimDevice) -> Sender:
 
 
 def mqtt_sender(url: str, device: SimDevice) -> Sender:
+    """QoS 1 over one MQTT 5 connection; raises ConnectionError once the gateway ended it (connect again)."""
     import paho.mqtt.client as mqtt
 
     parsed = urlparse(url)
@@ -143,14 +144,31 @@ def mqtt_sender(url: str, device: SimDevice) -> Sender:
         client.ws_set_options(path=parsed.path or "/mqtt")
     client.username_pw_set("JWT", device.token)
     acks: dict[int, int] = {}
-    client.on_publish = lambda c, u, mid, rc, props: acks.__setitem__(mid, rc.value)
+    ended: list = []  # the reason of the disconnect, once the connection ended
+    changed = threading.Condition()
+
+    def on_publish(client, userdata, mid, reason_code, properties):
+        with changed:
+            acks[mid] = reason_code.value
+            changed.notify_all()
+
+    def on_disconnect(client, userdata, flags, reason_code, properties):
+        with changed:
+            ended.append(reason_code)
+            changed.notify_all()
+
+    client.on_publish, client.on_disconnect = on_publish, on_disconnect
     client.connect(parsed.hostname, parsed.port or (80 if websockets else 1883))
     client.loop_start()
 
     def send(body: bytes):
         info = client.publish(f"devices/{device.id}/telemetry", body, qos=1)
-        info.wait_for_publish(30)
-        code = acks.pop(info.mid, None)
+        with changed:
+            # A dropped connection ends the wait at once: waiting out the timeout would only delay the resend.
+            changed.wait_for(lambda: info.mid in acks or ended, timeout=30)
+            code = acks.pop(info.mid, None)
+        if code is None and ended:
+            raise ConnectionError(f"disconnected before the PUBACK ({ended[0]})")
         if code == 0:
             return len(orjson.loads(body)) if body.startswith(b"[") else 1, None
         return None, "no PUBACK" if code is None else f"reason 0x{code:02x}"

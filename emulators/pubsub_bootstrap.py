@@ -35,6 +35,10 @@ def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology |
             push_config=pubsub_v1.types.PushConfig(push_endpoint=push_endpoint),
             ack_deadline_seconds=topology.ack_deadline_seconds,
             message_retention_duration=retention,
+            # No retry policy here, unlike terraform and the README's recipe: the emulator (0.8.20) honours one,
+            # but with two or more refused messages its redeliveries may stop for good after the third attempt
+            # (tests/faults/test_store_outage.py). Without one it redelivers about every second, so locally the
+            # budget before dead-lettering is ~100 s instead of hours (docs/reliability.md).
             dead_letter_policy=pubsub_v1.types.DeadLetterPolicy(
                 dead_letter_topic=dead_letter_topic, max_delivery_attempts=topology.max_delivery_attempts),
         )

@@ -135,6 +135,10 @@ class LocalStack:
             raise StartupError("\n".join(errors))
         os.environ.update(self.client_env())
 
+    def backend(self, name: str):
+        """A started backend by name (``pubsub``, ``firestore``; fault tests signal its process)."""
+        return next(backend for backend in self._backends if getattr(backend, "name", None) == name)
+
     def client_env(self) -> dict[str, str]:
         """Variables that point Google and Elasticsearch clients of this process at the stack."""
         return {key: self.env()[key] for key in ("GOOGLE_CLOUD_PROJECT", "PUBSUB_EMULATOR_HOST",

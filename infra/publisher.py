@@ -55,9 +55,10 @@ class Publisher:
         Raises:
             PublishError: Pub/Sub is unreachable or refused the message within ``timeout`` seconds.
         """
-        future = self.publish_future(data, **attributes)
         try:
-            return future.result(timeout=self.timeout)
+            # Inside the try: a publisher stopped by a worker shutting down refuses at once, and that too must
+            # reach the device as a retryable failure, not an internal error.
+            return self.publish_future(data, **attributes).result(timeout=self.timeout)
         except concurrent.futures.TimeoutError:
             raise PublishError(f"Pub/Sub did not confirm the publish within {self.timeout:g}s") from None
         except gexc.GoogleAPICallError as exc:

@@ -37,10 +37,11 @@ resource "google_pubsub_subscription" "indexer" {
   }
 
   # The pipeline answers non-2xx while Elasticsearch refuses; back off instead of hammering it, and after
-  # max_delivery_attempts park the message on the dead-letter topic.
+  # max_delivery_attempts park the message on the dead-letter topic. Together they set the outage budget
+  # before dead-lettering (8.7 h at the least; docs/reliability.md).
   retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
+    minimum_backoff = local.topology.min_retry_delay
+    maximum_backoff = local.topology.max_retry_delay
   }
 
   dead_letter_policy {

@@ -150,10 +150,37 @@ def test_pubsub_resources_are_named_by_the_topology_file(terraform):
         assert terraform.resource(address)["name"] == "${local.topology.%s}" % fields[expected], address
     indexer = terraform.resource("google_pubsub_subscription.indexer")
     assert indexer["dead_letter_policy"][0]["max_delivery_attempts"] == "${local.topology.max_delivery_attempts}"
+    assert indexer["retry_policy"][0] == {"minimum_backoff": "${local.topology.min_retry_delay}",
+                                          "maximum_backoff": "${local.topology.max_retry_delay}"}
     push = indexer["push_config"][0]
     assert push["push_endpoint"] == "${local.pipeline_url}${local.topology.push_path}"
     assert push["oidc_token"][0]["audience"] == "${local.pipeline_url}"
     assert json.loads((ROOT / "infra" / "pubsub_topology.json").read_text())["push_path"] == "/pubsub/push"
+
+
+def test_the_readme_gcloud_recipe_creates_the_push_subscription_of_the_topology_file():
+    topology = PubSubTopology.load()
+    flags = _readme_command(f"gcloud pubsub subscriptions create {topology.push_subscription} ")
+    assert {key: flags.get(key) for key in ("topic", "ack-deadline", "dead-letter-topic", "max-delivery-attempts",
+                                            "min-retry-delay", "max-retry-delay")} == {
+        "topic": topology.topic, "ack-deadline": str(topology.ack_deadline_seconds),
+        "dead-letter-topic": topology.dead_letter_topic,
+        "max-delivery-attempts": str(topology.max_delivery_attempts),
+        "min-retry-delay": topology.min_retry_delay, "max-retry-delay": topology.max_retry_delay}
+    assert flags["push-endpoint"].endswith(topology.push_path)
+
+
+def _readme_command(start: str) -> dict[str, str]:
+    """The ``--flag=value`` pairs of the README shell command that starts with ``start`` (continued lines joined)."""
+    text = (ROOT / "README.md").read_text()
+    begin = text.index(start)
+    lines = []
+    for line in text[begin:].splitlines():
+        lines.append(line.rstrip("\\").strip())
+        if not line.endswith("\\"):
+            break
+    words = " ".join(lines).split()
+    return dict(word[2:].split("=", 1) for word in words if word.startswith("--") and "=" in word)
 
 
 def _load_balancer_route(terraform: Terraform, path: str) -> str:

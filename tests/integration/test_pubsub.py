@@ -44,6 +44,15 @@ def test_a_published_message_reaches_a_subscription(stack, telemetry_subscriptio
     assert dict(message.attributes) == {"device_id": "d-1", "gateway": "test"}
 
 
+def test_a_stopped_publisher_refuses_with_a_publish_error(stack):
+    # A gateway worker shutting down stops its publisher while a WebSocket frame may still be ingested: the
+    # device must get the retryable 503 of a PublishError, not an internal error.
+    publisher = Publisher(stack.project, "telemetry", timeout=3)
+    publisher.stop()
+    with pytest.raises(PublishError, match="stopped publisher"):
+        publisher.publish(b"late")
+
+
 def test_publish_against_a_stopped_emulator_raises_within_its_timeout(tmp_path, monkeypatch):
     emulator = gcloud.start_pubsub(free_port(), "iot-stopped", tmp_path)
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.address)
@@ -75,7 +84,7 @@ def test_bootstrap_is_idempotent(stack):
         "push_endpoint": endpoint,
         "ack_deadline_seconds": topology.ack_deadline_seconds,
         "dead_letter_topic": f"projects/{stack.project}/topics/{topology.dead_letter_topic}",
-        "max_delivery_attempts": 5,
+        "max_delivery_attempts": 100,
     }
     assert f"projects/{stack.project}/topics/{topology.dead_letter_topic}" in first["topics"]
 
