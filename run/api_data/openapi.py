@@ -51,7 +51,7 @@ PATHS = {
         "parameters": [SENSOR_ID],
         "get": {**operation(
             "getSensorData", "A sensor's readings in a time range, newest first, paged or downsampled", TAG,
-            reply=ref("SensorData"), errors=[400, 403, 404], security=None,
+            reply=ref("SensorData"), errors=[400, 403, 404],
             description=f"{READERS} Pages hold `limit` points (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); "
                         "follow `next_cursor`. With `interval` (e.g. `1m`) the reply holds one point per "
                         f"non-empty bucket (at most {MAX_BUCKETS}), the bucket's start as its timestamp. "
