@@ -30,7 +30,7 @@ def sensor_data(sensor_id: str):
     sensor = sensor_for_reading(sensor_id)
     es = clients_of().elasticsearch
     try:
-        if query.interval:
+        if query.interval is not None:
             points = downsample(es, sensor.id, sensor.type, query.start_ns, query.end_ns, query.interval,
                                 query.agg, query.order)
             next_cursor = None
@@ -42,7 +42,7 @@ def sensor_data(sensor_id: str):
     if query.format == "csv":
         return _csv(points, next_cursor)
     reply = {"sensor_id": sensor.id, "type": sensor.type, "points": points, "next_cursor": next_cursor}
-    if query.interval:
+    if query.interval is not None:
         reply.update(interval=query.interval, agg=query.agg)
     return reply
 
