@@ -104,7 +104,8 @@ PATHS = {
         "post": _proxy("consumeCount", "Count granted sensors' readings", body=True),
     },
     "/api/consumers/consume/{index}/{rest}": {
-        "parameters": [INDEX, path_parameter("rest", "Any other path below an index (one or more segments).")],
+        "parameters": [INDEX, path_parameter("rest", "Any other path below an index (one or more segments, "
+                                                   "not `_search` or `_count` alone).")],
         **{method: _proxy(f"consumeRefusedBelow{method.title()}",
                           "Refused: only _search and _count are served (403)")
            for method in ("get", "post", "put", "patch", "delete")},

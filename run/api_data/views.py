@@ -79,7 +79,7 @@ def count(index: str):
     return _search(_readable_indices(index), _body(), count=True)
 
 
-@proxy.route("/<index>/<path:rest>", methods=_ALL_METHODS)
+@proxy.route('/<index>/<other_path("_search", "_count"):rest>', methods=_ALL_METHODS)
 def refuse(index: str, rest: str = ""):
     """Anything else (writes, deletes, index and cluster calls) is refused: the proxy is read-only."""
     path = f"{index}/{rest}".rstrip("/")
