@@ -33,6 +33,7 @@ TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 U
 ID = {"type": "string", "pattern": "^[a-z0-9]{1,64}$", "examples": ["3f9a1c0b7d2e"]}
 NAME = {"type": "string", "minLength": 1, "maxLength": NAME_MAX}
 DESCRIPTION_FIELD = {"type": "string", "maxLength": DESCRIPTION_MAX}
+DESCRIPTION_INPUT = {**DESCRIPTION_FIELD, "type": ["string", "null"], "description": "null means empty"}
 
 _ERRORS = {
     400: ("BadRequest", "Malformed JSON, a body that is not an object, or a field that is unknown, read-only, "
@@ -197,8 +198,8 @@ def keyholder_fragment(noun: str, tag: str, *, deletes: str, key_description: st
                     "updated_at": TIMESTAMP},
                    ["id", "owner_id", "name", "description", "key_version", "created_at", "updated_at"]),
         f"{title}List": list_schema(title),
-        f"{title}Create": obj({"name": NAME, "description": DESCRIPTION_FIELD}, ["name"]),
-        f"{title}Patch": obj({"name": NAME, "description": DESCRIPTION_FIELD},
+        f"{title}Create": obj({"name": NAME, "description": DESCRIPTION_INPUT}, ["name"]),
+        f"{title}Patch": obj({"name": NAME, "description": DESCRIPTION_INPUT},
                              description="Only the name and description can change."),
         f"{title}Key": obj({"token": {"type": "string"}, f"{noun}_id": ID, "key_version": {"type": "integer"}},
                            ["token", f"{noun}_id", "key_version"], description=key_description),

@@ -14,6 +14,7 @@ from infra.clients import Clients
 from infra.config import Settings
 from infra.errors import AppError, BadRequestError, UnauthorizedError, UnsupportedMediaTypeError
 from infra.logs import current_trace, trace_from_headers
+from infra.routing import CONVERTERS
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ def create_flask_app(name: str, settings: Settings | None = None, clients: Clien
     app.json = OrjsonProvider(app)
     # Rules are declared without a trailing slash; with strict_slashes off they match either form.
     app.url_map.strict_slashes = False
+    app.url_map.converters.update(CONVERTERS)
     app.extensions["iot.settings"] = settings
     app.extensions["iot.clients"] = clients or Clients(settings)
     register_error_handlers(app)

@@ -16,7 +16,8 @@ SENSOR_ID = path_parameter("sensor_id", "The granted sensor's id.")
 
 SCHEMAS = {
     **_SCHEMAS,
-    "GrantCreate": obj({"sensor_id": ID}, ["sensor_id"]),
+    "GrantCreate": obj({"sensor_id": {"anyOf": [ID, {"type": "integer", "description": "read as its decimal string"}]}},
+                       ["sensor_id"]),
     "Grant": obj({"consumer_id": ID, "sensor_id": ID, "device_id": ID, "owner_id": ID, "created_at": TIMESTAMP},
                  ["consumer_id", "sensor_id", "device_id", "owner_id", "created_at"]),
 }

@@ -46,31 +46,42 @@ def _proxy(operation_id: str, summary: str, *, body: bool = False, ok_reply: dic
     return op
 
 
+def _sensor_data() -> dict:
+    """``GET /api/sensors/{sensor_id}/data``: JSON, or CSV with the next cursor in a header; user or consumer."""
+    op = operation(
+        "getSensorData", "A sensor's readings in a time range, newest first, paged or downsampled", TAG,
+        reply=ref("SensorData"), errors=[400, 403, 404],
+        reply_headers={"X-Next-Cursor": {"schema": {"type": "string"},
+                                         "description": "With `format=csv`: the cursor of the next page, if any."}},
+        description=f"{READERS} Pages hold `limit` points (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); "
+                    "follow `next_cursor`. With `interval` (e.g. `1m`) the reply holds one point per "
+                    f"non-empty bucket (at most {MAX_BUCKETS}), the bucket's start as its timestamp. "
+                    "`format=csv` answers text/csv (`timestamp,value`), the next cursor in `X-Next-Cursor`.",
+        parameters=[
+            query_parameter("from", "Start of the range (inclusive).", TIME),
+            query_parameter("to", "End of the range (exclusive).", TIME),
+            query_parameter("limit", "Points per page.", {"type": "integer", "minimum": 1,
+                                                          "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+            query_parameter("cursor", "`next_cursor` of the previous page."),
+            query_parameter("order", "Newest first (desc) or oldest first.",
+                            {"type": "string", "enum": ["desc", "asc"], "default": "desc"}),
+            query_parameter("interval", "Downsample into fixed buckets: a whole number of ms, s, m, h or d.",
+                            {"type": "string", "pattern": "^[1-9][0-9]*(ms|s|m|h|d)$"}),
+            query_parameter("agg", "Aggregation per bucket (min/max/avg/sum need a numeric sensor).",
+                            {"type": "string", "enum": list(AGGREGATIONS), "default": "avg"}),
+            query_parameter("format", "Reply format.", {"type": "string", "enum": ["json", "csv"]}),
+        ])
+    op["security"] = [{"userToken": []}, {"consumerToken": []}]
+    op["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string",
+                                                                "description": "A `timestamp,value` header row, "
+                                                                               "then one row per point."}}
+    return op
+
+
 PATHS = {
     "/api/sensors/{sensor_id}/data": {
         "parameters": [SENSOR_ID],
-        "get": {**operation(
-            "getSensorData", "A sensor's readings in a time range, newest first, paged or downsampled", TAG,
-            reply=ref("SensorData"), errors=[400, 403, 404], security=None,
-            description=f"{READERS} Pages hold `limit` points (default {DEFAULT_LIMIT}, at most {MAX_LIMIT}); "
-                        "follow `next_cursor`. With `interval` (e.g. `1m`) the reply holds one point per "
-                        f"non-empty bucket (at most {MAX_BUCKETS}), the bucket's start as its timestamp. "
-                        "`format=csv` answers text/csv (`timestamp,value`), the next cursor in `X-Next-Cursor`.",
-            parameters=[
-                query_parameter("from", "Start of the range (inclusive).", TIME),
-                query_parameter("to", "End of the range (exclusive).", TIME),
-                query_parameter("limit", "Points per page.", {"type": "integer", "minimum": 1,
-                                                              "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
-                query_parameter("cursor", "`next_cursor` of the previous page."),
-                query_parameter("order", "Newest first (desc) or oldest first.",
-                                {"type": "string", "enum": ["desc", "asc"], "default": "desc"}),
-                query_parameter("interval", "Downsample into fixed buckets: a whole number of ms, s, m, h or d.",
-                                {"type": "string", "pattern": "^[1-9][0-9]*(ms|s|m|h|d)$"}),
-                query_parameter("agg", "Aggregation per bucket (min/max/avg/sum need a numeric sensor).",
-                                {"type": "string", "enum": list(AGGREGATIONS), "default": "avg"}),
-                query_parameter("format", "Reply format.", {"type": "string", "enum": ["json", "csv"]}),
-            ]),
-            "security": [{"userToken": []}, {"consumerToken": []}]},
+        "get": _sensor_data(),
     },
     "/api/consumers/consume": {
         "get": _proxy("consumeInfo", "Cluster information (lets the official client ping)"),
@@ -93,7 +104,8 @@ PATHS = {
         "post": _proxy("consumeCount", "Count granted sensors' readings", body=True),
     },
     "/api/consumers/consume/{index}/{rest}": {
-        "parameters": [INDEX, path_parameter("rest", "Any other path below an index (one or more segments).")],
+        "parameters": [INDEX, path_parameter("rest", "Any other path below an index (one or more segments, "
+                                                   "not `_search` or `_count` alone).")],
         **{method: _proxy(f"consumeRefusedBelow{method.title()}",
                           "Refused: only _search and _count are served (403)")
            for method in ("get", "post", "put", "patch", "delete")},

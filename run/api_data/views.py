@@ -31,7 +31,7 @@ def sensor_data(sensor_id: str):
     sensor = sensor_for_reading(sensor_id)
     es = clients_of().elasticsearch
     try:
-        if query.interval:
+        if query.interval is not None:
             points = downsample(es, sensor.id, sensor.type, query.start_ns, query.end_ns, query.interval,
                                 query.agg, query.order)
             next_cursor = None
@@ -43,7 +43,7 @@ def sensor_data(sensor_id: str):
     if query.format == "csv":
         return _csv(points, next_cursor)
     reply = {"sensor_id": sensor.id, "type": sensor.type, "points": points, "next_cursor": next_cursor}
-    if query.interval:
+    if query.interval is not None:
         reply.update(interval=query.interval, agg=query.agg)
     return reply
 
@@ -80,7 +80,7 @@ def count(index: str):
     return _search(_readable_indices(index), _body(), count=True)
 
 
-@proxy.route("/<index>/<path:rest>", methods=_ALL_METHODS)
+@proxy.route('/<index>/<other_path("_search", "_count"):rest>', methods=_ALL_METHODS)
 def refuse(index: str, rest: str = ""):
     """Anything else (writes, deletes, index and cluster calls) is refused: the proxy is read-only."""
     path = f"{index}/{rest}".rstrip("/")

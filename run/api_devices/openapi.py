@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from infra.model import PATH_MAX_DEPTH, PATH_PART_MAX, UNIT_MAX
-from infra.openapi import (DESCRIPTION_FIELD, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema, obj, operation,
-                           keyholder_fragment, path_parameter, query_parameter, ref)
+from infra.openapi import (DESCRIPTION_FIELD, DESCRIPTION_INPUT, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema,
+                           obj, operation, keyholder_fragment, path_parameter, query_parameter, ref)
 from infra.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from infra.telemetry import SENSOR_TYPES, TYPE_ALIASES
 
@@ -19,8 +19,9 @@ SENSOR_TYPE = {"type": "string", "enum": list(SENSOR_TYPES)}
 PATH = {"type": "array", "maxItems": PATH_MAX_DEPTH,
         "items": {"type": "string", "minLength": 1, "maxLength": PATH_PART_MAX},
         "description": 'Groups placing the sensor in the device tree, e.g. ["Wheels", "Front", "Left"].'}
+PATH_INPUT = {**PATH, "type": ["array", "null"], "description": PATH["description"] + " null means none."}
 MAPPING_OBJECT = obj({"type": {"type": "string", "enum": list(SENSOR_TYPES) + list(TYPE_ALIASES)},
-                      "unit": {"type": "string", "maxLength": UNIT_MAX}}, ["type"])
+                      "unit": {"type": ["string", "null"], "maxLength": UNIT_MAX}}, ["type"])
 
 SCHEMAS = {
     **_SCHEMAS,
@@ -37,9 +38,9 @@ SCHEMAS = {
                   ["id", "device_id", "owner_id", "name", "description", "type", "mapping", "path", "created_at",
                    "updated_at"]),
     "SensorList": list_schema("Sensor"),
-    "SensorCreate": obj({"name": NAME, "description": DESCRIPTION_FIELD, "mapping": ref("MappingInput"),
-                         "path": PATH}, ["name", "mapping"]),
-    "SensorPatch": obj({"name": NAME, "description": DESCRIPTION_FIELD, "path": PATH},
+    "SensorCreate": obj({"name": NAME, "description": DESCRIPTION_INPUT, "mapping": ref("MappingInput"),
+                         "path": PATH_INPUT}, ["name", "mapping"]),
+    "SensorPatch": obj({"name": NAME, "description": DESCRIPTION_INPUT, "path": PATH_INPUT},
                        description="The type (mapping), device and owner of a sensor cannot change."),
     "Rejection": obj({"id": {"type": "string"}, "owner_id": {"type": ["string", "null"]},
                       "device_id": {"type": ["string", "null"]}, "sensor_id": {"type": ["string", "null"]},

@@ -13,6 +13,7 @@ from infra.wiring import wiring_of
 
 bp = Blueprint("users", __name__)
 
+USER = '/api/users/<other("self", "signin"):user_id>'  # the static routes beside it keep their 405s
 JWKS_MAX_AGE = 300  # verifiers may cache the key set this long; a new key is published before it signs
 
 
@@ -54,20 +55,20 @@ def create_user():
     return created.public(), 201, {"Location": f"/api/users/{created.id}"}
 
 
-@bp.get("/api/users/<user_id>")
+@bp.get(USER)
 def get_user(user_id: str):
     """One account (admins)."""
     return accounts.get_user(wiring_of().repository, current_user(), user_id).public()
 
 
-@bp.patch("/api/users/<user_id>")
+@bp.patch(USER)
 def patch_user(user_id: str):
     """Change an account's name, password or role (admins)."""
     user = current_user()
     return accounts.update_user(wiring_of().repository, user, user_id, json_body(lenient=True)).public()
 
 
-@bp.delete("/api/users/<user_id>")
+@bp.delete(USER)
 def delete_user(user_id: str):
     """Delete an account and everything it owns (admins; not oneself)."""
     accounts.delete_user(wiring_of().repository, current_user(), user_id)

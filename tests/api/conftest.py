@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ PASSWORD = "correct horse battery staple"
 API_GROUPS = ("api-users", "api-devices", "api-consumers", "api-data")  # the composed members but the console
 _SKIPPED_RULES = ("/healthz", "/static/<path:filename>")
 _IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
+_CONVERTER = re.compile(r"<[^<>]*:([a-z_]+)>")  # <other("self"):user_id> → <user_id>
 # The API under test trusts one proxy hop, so tests can pose as different client addresses.
 API_ENV = {"IOT_TRUSTED_PROXY_HOPS": "1", "IOT_SIGNIN_MAX_FAILURES": "5", "IOT_SIGNIN_WINDOW": "300"}
 
@@ -102,13 +104,14 @@ def signing_key(api):
 
 @pytest.fixture(scope="session")
 def served_routes(tmp_path_factory) -> dict[str, list[tuple[str, str]]]:
-    """(Flask rule, method) of every route each API group's app serves, without /healthz and implicit methods."""
+    """(Flask rule without converters, method) of every route each API group's app serves, without /healthz and
+    implicit methods."""
     settings = Settings.from_env({"IOT_DATA_DIR": str(tmp_path_factory.mktemp("route-walk"))})
     routes = {}
     for member in COMPOSED_MEMBERS:
         if member.name in API_GROUPS:
             app = importlib.import_module(member.module).create_app(settings)
-            routes[member.name] = [(rule.rule, method) for rule in app.url_map.iter_rules()
+            routes[member.name] = [(_CONVERTER.sub(r"<\1>", rule.rule), method) for rule in app.url_map.iter_rules()
                                    if rule.rule not in _SKIPPED_RULES
                                    for method in sorted(rule.methods - _IMPLICIT_METHODS)]
     return routes

@@ -105,7 +105,8 @@ def test_csv_format(sensors):
 
 @pytest.mark.parametrize("params, fragment", [
     ({"from": "yesterday"}, "from"), ({"limit": "0"}, "limit"), ({"limit": "100000"}, "limit"),
-    ({"interval": "1 minute"}, "interval"), ({"interval": "1m", "agg": "median"}, "agg"),
+    ({"interval": "1 minute"}, "interval"), ({"interval": ""}, "interval"),
+    ({"interval": "1m", "agg": "median"}, "agg"),
     ({"agg": "avg"}, "interval"), ({"order": "sideways"}, "order"), ({"format": "xml"}, "format"),
     ({"cursor": "bogus"}, "cursor"), ({"from": "2025-11-29T00:00:00Z", "to": "2025-11-28T00:00:00Z"}, "before"),
     ({"colour": "red"}, "colour"),
