@@ -1,4 +1,10 @@
-"""Session fixtures: the local stack on free ports, started once; Firestore wiped between tests."""
+"""Session fixtures: the local stack on free ports, started once; Firestore wiped between tests.
+
+Every test gets one of the markers ``unit``, ``integration`` or ``e2e`` (``pytest -m unit`` runs in seconds):
+``e2e`` where a module or its folder says so (it runs service processes), ``integration`` where it says so or
+where a test uses a real backend, socket or outside tool (the fixtures in ``BACKEND_FIXTURES``), ``unit`` for the
+rest.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,24 @@ import pytest
 
 from emulators import gcloud
 from emulators.stack import LocalStack, Ports
+
+
+# Fixtures that start or reach a real process or socket: the emulators, an Elasticsearch stand-in or cluster, an
+# in-process MQTT gateway on real sockets.
+BACKEND_FIXTURES = frozenset(("stack", "es_url", "store_url", "gateway", "paho_peer", "raw_peer"))
+LAYERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(item.get_closest_marker(layer) for layer in LAYERS):
+            continue
+        folder = item.path.parent.name  # tests/integration and tests/e2e say what they hold
+        if folder in ("integration", "e2e"):
+            layer = folder
+        else:
+            layer = "integration" if BACKEND_FIXTURES & set(item.fixturenames) else "unit"
+        item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture(scope="session")

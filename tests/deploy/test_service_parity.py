@@ -213,6 +213,7 @@ def test_load_balancer_routes_like_the_local_composition(terraform, path):
     assert _load_balancer_route(terraform, path) == apps[local]
 
 
+@pytest.mark.integration  # runs the gcloud CLI
 @pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed")
 def test_gcloud_accepts_every_deploy_step(build, tmp_path):
     # With an empty configuration gcloud parses every flag, then stops before any request because no

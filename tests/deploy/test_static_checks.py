@@ -112,6 +112,7 @@ def checkov_reports() -> dict[str, dict]:
     return {name: _run_checkov(*target) for name, target in CHECKOV_TARGETS.items()}
 
 
+@pytest.mark.integration  # runs checkov in its own virtualenv
 @pytest.mark.parametrize("target", CHECKOV_TARGETS)
 def test_checkov_passes(checkov_reports, target):
     report = checkov_reports[target]
@@ -120,6 +121,7 @@ def test_checkov_passes(checkov_reports, target):
     assert report["passed"] > 0
 
 
+@pytest.mark.integration  # reads checkov's reports
 def test_every_checkov_skip_is_justified_and_used(checkov_reports):
     comments = _skip_comments([*tf_files(), DOCKERFILE])
     assert all(len(reason) > 20 for _, _, reason in comments), comments
