@@ -25,8 +25,8 @@ import orjson
 import requests
 from tqdm import tqdm
 
-from infra.accounts import admin_account
-from infra.api_client import ApiClient, ApiError
+from infra.usecases.accounts import admin_account
+from emulators.api_client import ApiClient, ApiError
 from infra.config import Settings
 
 SENSORS = {"temperature": "double", "humidity": "double", "door": "boolean"}

@@ -162,7 +162,7 @@ class LocalStack:
         """Install the telemetry index template (the pipeline also does at start); True when it was written."""
         from elasticsearch import Elasticsearch
 
-        from infra.timeseries import install_template
+        from infra.adapters.elasticsearch import install_template
 
         client = Elasticsearch(self.es_url, api_key=self.settings().elasticsearch_api_key, request_timeout=30)
         try:
@@ -177,8 +177,8 @@ class LocalStack:
         """
         from google.cloud import firestore
 
-        from infra.accounts import admin_account, ensure_admin
-        from infra.repository import FirestoreRepository
+        from infra.usecases.accounts import admin_account, ensure_admin
+        from infra.adapters.firestore import FirestoreRepository
 
         admin = admin_account(settings or self.settings())
         client = firestore.Client(project=self.project)

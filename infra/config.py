@@ -117,7 +117,7 @@ class PubSubTopology:
     dead_letter_subscription: str
     push_path: str
     max_delivery_attempts: int
-    # Backoff between redeliveries; with max_delivery_attempts it sets the outage budget (infra/dead_letters.py).
+    # Backoff between redeliveries; with max_delivery_attempts it sets the outage budget (infra/ops/dead_letters.py).
     min_retry_delay: str
     max_retry_delay: str
     ack_deadline_seconds: int

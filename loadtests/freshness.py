@@ -32,9 +32,9 @@ import requests
 from elasticsearch import Elasticsearch
 
 from emulators.stack import LocalStack, Ports
-from infra.telemetry import parse_timestamp
-from infra.timeseries import ALIAS, document_id
-from infra.tokens import DEVICE
+from infra.domain.telemetry import parse_timestamp
+from infra.adapters.elasticsearch import ALIAS, document_id
+from infra.adapters.jwt_tokens import DEVICE
 from loadtests.harness import RESULTS, machine, table, write_results
 from loadtests.seeding import seed_device, signing_issuer
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from emulators.stack import LocalStack, Ports
-from infra.tokens import DEVICE
+from infra.adapters.jwt_tokens import DEVICE
 from loadtests.harness import (RESULTS, machine, python_module, run_wrk, serve, table, write_results)
 from loadtests.seeding import seed_device, signing_issuer
 

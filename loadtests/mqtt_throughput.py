@@ -298,8 +298,8 @@ def main() -> dict:
     from google.cloud import firestore, pubsub_v1
 
     from emulators.stack import LocalStack, Ports
-    from infra.rejections import list_rejections
-    from infra.tokens import DEVICE
+    from infra.adapters.firestore_rejections import list_rejections
+    from infra.adapters.jwt_tokens import DEVICE
     from loadtests.seeding import seed_device, signing_issuer
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))

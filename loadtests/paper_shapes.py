@@ -28,8 +28,8 @@ import requests
 from tqdm import tqdm
 
 from emulators.stack import LocalStack, Ports
-from infra.accounts import admin_account
-from infra.api_client import ApiClient
+from infra.usecases.accounts import admin_account
+from emulators.api_client import ApiClient
 from loadtests.harness import RESULTS, ROOT, machine, table, write_results
 
 COMPRESSION = int(os.environ.get("BENCH_COMPRESSION", "24"))  # 30 paper minutes → 75 s

@@ -20,7 +20,7 @@ import requests
 
 from emulators.elastic.launcher import start
 from emulators.process import free_port
-from infra.telemetry import format_timestamp
+from infra.domain.telemetry import format_timestamp
 from loadtests.harness import (RESULTS, WRK_P95_HOOK, cpu_affinity, machine, parse_wrk, python_module, serve, table,
                                write_results)
 
@@ -57,7 +57,7 @@ def push_body(batch: int) -> bytes:
 
 def bulk_body(batch: int) -> bytes:
     """The same readings as the stand-in's own NDJSON bulk (other sensor ids, so nothing is overwritten)."""
-    from infra.timeseries import build_document
+    from infra.adapters.elasticsearch import build_document
 
     lines = []
     for record in records(batch, 1):

@@ -7,8 +7,8 @@ import secrets
 from google.cloud import firestore
 
 from infra.config import Settings
-from infra.keys import load_signing_key
-from infra.tokens import TokenIssuer
+from infra.adapters.keys import load_signing_key
+from infra.adapters.jwt_tokens import TokenIssuer
 
 
 def signing_issuer(settings: Settings) -> TokenIssuer:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from infra.accounts import ADMIN_PASSWORD_FILE
-from infra.api_client import ApiClient, ApiError
+from infra.usecases.accounts import ADMIN_PASSWORD_FILE
+from emulators.api_client import ApiClient, ApiError
 from infra.config import ROOT
 
 RESULTS = ROOT / "loadtests" / "results"

@@ -6,7 +6,7 @@ import importlib
 
 from flask import Flask
 
-from infra.clients import Clients
+from infra.wiring.clients import Clients
 from infra.config import Settings
 from run.services import COMPOSED_MEMBERS
 

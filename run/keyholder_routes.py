@@ -1,18 +1,18 @@
 """The routes api-devices and api-consumers share: a key holder's list, create, read, patch, delete and keys.
 
 ``add_keyholder_routes(bp, DEVICE)`` serves ``/api/devices[/{id}[/key[/rotate]]]``; with ``CONSUMER``, the same
-under ``/api/consumers``. The use-cases are ``infra.keyholders``.
+under ``/api/consumers``. The use-cases are ``infra.usecases.keyholders``.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, request
 
-from infra import keyholders
-from infra.auth import current_user
-from infra.paging import page_reply, page_request
-from infra.web import json_body
-from infra.wiring import wiring_of
+from infra.usecases import keyholders
+from infra.web.auth import current_user
+from infra.web.paging import page_reply, page_request
+from infra.web.app import json_body
+from infra.wiring.api import wiring_of
 
 
 def add_keyholder_routes(bp: Blueprint, audience: str) -> None:

@@ -70,7 +70,7 @@ resource "google_firestore_database" "default" {
 
 # Documents that only matter for a while carry an expiry timestamp; Firestore's TTL deletes them after it
 # (within about a day), so neither collection grows without bound. The collection and field names are the
-# code's (infra/rejections.py, infra/repository.py); tests/deploy checks they match.
+# code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py); tests/deploy checks they match.
 locals {
   firestore_ttl_fields = {
     rejections      = "expire_at"  # refused telemetry, kept 30 days for its owner to read

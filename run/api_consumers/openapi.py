@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.openapi import (ID, LIST_PARAMETERS, TIMESTAMP, keyholder_fragment, obj, operation, path_parameter,
+from infra.web.openapi import (ID, LIST_PARAMETERS, TIMESTAMP, keyholder_fragment, obj, operation, path_parameter,
                            ref)
 
 TAG = "consumers"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from infra import sharing
-from infra.auth import current_user
-from infra.paging import page_reply, page_request
-from infra.tokens import CONSUMER
-from infra.web import json_body
-from infra.wiring import wiring_of
+from infra.usecases import grants as sharing
+from infra.web.auth import current_user
+from infra.web.paging import page_reply, page_request
+from infra.adapters.jwt_tokens import CONSUMER
+from infra.web.app import json_body
+from infra.wiring.api import wiring_of
 from run.keyholder_routes import add_keyholder_routes
 
 bp = Blueprint("consumers", __name__)

@@ -8,13 +8,13 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from infra.auth import current_consumer, current_user, reader_audience, sensor_for_reading, sensors_for_reading
-from infra.errors import AppError, BadRequestError, ForbiddenError, NotFoundError
-from infra.readings import parse_data_query
-from infra.timeseries import QueryError, downsample, read_points, search_sensors
-from infra.timeseries.search import MAX_SENSORS
-from infra.tokens import CONSUMER
-from infra.web import clients_of, json_body
+from infra.web.auth import current_consumer, current_user, reader_audience, sensor_for_reading, sensors_for_reading
+from infra.domain.errors import AppError, BadRequestError, ForbiddenError, NotFoundError
+from infra.usecases.readings import parse_data_query
+from infra.adapters.elasticsearch import QueryError, downsample, read_points, search_sensors
+from infra.adapters.elasticsearch.search import MAX_SENSORS
+from infra.adapters.jwt_tokens import CONSUMER
+from infra.web.app import clients_of, json_body
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("api_data", __name__)

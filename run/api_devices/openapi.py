@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from infra.model import PATH_MAX_DEPTH, PATH_PART_MAX, UNIT_MAX
-from infra.openapi import (DESCRIPTION_FIELD, DESCRIPTION_INPUT, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema,
+from infra.domain.model import PATH_MAX_DEPTH, PATH_PART_MAX, UNIT_MAX
+from infra.web.openapi import (DESCRIPTION_FIELD, DESCRIPTION_INPUT, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema,
                            obj, operation, keyholder_fragment, path_parameter, query_parameter, ref)
-from infra.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
-from infra.telemetry import SENSOR_TYPES, TYPE_ALIASES
+from infra.adapters.firestore_rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from infra.domain.telemetry import SENSOR_TYPES, TYPE_ALIASES
 
 TAG = "devices"
 TAGS = [{"name": TAG, "description": "Devices, their sensors (grouped in a tree) and device keys."}]

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from infra import keyholders, registry, rejections
-from infra.auth import current_user
-from infra.errors import BadRequestError
-from infra.paging import page_reply, page_request
-from infra.tokens import DEVICE
-from infra.web import clients_of, json_body
-from infra.wiring import wiring_of
+from infra.usecases import keyholders
+
+from infra.usecases import sensors as registry
+
+from infra.adapters import firestore_rejections as rejections
+from infra.web.auth import current_user
+from infra.domain.errors import BadRequestError
+from infra.web.paging import page_reply, page_request
+from infra.adapters.jwt_tokens import DEVICE
+from infra.web.app import clients_of, json_body
+from infra.wiring.api import wiring_of
 from run.keyholder_routes import add_keyholder_routes
 
 bp = Blueprint("devices", __name__)

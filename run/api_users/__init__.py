@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from infra.clients import Clients
+from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.web import create_flask_app
-from infra.wiring import wiring_of
+from infra.web.app import create_flask_app
+from infra.wiring.api import wiring_of
 from run.api_users.views import bp
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.model import PASSWORD_MAX, PASSWORD_MIN, ROLES
-from infra.openapi import (LIST_PARAMETERS, NAME, TIMESTAMP, ID, list_schema, obj, operation, path_parameter,
+from infra.domain.model import PASSWORD_MAX, PASSWORD_MIN, ROLES
+from infra.web.openapi import (LIST_PARAMETERS, NAME, TIMESTAMP, ID, list_schema, obj, operation, path_parameter,
                            ref)
 
 TAG = "users"

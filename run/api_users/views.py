@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from infra import accounts
-from infra.auth import client_address, current_user
-from infra.keys import public_jwk
-from infra.paging import page_reply, page_request
-from infra.web import json_body, settings_of
-from infra.wiring import wiring_of
+from infra.usecases import accounts
+from infra.web.auth import client_address, current_user
+from infra.adapters.keys import public_jwk
+from infra.web.paging import page_reply, page_request
+from infra.web.app import json_body, settings_of
+from infra.wiring.api import wiring_of
 
 bp = Blueprint("users", __name__)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, request
 
-from infra.clients import Clients
+from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.errors import PayloadTooLargeError
-from infra.gateway import build_ingestor
-from infra.ingest import Ingestor
-from infra.web import bearer_token, create_flask_app, require_json_type
+from infra.domain.errors import PayloadTooLargeError
+from infra.wiring.gateway import build_ingestor
+from infra.usecases.ingest import Ingestor
+from infra.web.app import bearer_token, create_flask_app, require_json_type
 
 bp = Blueprint("gateway_http", __name__)
 

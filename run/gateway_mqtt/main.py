@@ -19,12 +19,12 @@ import uuid
 from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
-from infra.clients import Clients
+from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.errors import AppError, ForbiddenError, RateLimitedError
-from infra.gateway import build_ingestor
-from infra.ingest import Device, Identity, Ingestor
-from infra.rejections import Rejection, record_rejections
+from infra.domain.errors import AppError, ForbiddenError, RateLimitedError
+from infra.wiring.gateway import build_ingestor
+from infra.usecases.ingest import Device, Identity, Ingestor
+from infra.adapters.firestore_rejections import Rejection, record_rejections
 from run.gateway_mqtt.ports import (BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable,
                                     Stored)
 from run.gateway_mqtt.protocol import Limits

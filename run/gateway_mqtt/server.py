@@ -34,7 +34,7 @@ from websockets.asyncio.server import serve as websocket_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from infra.addresses import forwarded_client
+from infra.web.addresses import forwarded_client
 from run.gateway_mqtt.ports import Authenticator, Sink
 from run.gateway_mqtt.protocol import AuthCall, Connection, Effects, Limits, SinkCall
 

@@ -22,12 +22,12 @@ import time
 import orjson
 from flask import Blueprint, Flask, Response, current_app, g, request
 
-from infra.clients import Clients
+from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.errors import AppError
-from infra.gateway import build_ingestor
-from infra.ingest import Identity, Ingestor
-from infra.web import bearer_token, create_flask_app
+from infra.domain.errors import AppError
+from infra.wiring.gateway import build_ingestor
+from infra.usecases.ingest import Identity, Ingestor
+from infra.web.app import bearer_token, create_flask_app
 from run.gateway_ws.bounded_socket import BoundedSocket, serve_websocket
 from run.gateway_ws.device_sockets import DeviceSockets
 

@@ -6,7 +6,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from infra.errors import RateLimitedError
+from infra.domain.errors import RateLimitedError
 
 # A device whose network dropped keeps its old socket here until pings find it dead (two ping intervals).
 RETRY_AFTER = 30

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, request
 
-from infra.clients import Clients
+from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.push_auth import PushVerifier
-from infra.rejections import record_rejections
-from infra.timeseries.pipeline import PushIndexer
-from infra.timeseries.writes import TemplateInstaller
-from infra.web import create_flask_app
+from infra.adapters.google_oidc import PushVerifier
+from infra.adapters.firestore_rejections import record_rejections
+from infra.usecases.indexing import PushIndexer
+from infra.adapters.elasticsearch.writes import TemplateInstaller
+from infra.web.app import create_flask_app
 
 bp = Blueprint("pipeline", __name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from infra.clients import Clients
+from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.web import create_flask_app
+from infra.web.app import create_flask_app
 from run.web.console import bp as console_bp
 from run.web.openapi import bp as openapi_bp
 

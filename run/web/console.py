@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, send_from_directory
 from markupsafe import escape
 
-from infra.web import settings_of
+from infra.web.app import settings_of
 
 STATIC_DIR = Path(__file__).with_name("static")
 ASSET_PREFIX = "/console"

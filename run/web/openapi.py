@@ -12,7 +12,7 @@ from types import ModuleType
 
 from flask import Blueprint
 
-from infra.openapi import document
+from infra.web.openapi import document
 
 # One fragment per API group; a group without one yet is skipped (the coverage test then names its routes).
 FRAGMENTS = ("run.api_users.openapi", "run.api_devices.openapi", "run.api_consumers.openapi",

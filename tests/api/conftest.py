@@ -13,11 +13,11 @@ import pytest
 import requests
 
 from emulators.process import ManagedProcess, free_port, wait_until
-from infra.accounts import admin_account, ensure_admin
-from infra.api_client import ApiClient
+from infra.usecases.accounts import admin_account, ensure_admin
+from emulators.api_client import ApiClient
 from infra.config import ROOT, Settings
-from infra.keys import load_signing_key
-from infra.repository import FirestoreRepository
+from infra.adapters.keys import load_signing_key
+from infra.adapters.firestore import FirestoreRepository
 from run.services import COMPOSED_MEMBERS
 from tests.support.names import unique
 

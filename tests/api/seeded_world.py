@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from elasticsearch import Elasticsearch
 from schemathesis.core.parameters import ParameterLocation
 
-from infra.accounts import admin_account, ensure_admin
-from infra.api_client import ApiClient, ApiError
-from infra.timeseries import build_document, bulk_index
+from infra.usecases.accounts import admin_account, ensure_admin
+from emulators.api_client import ApiClient, ApiError
+from infra.adapters.elasticsearch import build_document, bulk_index
 from tests.api.conftest import PASSWORD
 from tests.support.names import unique
 

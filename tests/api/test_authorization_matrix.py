@@ -19,7 +19,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from infra.api_client import ApiError
+from emulators.api_client import ApiError
 from tests.api.conftest import PASSWORD
 
 CALLERS = ("admin", "owner", "other", "consumer", "device", "expired", "foreign_key", "alg_none", "no_token")

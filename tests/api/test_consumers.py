@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from infra.api_client import ApiError
-from infra.keys import load_public_keys
-from infra.revocation import RevocationCache
-from infra.tokens import CONSUMER, DEVICE, TokenVerifier
+from emulators.api_client import ApiError
+from infra.adapters.keys import load_public_keys
+from infra.usecases.revocation import RevocationCache
+from infra.adapters.jwt_tokens import CONSUMER, DEVICE, TokenVerifier
 
 pytestmark = pytest.mark.e2e
 

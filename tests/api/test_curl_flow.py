@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.tokens import DEVICE, TokenVerifier
-from infra.keys import load_public_keys
+from infra.adapters.jwt_tokens import DEVICE, TokenVerifier
+from infra.adapters.keys import load_public_keys
 
 SCRIPT = Path(__file__).with_name("curl_flow.sh")
 

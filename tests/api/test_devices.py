@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.api_client import ApiError
+from emulators.api_client import ApiError
 
 pytestmark = pytest.mark.e2e
 

@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, strategies as st
 
-from infra.errors import BadRequestError
-from infra.model import (HOLDER_PATCH, SENSOR_CREATE, Device, Sensor, parse_mapping, sensor_tree, valid_id)
-from infra.revocation import RevocationCache, TtlCache
-from infra.tokens import DEVICE, Claims
+from infra.domain.errors import BadRequestError
+from infra.domain.model import (HOLDER_PATCH, SENSOR_CREATE, Device, Sensor, parse_mapping, sensor_tree, valid_id)
+from infra.usecases.revocation import RevocationCache, TtlCache
+from infra.adapters.jwt_tokens import DEVICE, Claims
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 

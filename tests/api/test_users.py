@@ -6,11 +6,11 @@ import stat
 
 import pytest
 
-from infra.accounts import admin_account, ensure_admin
-from infra.api_client import ApiError
+from infra.usecases.accounts import admin_account, ensure_admin
+from emulators.api_client import ApiError
 from infra.config import ConfigError, Settings
-from infra.keys import parse_jwks
-from infra.tokens import USER, TokenVerifier
+from infra.adapters.keys import parse_jwks
+from infra.adapters.jwt_tokens import USER, TokenVerifier
 from tests.api.conftest import PASSWORD
 from tests.support.names import unique
 

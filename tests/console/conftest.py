@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from infra.api_client import ApiClient
+from emulators.api_client import ApiClient
 from tests.console.page import Console
 from tests.support.accounts import signed_in_admin
 from tests.support.names import unique

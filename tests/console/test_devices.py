@@ -9,7 +9,7 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from infra.rejections import Rejection, record_rejections
+from infra.adapters.firestore_rejections import Rejection, record_rejections
 from tests.support.tools import command
 
 pytestmark = pytest.mark.e2e

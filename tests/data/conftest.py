@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from google.cloud import firestore
 
-from infra.api_client import ApiClient
+from emulators.api_client import ApiClient
 from tests.support.accounts import signed_in_admin
 from tests.support.devices import FIXED_DATES_ENV
 from tests.support.names import unique

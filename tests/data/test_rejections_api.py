@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.rejections import Rejection, record_rejections
+from infra.adapters.firestore_rejections import Rejection, record_rejections
 
 pytestmark = pytest.mark.e2e
 

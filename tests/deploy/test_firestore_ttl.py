@@ -1,6 +1,8 @@
 """The Firestore TTL policies in terraform name the collections and expiry fields the code writes."""
 
-from infra import rejections, repository
+from infra.adapters import firestore_rejections as rejections
+
+from infra.adapters import firestore as repository
 from tests.deploy.deployfiles import Terraform
 
 

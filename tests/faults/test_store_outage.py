@@ -165,7 +165,7 @@ def _wait_held(hold: str, count: int, timeout: float = 90.0) -> list[str]:
 
 def _replay(stack, hold: str, *args: str) -> str:
     """Run the operator's command on a hold subscription of this test; its output."""
-    result = subprocess.run([sys.executable, "-m", "infra.dead_letters", "replay", "--subscription",
+    result = subprocess.run([sys.executable, "-m", "infra.ops.dead_letters", "replay", "--subscription",
                              hold.rsplit("/", 1)[1], *args], env={**os.environ, **stack.env()}, cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -8,7 +8,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from infra.rejections import list_rejections
+from infra.adapters.firestore_rejections import list_rejections
 
 pytestmark = pytest.mark.e2e
 

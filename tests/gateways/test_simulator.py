@@ -4,8 +4,8 @@ import pytest
 from google.cloud import firestore
 
 from emulators import devices
-from infra.accounts import admin_account, ensure_admin
-from infra.repository import FirestoreRepository
+from infra.usecases.accounts import admin_account, ensure_admin
+from infra.adapters.firestore import FirestoreRepository
 
 pytestmark = pytest.mark.e2e
 

@@ -1,10 +1,10 @@
-"""infra.dead_letters.replay against Google's Pub/Sub emulator (the end-to-end replay is in tests/faults)."""
+"""infra.ops.dead_letters.replay against Google's Pub/Sub emulator (the end-to-end replay is in tests/faults)."""
 
 import pytest
 from google.cloud import pubsub_v1
 
-from infra.dead_letters import replay
-from infra.publisher import Publisher
+from infra.ops.dead_letters import replay
+from infra.adapters.pubsub import Publisher
 from tests.support.names import unique
 
 

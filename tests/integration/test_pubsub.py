@@ -9,7 +9,7 @@ from emulators import gcloud
 from emulators.process import free_port
 from emulators.pubsub_bootstrap import describe, ensure_topology
 from infra.config import PubSubTopology
-from infra.publisher import Publisher, PublishError
+from infra.adapters.pubsub import Publisher, PublishError
 from tests.support.names import unique
 
 

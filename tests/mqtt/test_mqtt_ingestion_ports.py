@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from infra.ingest import Device, DeviceDirectory, Identity, Ingestor
-from infra.keys import SigningKey, jwks, parse_jwks
-from infra.tokens import DEVICE, TokenIssuer, TokenVerifier
+from infra.usecases.ingest import Device, DeviceDirectory, Identity, Ingestor
+from infra.adapters.keys import SigningKey, jwks, parse_jwks
+from infra.adapters.jwt_tokens import DEVICE, TokenIssuer, TokenVerifier
 from run.gateway_mqtt.codec import MQTT_3_1_1, MQTT_5
 from run.gateway_mqtt.main import Offloader, PubSubSink, TokenAuthenticator, off_the_event_loop
 from run.gateway_mqtt.ports import InvalidPayload, NotAuthorized

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from elasticsearch import Elasticsearch
 
-from infra.timeseries import ALIAS, read_points
+from infra.adapters.elasticsearch import ALIAS, read_points
 from tests.support.devices import FIXED_DATES_ENV, SeededDevice, issuer, seed  # noqa: F401  (fixtures used by the tests)
 
 # The gateway must not rate-limit the tests' bursts.

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from emulators.process import free_port, wait_until
-from infra.timeseries import ALIAS
+from infra.adapters.elasticsearch import ALIAS
 from run.gateway_mqtt.codec import MQTT_3_1_1, MQTT_5, Connect, PubAck, Publish
 from tests.support.mqtt_peer import RawPeer
 

@@ -6,8 +6,8 @@ import orjson
 import pytest
 import requests
 
-from infra.rejections import list_rejections
-from infra.timeseries import downsample, read_points
+from infra.adapters.firestore_rejections import list_rejections
+from infra.adapters.elasticsearch import downsample, read_points
 from tests.pipeline.conftest import count_documents, envelope, telemetry, wait_for_points
 
 pytestmark = pytest.mark.e2e

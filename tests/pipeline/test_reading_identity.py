@@ -14,7 +14,7 @@ import requests
 import websocket
 
 from emulators.process import free_port
-from infra.rejections import list_rejections
+from infra.adapters.firestore_rejections import list_rejections
 from tests.pipeline.conftest import count_documents, envelope, telemetry, wait_for_points
 from tests.support.tools import command
 

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.rejections import MAX_LIST_LIMIT, SAMPLE_CHARS, Rejection, list_rejections, record_rejections
+from infra.adapters.firestore_rejections import MAX_LIST_LIMIT, SAMPLE_CHARS, Rejection, list_rejections, record_rejections
 
 T0 = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)
 

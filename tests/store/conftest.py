@@ -12,7 +12,7 @@ import requests
 from elasticsearch import Elasticsearch
 
 from emulators.elastic.launcher import start
-from infra.timeseries import install_template
+from infra.adapters.elasticsearch import install_template
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from elasticsearch import Elasticsearch
 
-from infra.timeseries import Document, build_document, bulk_index
+from infra.adapters.elasticsearch import Document, build_document, bulk_index
 
 
 def reading(sensor_id: str, sensor_type: str, timestamp, value, *, device_id: str = "dev-1",

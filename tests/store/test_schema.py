@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.timeseries import (ALIAS, InvalidRecordError, VALUE_FIELDS, build_document, document_id, index_for,
+from infra.adapters.elasticsearch import (ALIAS, InvalidRecordError, VALUE_FIELDS, build_document, document_id, index_for,
                               index_template)
 from tests.store.helpers import reading
 

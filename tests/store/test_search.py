@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.timeseries import ALIAS, MAX_SIZE, QueryError, search_sensors
+from infra.adapters.elasticsearch import ALIAS, MAX_SIZE, QueryError, search_sensors
 from tests.store.helpers import reading, store
 
 BASE = 1_764_300_000_000_000_000

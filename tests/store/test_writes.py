@@ -3,7 +3,7 @@
 import pytest
 from elasticsearch import Elasticsearch
 
-from infra.timeseries import (ALIAS, TEMPLATE_NAME, Document, StoreUnavailableError, bulk_index, install_template,
+from infra.adapters.elasticsearch import (ALIAS, TEMPLATE_NAME, Document, StoreUnavailableError, bulk_index, install_template,
                               read_points)
 from tests.store.helpers import reading, store
 

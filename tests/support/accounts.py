@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from google.cloud import firestore
 
-from infra.accounts import admin_account, ensure_admin
-from infra.api_client import ApiClient
+from infra.usecases.accounts import admin_account, ensure_admin
+from emulators.api_client import ApiClient
 from infra.config import Settings
-from infra.repository import FirestoreRepository
+from infra.adapters.firestore import FirestoreRepository
 
 
 def signed_in_admin(settings: Settings, db: firestore.Client, base_url: str) -> ApiClient:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from infra.keys import load_signing_key
-from infra.tokens import DEVICE, TokenIssuer
+from infra.adapters.keys import load_signing_key
+from infra.adapters.jwt_tokens import DEVICE, TokenIssuer
 
 SENSOR_TYPES = {"temp": "double", "count": "long", "door": "boolean", "label": "keyword"}
 # Gateways of tests that replay fixed dates (the original README's 2018 reading, days of 2025) accept readings up to

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from elasticsearch import Elasticsearch
 
-from infra.timeseries import ALIAS
+from infra.adapters.elasticsearch import ALIAS
 
 # One search page holds everything a fault test sends: no paging, so no reading can slip between pages.
 MAX_READINGS = 10_000

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from infra.config import PubSubTopology
-from infra.dead_letters import JITTER, outage_budget, retry_delay, seconds
+from infra.ops.dead_letters import JITTER, outage_budget, retry_delay, seconds
 
 HOUR = 3600
 

@@ -3,8 +3,8 @@ one request that share sensor and timestamp replace each other (counted), and ti
 
 import pytest
 
-from infra.ingest import ReceiveClock, RecentDeliveries
-from infra.telemetry import Invalid, ReadingBounds, format_timestamp, normalise_records
+from infra.usecases.ingest import ReceiveClock, RecentDeliveries
+from infra.domain.telemetry import Invalid, ReadingBounds, format_timestamp, normalise_records
 
 NOW = 1_764_300_000_123_456_789  # 2025-11-28T03:20:00.123456789Z
 DAY = 86400 * 10**9

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import example, given, settings, strategies as st
 
-from infra.telemetry import Invalid, ReadingBounds, format_timestamp, normalise_records, parse_timestamp
+from infra.domain.telemetry import Invalid, ReadingBounds, format_timestamp, normalise_records, parse_timestamp
 
 SECOND = 10**9
 BOUNDS = ReadingBounds()

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from infra.telemetry import (Invalid, canonical_type, coerce_value, format_timestamp, normalise_records,
+from infra.domain.telemetry import (Invalid, canonical_type, coerce_value, format_timestamp, normalise_records,
                              parse_timestamp, RecordError)
 
 NOW = 1_764_300_000_123_456_789  # 2025-11-28T03:20:00.123456789Z

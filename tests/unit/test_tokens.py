@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.config import ConfigError, Settings
-from infra.keys import SigningKey, jwks, load_public_keys, load_signing_key, parse_jwks
-from infra.tokens import CONSUMER, DEVICE, USER, TokenError, TokenIssuer, TokenVerifier
+from infra.adapters.keys import SigningKey, jwks, load_public_keys, load_signing_key, parse_jwks
+from infra.adapters.jwt_tokens import CONSUMER, DEVICE, USER, TokenError, TokenIssuer, TokenVerifier
 
 
 def _pem(bits=2048):

@@ -7,9 +7,9 @@ import pytest
 from flask import request
 
 from infra.config import Settings
-from infra.errors import ConflictError, RateLimitedError
+from infra.domain.errors import ConflictError, RateLimitedError
 from infra.logs import CloudLoggingFormatter, current_trace, trace_from_headers
-from infra.web import create_flask_app, json_body
+from infra.web.app import create_flask_app, json_body
 
 
 @pytest.fixture

@@ -1,0 +1,463 @@
+"""Storage of users, devices, sensors, consumers, grants and sign-in throttling: the ``Repository`` port and
+its Firestore adapter.
+
+Collections are top-level and keyed by the objects' random ids (see ``infra.domain.model``):
+``users``, ``usernames/{username}`` (uniqueness, written in the same commit as the user), ``devices``,
+``sensors``, ``consumers``, ``grants/{consumer_id}__{sensor_id}`` and ``signin_throttle``. Every object carries
+``owner_id`` (users excepted), so deleting an owner's things is one query per collection. Listings are ordered
+by document id, which needs only Firestore's automatic single-field indexes.
+
+The read methods the gateways and the data API rely on are ``get_device``, ``sensor_types``, ``get_sensor``,
+``readable_sensors``, ``get_consumer``, ``has_grant`` and ``granted_sensor_ids``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import MISSING, fields
+from datetime import datetime, timezone
+from typing import Any, Callable, NamedTuple, Protocol, Sequence, TypeVar
+
+from google.api_core import exceptions as google_errors
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from infra.domain.model import (USERNAME_PATTERN, Consumer, Device, DuplicateError, Grant, KeyHolder, Page, PageRequest,
+                         Sensor, User, grant_id, utc_now, valid_id)
+from infra.adapters.jwt_tokens import CONSUMER, DEVICE
+
+logger = logging.getLogger(__name__)
+
+USERS, USERNAMES, DEVICES, SENSORS = "users", "usernames", "devices", "sensors"
+CONSUMERS, GRANTS, SIGNIN_THROTTLE = "consumers", "grants", "signin_throttle"
+THROTTLE_EXPIRY_FIELD = "expires_at"  # a Firestore TTL policy on it (terraform/project.tf) deletes stale throttles
+BATCH_SIZE = 400  # Firestore allows 500 writes per commit
+
+T = TypeVar("T")
+
+
+class Repository(Protocol):
+    """What the domain needs from storage. Lookups return None for missing objects (and malformed ids)."""
+
+    # users
+    def get_user(self, user_id: str) -> User | None: ...
+    def get_user_by_username(self, username: str) -> User | None: ...
+    def create_user(self, user: User) -> None: ...
+    def update_user(self, user_id: str, changes: dict[str, Any]) -> bool: ...
+    def list_users(self, page: PageRequest) -> Page[User]: ...
+    def delete_user(self, user_id: str) -> bool: ...
+
+    # key holders (devices and consumers), by their tokens' audience
+    def get_holder(self, audience: str, holder_id: str) -> KeyHolder | None: ...
+    def get_device(self, device_id: str) -> Device | None: ...
+    def get_consumer(self, consumer_id: str) -> Consumer | None: ...
+    def create_holder(self, holder: KeyHolder) -> None: ...
+    def update_holder(self, audience: str, holder_id: str, changes: dict[str, Any]) -> bool: ...
+    def list_holders(self, audience: str, owner_id: str | None, page: PageRequest) -> Page[KeyHolder]: ...
+    def delete_holder(self, audience: str, holder_id: str) -> bool: ...
+    def bump_key(self, audience: str, holder_id: str) -> int | None: ...
+
+    # sensors
+    def get_sensor(self, sensor_id: str) -> Sensor | None: ...
+    def readable_sensors(self, sensor_ids: Sequence[str], granted_to: str | None = None) -> dict[str, Sensor]: ...
+    def create_sensor(self, device_id: str, build: Callable[[Device], Sensor]) -> Sensor | None: ...
+    def update_sensor(self, sensor_id: str, changes: dict[str, Any]) -> bool: ...
+    def list_sensors(self, device_id: str, page: PageRequest) -> Page[Sensor]: ...
+    def sensors_of_device(self, device_id: str) -> list[Sensor]: ...
+    def sensor_types(self, device_id: str) -> dict[str, str]: ...
+    def delete_sensor(self, sensor_id: str) -> bool: ...
+
+    # grants
+    def create_grant(self, grant: Grant) -> bool: ...
+    def delete_grant(self, consumer_id: str, sensor_id: str) -> bool: ...
+    def has_grant(self, consumer_id: str, sensor_id: str) -> bool: ...
+    def granted_sensor_ids(self, consumer_id: str) -> list[str]: ...
+    def granted_sensors(self, consumer_id: str, page: PageRequest) -> Page[Sensor]: ...
+
+    # sign-in throttle
+    def reserve_signin_attempt(self, key: str, now: float, window: float, limit: int) -> float | None: ...
+    def clear_signin_attempts(self, key: str) -> None: ...
+
+
+class FirestoreRepository:
+    """The ``Repository`` on Firestore (the emulator locally). Thread-safe: the client is, and nothing else is kept."""
+
+    def __init__(self, client: firestore.Client):
+        self.db = client
+
+    # ---- users ---------------------------------------------------------------------------------------------
+
+    def get_user(self, user_id: str) -> User | None:
+        """The user with this id."""
+        return self._get(USERS, user_id, _user)
+
+    def get_user_by_username(self, username: str) -> User | None:
+        """The user with this username."""
+        if not isinstance(username, str) or USERNAME_PATTERN.fullmatch(username) is None:
+            return None
+        entry = self.db.collection(USERNAMES).document(username).get()
+        if not entry.exists:
+            return None
+        return self.get_user(entry.get("user_id"))
+
+    def create_user(self, user: User) -> None:
+        """Store a new user and claim its username in one commit.
+
+        Raises:
+            DuplicateError: the username is taken.
+        """
+        batch = self.db.batch()
+        batch.create(self.db.collection(USERNAMES).document(user.username), {"user_id": user.id})
+        batch.create(self.db.collection(USERS).document(user.id), _record(user))
+        try:
+            batch.commit()
+        except (google_errors.AlreadyExists, google_errors.Conflict):
+            raise DuplicateError(user.username) from None
+
+    def update_user(self, user_id: str, changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` (already validated) to a user; False when it does not exist."""
+        return self._update(USERS, user_id, changes)
+
+    def list_users(self, page: PageRequest) -> Page[User]:
+        """Every user, a page at a time."""
+        return self._page(USERS, self.db.collection(USERS), page, _user)
+
+    def delete_user(self, user_id: str) -> bool:
+        """Delete a user and everything they own (devices, sensors, consumers, grants); False when absent.
+
+        The user goes first, so its tokens stop working before the clean-up runs.
+        """
+        user = self.get_user(user_id)
+        if user is None:
+            return False
+        batch = self.db.batch()
+        batch.delete(self.db.collection(USERS).document(user_id))
+        batch.delete(self.db.collection(USERNAMES).document(user.username))
+        batch.commit()
+        # Parents before children, grants last, so nothing created concurrently is missed (see delete_holder).
+        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
+            self._delete_where(collection, "owner_id", user_id)
+        return True
+
+    # ---- key holders: devices and consumers -------------------------------------------------------------------
+
+    def get_holder(self, audience: str, holder_id: str) -> KeyHolder | None:
+        """The device or consumer with this id (``owner_id`` and ``key_version`` for the verifiers)."""
+        store = _HOLDERS[audience]
+        return self._get(store.collection, holder_id, store.read)
+
+    def get_device(self, device_id: str) -> Device | None:
+        """The device with this id."""
+        return self.get_holder(DEVICE, device_id)
+
+    def get_consumer(self, consumer_id: str) -> Consumer | None:
+        """The consumer with this id."""
+        return self.get_holder(CONSUMER, consumer_id)
+
+    def create_holder(self, holder: KeyHolder) -> None:
+        """Store a new device or consumer."""
+        self.db.collection(_HOLDERS[holder.audience].collection).document(holder.id).create(_record(holder))
+
+    def update_holder(self, audience: str, holder_id: str, changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` to a device or consumer; False when it does not exist."""
+        return self._update(_HOLDERS[audience].collection, holder_id, changes)
+
+    def list_holders(self, audience: str, owner_id: str | None, page: PageRequest) -> Page[KeyHolder]:
+        """The devices or consumers of ``owner_id`` (None: everyone's), a page at a time."""
+        store = _HOLDERS[audience]
+        return self._page(store.collection, self._owned(store.collection, owner_id), page, store.read)
+
+    def delete_holder(self, audience: str, holder_id: str) -> bool:
+        """Delete a device (with its sensors and their grants) or a consumer (with its grants); False when absent.
+
+        The holder goes first: a sensor created concurrently either commits before (its transaction read the
+        device) and is found by the clean-up queries, or fails because the device is gone. Grants come last: one
+        created concurrently needs its consumer and sensor, so it either exists by now or fails.
+        """
+        store = _HOLDERS[audience]
+        if not self._delete_if_exists(store.collection, holder_id):
+            return False
+        for collection, field_name in store.dependents:
+            self._delete_where(collection, field_name, holder_id)
+        return True
+
+    def bump_key(self, audience: str, holder_id: str) -> int | None:
+        """Increase a device's or consumer's key version by one and return it; None when it does not exist."""
+        if not valid_id(holder_id):
+            return None
+        ref = self.db.collection(_HOLDERS[audience].collection).document(holder_id)
+
+        @firestore.transactional
+        def bump(transaction) -> int | None:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return None
+            version = int(snapshot.get("key_version")) + 1
+            transaction.update(ref, {"key_version": version, "updated_at": utc_now()})
+            return version
+
+        return bump(self.db.transaction())
+
+    # ---- sensors -------------------------------------------------------------------------------------------
+
+    def get_sensor(self, sensor_id: str) -> Sensor | None:
+        """The sensor with this id."""
+        return self._get(SENSORS, sensor_id, _sensor)
+
+    def readable_sensors(self, sensor_ids: Sequence[str], granted_to: str | None = None) -> dict[str, Sensor]:
+        """The sensors of ``sensor_ids`` that exist, by id, in one batched read; with ``granted_to``, only those
+        granted to that consumer (its grants are read in the same batch)."""
+        ids = [sensor_id for sensor_id in dict.fromkeys(sensor_ids) if valid_id(sensor_id)]
+        if not ids or (granted_to is not None and not valid_id(granted_to)):
+            return {}
+        refs = [self.db.collection(SENSORS).document(sensor_id) for sensor_id in ids]
+        if granted_to is not None:
+            refs += [self.db.collection(GRANTS).document(grant_id(granted_to, sensor_id)) for sensor_id in ids]
+        sensors, granted = {}, set()
+        for snapshot in self.db.get_all(refs):
+            if not snapshot.exists:
+                continue
+            if snapshot.reference.parent.id == SENSORS:
+                sensors[snapshot.id] = _sensor(snapshot)
+            else:
+                granted.add(snapshot.get("sensor_id"))
+        if granted_to is None:
+            return sensors
+        return {sensor_id: sensor for sensor_id, sensor in sensors.items() if sensor_id in granted}
+
+    def create_sensor(self, device_id: str, build: Callable[[Device], Sensor]) -> Sensor | None:
+        """Store the sensor ``build(device)`` makes from the device as read in the same transaction.
+
+        Returns None when the device does not exist. ``build`` may raise (e.g. the caller may not manage the
+        device), which stores nothing. One transaction both checks the device and creates the sensor, so a
+        sensor never outlives a device deleted at the same moment.
+        """
+        if not valid_id(device_id):
+            return None
+        device_ref = self.db.collection(DEVICES).document(device_id)
+
+        @firestore.transactional
+        def create(transaction) -> Sensor | None:
+            snapshot = device_ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return None
+            sensor = build(_device(snapshot))
+            transaction.create(self.db.collection(SENSORS).document(sensor.id), _record(sensor))
+            return sensor
+
+        return create(self.db.transaction())
+
+    def update_sensor(self, sensor_id: str, changes: dict[str, Any]) -> bool:
+        """Apply ``changes`` to a sensor; False when it does not exist."""
+        return self._update(SENSORS, sensor_id, changes)
+
+    def list_sensors(self, device_id: str, page: PageRequest) -> Page[Sensor]:
+        """The sensors of a device, a page at a time."""
+        query = self.db.collection(SENSORS).where(filter=FieldFilter("device_id", "==", device_id))
+        return self._page(SENSORS, query, page, _sensor)
+
+    def sensors_of_device(self, device_id: str) -> list[Sensor]:
+        """Every sensor of a device."""
+        if not valid_id(device_id):
+            return []
+        query = self.db.collection(SENSORS).where(filter=FieldFilter("device_id", "==", device_id))
+        return [_sensor(snapshot) for snapshot in query.stream()]
+
+    def sensor_types(self, device_id: str) -> dict[str, str]:
+        """The sensors of a device as ``{sensor_id: type}`` (what a gateway validates readings against)."""
+        if not valid_id(device_id):
+            return {}
+        query = (self.db.collection(SENSORS).where(filter=FieldFilter("device_id", "==", device_id))
+                 .select(["type"]))
+        return {snapshot.id: snapshot.get("type") for snapshot in query.stream()}
+
+    def delete_sensor(self, sensor_id: str) -> bool:
+        """Delete a sensor and its grants; False when absent."""
+        if not self._delete_if_exists(SENSORS, sensor_id):
+            return False
+        self._delete_where(GRANTS, "sensor_id", sensor_id)
+        return True
+
+    # ---- consumers -----------------------------------------------------------------------------------------
+
+    # ---- grants --------------------------------------------------------------------------------------------
+
+    def create_grant(self, grant: Grant) -> bool:
+        """Store a grant if its consumer and sensor still exist (one transaction); False otherwise.
+
+        Raises:
+            DuplicateError: the grant exists already.
+        """
+        consumer_ref = self.db.collection(CONSUMERS).document(grant.consumer_id)
+        sensor_ref = self.db.collection(SENSORS).document(grant.sensor_id)
+        grant_ref = self.db.collection(GRANTS).document(grant.id)
+
+        @firestore.transactional
+        def create(transaction) -> bool:
+            consumer, sensor, existing = (ref.get(transaction=transaction)
+                                          for ref in (consumer_ref, sensor_ref, grant_ref))
+            if not (consumer.exists and sensor.exists):
+                return False
+            if existing.exists:
+                raise DuplicateError(grant.id)
+            transaction.create(grant_ref, _record(grant))
+            return True
+
+        return create(self.db.transaction())
+
+    def delete_grant(self, consumer_id: str, sensor_id: str) -> bool:
+        """Revoke a grant; False when there was none."""
+        if not (valid_id(consumer_id) and valid_id(sensor_id)):
+            return False
+        return self._delete_if_exists(GRANTS, grant_id(consumer_id, sensor_id))
+
+    def has_grant(self, consumer_id: str, sensor_id: str) -> bool:
+        """True when the consumer may read the sensor."""
+        if not (valid_id(consumer_id) and valid_id(sensor_id)):
+            return False
+        return self.db.collection(GRANTS).document(grant_id(consumer_id, sensor_id)).get().exists
+
+    def granted_sensor_ids(self, consumer_id: str) -> list[str]:
+        """The ids of every sensor granted to a consumer."""
+        if not valid_id(consumer_id):
+            return []
+        query = (self.db.collection(GRANTS).where(filter=FieldFilter("consumer_id", "==", consumer_id))
+                 .select(["sensor_id"]))
+        return [snapshot.get("sensor_id") for snapshot in query.stream()]
+
+    def granted_sensors(self, consumer_id: str, page: PageRequest) -> Page[Sensor]:
+        """The sensors granted to a consumer, a page at a time (ordered by grant id)."""
+        query = self.db.collection(GRANTS).where(filter=FieldFilter("consumer_id", "==", consumer_id))
+        grants = self._page(GRANTS, query, page, lambda snapshot: snapshot.get("sensor_id"))
+        refs = [self.db.collection(SENSORS).document(sensor_id) for sensor_id in grants.items]
+        by_id = {snapshot.id: _sensor(snapshot) for snapshot in self.db.get_all(refs) if snapshot.exists}
+        sensors = [by_id[sensor_id] for sensor_id in grants.items if sensor_id in by_id]
+        return Page(sensors, grants.next_cursor)
+
+    # ---- sign-in throttle ----------------------------------------------------------------------------------
+
+    def reserve_signin_attempt(self, key: str, now: float, window: float, limit: int) -> float | None:
+        """Count one sign-in attempt for ``key`` unless ``limit`` were counted within ``window`` seconds.
+
+        Returns None when the attempt may proceed, else the seconds until one becomes possible. Counting before
+        the password check (in a transaction) means parallel guesses cannot slip past the limit.
+        """
+        ref = self.db.collection(SIGNIN_THROTTLE).document(key)
+
+        @firestore.transactional
+        def reserve(transaction) -> float | None:
+            snapshot = ref.get(transaction=transaction)
+            attempts = [t for t in (snapshot.get("attempts") if snapshot.exists else []) if t > now - window]
+            if len(attempts) >= limit:
+                return min(attempts) + window - now
+            attempts.append(now)
+            expires_at = datetime.fromtimestamp(now + window, timezone.utc)
+            transaction.set(ref, {"attempts": attempts, THROTTLE_EXPIRY_FIELD: expires_at})
+            return None
+
+        return reserve(self.db.transaction())
+
+    def clear_signin_attempts(self, key: str) -> None:
+        """Forget the counted attempts of ``key`` (after a successful sign-in)."""
+        self.db.collection(SIGNIN_THROTTLE).document(key).delete()
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+
+    def _get(self, collection: str, object_id: str, parse: Callable[[Any], T]) -> T | None:
+        if not valid_id(object_id):
+            return None
+        snapshot = self.db.collection(collection).document(object_id).get()
+        return parse(snapshot) if snapshot.exists else None
+
+    def _owned(self, collection: str, owner_id: str | None):
+        query = self.db.collection(collection)
+        if owner_id is not None:
+            query = query.where(filter=FieldFilter("owner_id", "==", owner_id))
+        return query
+
+    def _page(self, collection: str, query, page: PageRequest, parse: Callable[[Any], T]) -> Page[T]:
+        query = query.order_by("__name__")
+        if page.cursor:
+            query = query.start_after({"__name__": self.db.collection(collection).document(page.cursor)})
+        snapshots = list(query.limit(page.limit + 1).stream())
+        more = len(snapshots) > page.limit
+        snapshots = snapshots[:page.limit]
+        return Page([parse(s) for s in snapshots], snapshots[-1].id if more else None)
+
+    def _update(self, collection: str, object_id: str, changes: dict[str, Any]) -> bool:
+        if not valid_id(object_id):
+            return False
+        try:
+            self.db.collection(collection).document(object_id).update(changes)
+        except google_errors.NotFound:
+            return False
+        return True
+
+    def _delete_if_exists(self, collection: str, document_id: str) -> bool:
+        ref = self.db.collection(collection).document(document_id)
+
+        @firestore.transactional
+        def delete(transaction) -> bool:
+            if not ref.get(transaction=transaction).exists:
+                return False
+            transaction.delete(ref)
+            return True
+
+        return delete(self.db.transaction())
+
+    def _delete_where(self, collection: str, field_name: str, value: str) -> int:
+        """Delete every document whose ``field_name`` equals ``value``; return how many."""
+        query = self.db.collection(collection).where(filter=FieldFilter(field_name, "==", value)).select([])
+        deleted = 0
+        while True:
+            refs = [snapshot.reference for snapshot in query.limit(BATCH_SIZE).stream()]
+            if not refs:
+                return deleted
+            batch = self.db.batch()
+            for ref in refs:
+                batch.delete(ref)
+            batch.commit()
+            deleted += len(refs)
+
+
+def _record(obj) -> dict[str, Any]:
+    """The stored fields of a domain object (its id is the document id)."""
+    record = dict(vars(obj))
+    record.pop("id", None)
+    return record
+
+
+def _user(snapshot) -> User:
+    return User(id=snapshot.id, **_fields(snapshot, User))
+
+
+def _device(snapshot) -> Device:
+    return Device(id=snapshot.id, **_fields(snapshot, Device))
+
+
+def _sensor(snapshot) -> Sensor:
+    return Sensor(id=snapshot.id, **_fields(snapshot, Sensor))
+
+
+def _consumer(snapshot) -> Consumer:
+    return Consumer(id=snapshot.id, **_fields(snapshot, Consumer))
+
+
+def _fields(snapshot, kind) -> dict[str, Any]:
+    data = snapshot.to_dict()
+    # A field added later reads as its default in documents written before it.
+    return {f.name: data.get(f.name, None if f.default is MISSING else f.default) for f in fields(kind)
+            if f.name != "id"}
+
+
+class _HolderStore(NamedTuple):
+    collection: str
+    read: Callable[[Any], KeyHolder]
+    dependents: tuple[tuple[str, str], ...]  # (collection, field) of what is deleted with the holder, in order
+
+
+_HOLDERS = {
+    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id"))),
+    CONSUMER: _HolderStore(CONSUMERS, _consumer, ((GRANTS, "consumer_id"),)),
+}
+

@@ -1,0 +1,263 @@
+"""Accounts: sign-in with its throttle, user administration and the bootstrapped admin.
+
+Sign-in is throttled per (username, client address): after ``max_failures`` attempts within ``window`` seconds
+that did not succeed, further attempts from that address get 429 with ``Retry-After`` until the oldest counted
+attempt leaves the window, even with the right password. Another address can still sign in, so a guessing
+client cannot lock the owner out. The state lives in Firestore, shared by every instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import secrets
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from infra.config import ConfigError, Settings
+from infra.domain.errors import ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError
+from infra.domain.model import (ROLE_ADMIN, SELF_PATCH, SIGN_IN, USER_CREATE, USER_PATCH, DuplicateError, Page,
+                         PageRequest, User, new_id, utc_now)
+from infra.adapters.passwords import hash_password, spend_verification_time, verify_password
+from infra.adapters.firestore import Repository
+from infra.adapters.jwt_tokens import USER, TokenIssuer
+
+logger = logging.getLogger(__name__)
+
+ADMIN_PASSWORD_FILE = "admin-password"
+
+
+@dataclass(frozen=True)
+class SignInPolicy:
+    """How many attempts that did not succeed a (username, address) gets within ``window`` seconds."""
+
+    max_failures: int = 5
+    window: int = 300
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SignInPolicy":
+        return cls(settings.signin_max_failures, settings.signin_window)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A successful sign-in: the user and their new token."""
+
+    user: User
+    token: str
+    expires_in: int
+
+    def public(self) -> dict:
+        """The sign-in reply."""
+        return {"token": self.token, "token_type": "Bearer", "expires_in": self.expires_in,
+                "user": self.user.public()}
+
+
+def sign_in(repo: Repository, issuer: TokenIssuer, policy: SignInPolicy, body: dict[str, Any], address: str,
+            *, admin: "AdminAccount | None" = None, now: float | None = None) -> SignedIn:
+    """Check a username and password and issue a user token.
+
+    ``admin`` re-creates the bootstrapped admin when it is signed in to but missing (e.g. after a wipe).
+
+    Raises:
+        RateLimitedError: too many attempts from this address for this username (429 + Retry-After).
+        UnauthorizedError: code ``invalid_credentials`` for an unknown user or a wrong password alike.
+    """
+    fields = SIGN_IN.parse(body)
+    username, password = fields["username"], fields["password"]
+    key = throttle_key(username, address)
+    wait = repo.reserve_signin_attempt(key, time.time() if now is None else now, policy.window, policy.max_failures)
+    if wait is not None:
+        raise RateLimitedError("too many sign-in attempts; try again later", retry_after=math.ceil(wait))
+    user = repo.get_user_by_username(username)
+    if user is None and admin is not None and username == admin.username:
+        ensure_admin(repo, admin)
+        user = repo.get_user_by_username(username)
+    if user is None:
+        spend_verification_time(password)
+        raise _bad_credentials()
+    if not verify_password(user.password_hash, password):
+        raise _bad_credentials()
+    repo.clear_signin_attempts(key)
+    token = issuer.issue(USER, user.id, version=user.token_version, role=user.role)
+    return SignedIn(user, token, issuer.user_ttl)
+
+
+def throttle_key(username: str, address: str) -> str:
+    """The throttle document id of (username, address): a hash, so neither is stored in the clear."""
+    return hashlib.sha256(f"{username.strip().lower()}\n{address}".encode()).hexdigest()[:40]
+
+
+def _bad_credentials() -> UnauthorizedError:
+    return UnauthorizedError("wrong username or password", code="invalid_credentials")
+
+
+# ---- user administration (admins) ----------------------------------------------------------------------------
+
+def create_user(repo: Repository, caller: User, body: dict[str, Any]) -> User:
+    """Create an account (admins only).
+
+    Raises:
+        ForbiddenError: the caller is not an admin.
+        ConflictError: code ``username_taken``.
+    """
+    _require_admin(caller)
+    fields = USER_CREATE.parse(body)
+    now = utc_now()
+    user = User(id=new_id(), username=fields["username"], name=fields.get("name", fields["username"]),
+                role=fields["role"], password_hash=hash_password(fields["password"]), created_at=now,
+                updated_at=now)
+    try:
+        repo.create_user(user)
+    except DuplicateError:
+        raise ConflictError(f"username {user.username!r} is taken", code="username_taken",
+                            details={"field": "username"}) from None
+    return user
+
+
+def list_users(repo: Repository, caller: User, page: PageRequest) -> Page[User]:
+    """Every account (admins only)."""
+    _require_admin(caller)
+    return repo.list_users(page)
+
+
+def get_user(repo: Repository, caller: User, user_id: str) -> User:
+    """One account (admins only)."""
+    _require_admin(caller)
+    user = repo.get_user(user_id)
+    if user is None:
+        raise NotFoundError("no such user")
+    return user
+
+
+def update_user(repo: Repository, caller: User, user_id: str, body: dict[str, Any]) -> User:
+    """Change an account's name, password or role (admins only; an admin cannot demote themself).
+
+    A new password signs the account out everywhere (its earlier tokens stop working).
+    """
+    user = get_user(repo, caller, user_id)
+    fields = USER_PATCH.parse(body)
+    if user.id == caller.id and fields.get("role", user.role) != user.role:
+        raise ConflictError("you cannot change your own role", code="cannot_change_own_role")
+    return _apply(repo, user, fields)
+
+
+def delete_user(repo: Repository, caller: User, user_id: str) -> None:
+    """Delete an account with everything it owns (admins only; not the caller's own account).
+
+    Devices, sensors, consumers and grants of the user are deleted with it, so nothing is left that no one
+    can manage; their tokens stop working because their devices and consumers are gone.
+    """
+    user = get_user(repo, caller, user_id)
+    if user.id == caller.id:
+        raise ConflictError("you cannot delete your own account", code="cannot_delete_self")
+    if not repo.delete_user(user.id):
+        raise NotFoundError("no such user")
+
+
+def update_self(repo: Repository, caller: User, body: dict[str, Any]) -> User:
+    """Change the caller's own name or password; a new password needs the current one and signs the account
+    out everywhere, this session included (sign in again with the new password)."""
+    fields = SELF_PATCH.parse(body)
+    current = fields.pop("current_password", None)
+    if "password" in fields and (current is None or not verify_password(caller.password_hash, current)):
+        raise ForbiddenError("changing the password needs the right current_password",
+                             code="current_password_required", details={"field": "current_password"})
+    return _apply(repo, caller, fields)
+
+
+def _apply(repo: Repository, user: User, fields: dict[str, Any]) -> User:
+    if not fields:
+        return user
+    changes = dict(fields)
+    if "password" in changes:
+        changes["password_hash"] = hash_password(changes.pop("password"))
+        # Every token issued so far stops working: whoever knew the old password is signed out.
+        changes["token_version"] = user.token_version + 1
+    changes["updated_at"] = utc_now()
+    if not repo.update_user(user.id, changes):
+        raise NotFoundError("no such user")
+    return replace(user, **changes)
+
+
+def _require_admin(caller: User) -> None:
+    if not caller.is_admin:
+        raise ForbiddenError("this needs the admin role")
+
+
+# ---- the bootstrapped admin ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AdminAccount:
+    """The bootstrapped admin: its username, password, and whether the password was generated here."""
+
+    username: str
+    password: str = ""
+    generated: bool = False
+    password_file: Path | None = None
+
+    def notice(self) -> str:
+        """The line ``make dev`` prints about the admin: the password only when it is the generated development one."""
+        if self.password_file is not None:
+            return (f"  admin  {self.username} / {self.password}   "
+                    f"(generated, kept in {self.password_file})")
+        return f"  admin  {self.username} (password from IOT_ADMIN_PASSWORD)"
+
+
+def admin_account(settings: Settings) -> AdminAccount:
+    """The admin's username and password from the settings; in development, generated once into the data folder.
+
+    Raises:
+        ConfigError: IOT_ADMIN_PASSWORD is unset outside development, or shorter than the password policy.
+    """
+    if settings.admin_password:
+        if len(settings.admin_password) < 10:
+            raise ConfigError("IOT_ADMIN_PASSWORD must be at least 10 characters")
+        return AdminAccount(settings.admin_username, settings.admin_password)
+    if not settings.development:
+        raise ConfigError("IOT_ADMIN_PASSWORD is required outside development (there is no default password)")
+    path = settings.data_dir / ADMIN_PASSWORD_FILE
+    password, generated = _development_password(path)
+    return AdminAccount(settings.admin_username, password, generated, path)
+
+
+def ensure_admin(repo: Repository, admin: AdminAccount) -> bool:
+    """Create the admin account unless its username exists; never overwrite a changed password.
+
+    Returns True when the account was created now. Safe to run from several processes at once.
+    """
+    if repo.get_user_by_username(admin.username) is not None:
+        return False
+    now = utc_now()
+    user = User(id=new_id(), username=admin.username, name="Administrator", role=ROLE_ADMIN,
+                password_hash=hash_password(admin.password), created_at=now, updated_at=now)
+    try:
+        repo.create_user(user)
+    except DuplicateError:
+        return False
+    logger.info("created the admin account %s", admin.username)
+    return True
+
+
+def _development_password(path: Path) -> tuple[str, bool]:
+    """Read the generated admin password, generating it (mode 0600) first if needed; safe under races."""
+    if path.exists():
+        return path.read_text().strip(), False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(18) + "\n")
+    try:
+        os.link(tmp, path)  # atomic: exactly one process's password wins, the others read it
+        generated = True
+    except FileExistsError:
+        generated = False
+    finally:
+        tmp.unlink()
+    return path.read_text().strip(), generated
+

@@ -1,0 +1,226 @@
+"""The pipeline's use-case: one Pub/Sub push of a ``telemetry/v1`` message becomes documents in Elasticsearch.
+
+``PushIndexer.handle`` returns normally when the message may be acknowledged: every record was indexed, or
+refused for good and recorded as a rejection its owner can list. It raises ``ServiceUnavailableError`` when
+anything may succeed later (Elasticsearch down or still answering 429/5xx, Firestore down while recording):
+the push is then answered non-2xx and Pub/Sub redelivers, up to the dead-letter policy. A permanently invalid
+message is never answered 4xx, since Pub/Sub would redeliver it until it is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+import orjson
+
+from infra.domain.errors import ServiceUnavailableError
+from infra.adapters.firestore_rejections import Rejection, truncate
+from infra.domain.telemetry import MESSAGE_SCHEMA, RecordError, format_timestamp, parse_timestamp
+from infra.adapters.elasticsearch.schema import Document, InvalidRecordError, StoreUnavailableError, build_document
+from infra.adapters.elasticsearch.writes import BulkReport, TemplateInstaller, bulk_index
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidMessageError(ValueError):
+    """The whole message is unusable (not a push envelope, not base64 or JSON, wrong schema or shape).
+
+    ``pushed`` holds whatever could be read of it, for the rejection record.
+    """
+
+    def __init__(self, reason: str, pushed: "PushedMessage"):
+        super().__init__(reason)
+        self.pushed = pushed
+
+
+@dataclass(frozen=True)
+class PushedMessage:
+    """What a push envelope carries: the message id, its publish time, attributes and the decoded data."""
+
+    message_id: str
+    published_at: datetime
+    attributes: dict[str, str]
+    data: bytes
+    delivery_attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an acknowledged message."""
+
+    message_id: str
+    indexed: int
+    rejected: int
+
+
+def decode_envelope(body: bytes, now: datetime | None = None) -> PushedMessage:
+    """Decode a push request body ``{"message": {"data", "attributes", "messageId", "publishTime"}, ...}``.
+
+    Raises:
+        InvalidMessageError: the body is not a push envelope or ``data`` is not base64.
+    """
+    now = now or datetime.now(timezone.utc)
+    fallback = PushedMessage(hashlib.sha256(body).hexdigest()[:20], now, {}, body)
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidMessageError("the push body is not JSON", fallback) from None
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    if not isinstance(message, dict):
+        raise InvalidMessageError("the push body holds no message object", fallback)
+    message_id = message.get("messageId") or message.get("message_id") or fallback.message_id
+    attributes = message.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        attributes = {}
+    attributes = {str(k): str(v) for k, v in attributes.items()}
+    attempt = envelope.get("deliveryAttempt")
+    pushed = PushedMessage(str(message_id), _publish_time(message, now), attributes, b"",
+                           attempt if isinstance(attempt, int) else None)
+    data = message.get("data")
+    if not isinstance(data, str):
+        raise InvalidMessageError("the message has no data", pushed)
+    try:
+        decoded = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidMessageError("the message data is not base64", PushedMessage(
+            pushed.message_id, pushed.published_at, attributes, data.encode(), pushed.delivery_attempt)) from None
+    return PushedMessage(pushed.message_id, pushed.published_at, attributes, decoded, pushed.delivery_attempt)
+
+
+class PushIndexer:
+    """Index pushed telemetry messages; record what is refused for good."""
+
+    def __init__(self, es: Callable[[], Any], record: Callable[[Sequence[Rejection]], Any],
+                 installer: TemplateInstaller | None = None):
+        """``es`` returns the Elasticsearch client; ``record`` stores rejections (infra.adapters.firestore_rejections)."""
+        self._es = es
+        self._record = record
+        self.installer = installer or TemplateInstaller(es)
+
+    def handle(self, body: bytes) -> Outcome:
+        """Index the message of one push request body; return when it may be acknowledged.
+
+        Raises:
+            ServiceUnavailableError: nothing is lost, but the message must be redelivered.
+        """
+        try:
+            pushed = decode_envelope(body)
+            meta, records = _telemetry(pushed)
+        except InvalidMessageError as exc:
+            pushed = exc.pushed
+            sample = pushed.data.decode("utf-8", "replace")
+            self._reject(pushed, [_rejection(pushed, str(exc), sample=sample)])
+            return Outcome(pushed.message_id, 0, 1)
+
+        documents: list[Document] = []
+        positions: dict[int, int] = {}  # id(document) → record index, to name refused records
+        rejections: list[Rejection] = []
+        for index, record in enumerate(records):
+            try:
+                document = build_document(record, **meta)
+            except InvalidRecordError as exc:
+                rejections.append(_rejection(pushed, f"record {index}: {exc}", part=f"record-{index}",
+                                             meta=meta, record=record))
+                continue
+            positions[id(document)] = index
+            documents.append(document)
+
+        report = self._index(pushed, documents)
+        for failure in report.failed:
+            index = positions[id(failure.document)]
+            rejections.append(_rejection(pushed, f"record {index}: refused by Elasticsearch ({failure.status} "
+                                         f"{failure.reason})", part=f"record-{index}", meta=meta,
+                                         record=records[index]))
+        if rejections:
+            self._reject(pushed, rejections)
+        return Outcome(pushed.message_id, report.indexed, len(rejections))
+
+    def _index(self, pushed: PushedMessage, documents: list[Document]) -> BulkReport:
+        if not documents:
+            return BulkReport()
+        try:
+            self.installer.ensure()
+            report = bulk_index(self._es(), documents)
+        except StoreUnavailableError as exc:
+            logger.warning("message %s not indexed, asking for redelivery: %s", pushed.message_id, exc.message,
+                           extra={"message_id": pushed.message_id, "delivery_attempt": pushed.delivery_attempt})
+            raise
+        if not report.complete:
+            sample = report.retryable[0]
+            logger.warning("message %s: %d record(s) still refused with %s (%s) after retries; asking for "
+                           "redelivery", pushed.message_id, len(report.retryable), sample.status, sample.reason,
+                           extra={"message_id": pushed.message_id, "delivery_attempt": pushed.delivery_attempt})
+            raise ServiceUnavailableError(f"Elasticsearch refused {len(report.retryable)} record(s) for now "
+                                          f"({sample.status}); redeliver the message", retry_after=10,
+                                          code="store_overloaded")
+        return report
+
+    def _reject(self, pushed: PushedMessage, rejections: list[Rejection]) -> None:
+        first = rejections[0]
+        logger.warning("rejected %d part(s) of message %s (device %s, owner %s): %s", len(rejections),
+                       pushed.message_id, first.device_id, first.owner_id, first.reason,
+                       extra={"message_id": pushed.message_id, "device_id": first.device_id,
+                              "owner_id": first.owner_id})
+        try:
+            self._record(rejections)
+        except Exception as exc:  # any storage failure: do not acknowledge what was not recorded
+            logger.error("recording the rejections of message %s failed: %s", pushed.message_id, exc)
+            raise ServiceUnavailableError("rejections could not be recorded; redeliver the message",
+                                          retry_after=10, code="rejections_unavailable") from exc
+
+
+def _telemetry(pushed: PushedMessage) -> tuple[dict[str, Any], list]:
+    """The document fields shared by a message's records, and its records."""
+    schema = pushed.attributes.get("schema")
+    if schema != MESSAGE_SCHEMA:
+        raise InvalidMessageError(f"unsupported schema {str(schema)[:40]!r}; expected {MESSAGE_SCHEMA}", pushed)
+    try:
+        data = orjson.loads(pushed.data)
+    except orjson.JSONDecodeError:
+        raise InvalidMessageError("the message data is not JSON", pushed) from None
+    if not isinstance(data, dict):
+        raise InvalidMessageError("the message data is not a JSON object", pushed)
+    meta = {}
+    for name in ("device_id", "owner_id", "gateway"):
+        value = data.get(name)
+        if not isinstance(value, str) or not value:
+            raise InvalidMessageError(f"the message lacks {name}", pushed)
+        meta[name] = value
+    try:
+        meta["received_at"] = format_timestamp(parse_timestamp(data.get("received_at"), time.time_ns()))
+    except RecordError:
+        raise InvalidMessageError("the message's received_at is not a timestamp", pushed) from None
+    records = data.get("records")
+    if not isinstance(records, list) or not records:
+        raise InvalidMessageError("the message holds no records", pushed)
+    return meta, records
+
+
+def _rejection(pushed: PushedMessage, reason: str, *, part: str = "message", meta: dict | None = None,
+               record: Any = None, sample: str | None = None) -> Rejection:
+    owner_id = (meta or {}).get("owner_id") or pushed.attributes.get("owner_id")
+    device_id = (meta or {}).get("device_id") or pushed.attributes.get("device_id")
+    sensor_id = record.get("sensor_id") if isinstance(record, dict) else None
+    if sample is None:
+        sample = orjson.dumps(record, default=str).decode() if record is not None else ""
+    return Rejection(reason=reason, message_id=pushed.message_id, published_at=pushed.published_at, part=part,
+                     owner_id=owner_id, device_id=device_id,
+                     sensor_id=sensor_id if isinstance(sensor_id, str) else None, sample=truncate(sample))
+
+
+def _publish_time(message: dict, now: datetime) -> datetime:
+    raw = message.get("publishTime") or message.get("publish_time")
+    if not isinstance(raw, str):
+        return now
+    try:
+        ns = parse_timestamp(raw, time.time_ns())
+    except RecordError:
+        return now
+    return datetime.fromtimestamp(ns // 10**9, timezone.utc).replace(microsecond=(ns % 10**9) // 1000)

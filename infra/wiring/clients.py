@@ -1,0 +1,81 @@
+"""Clients of the backing services, one per process, created on first use so nothing connects at import."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+from typing import Callable
+
+from infra.config import Settings
+
+logger = logging.getLogger(__name__)
+
+ELASTICSEARCH_REQUEST_TIMEOUT = 10.0  # seconds per attempt
+
+
+class Clients:
+    """The Firestore, Pub/Sub and Elasticsearch clients of one process, shared by every app it serves.
+
+    Tests build one with their own settings (emulator addresses) or replace attributes with their own clients.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+
+    @cached_property
+    def firestore(self):
+        """The Firestore client (the emulator when FIRESTORE_EMULATOR_HOST is set)."""
+        from google.cloud import firestore
+
+        with self._lock:
+            client = firestore.Client(project=self.settings.project_id)
+            self._closers.append(client.close)
+            return client
+
+    @cached_property
+    def publisher(self):
+        """The telemetry-topic publisher (see infra.adapters.pubsub)."""
+        from infra.adapters.pubsub import Publisher
+
+        with self._lock:
+            publisher = Publisher.from_settings(self.settings)
+            self._closers.append(publisher.stop)
+            return publisher
+
+    @cached_property
+    def elasticsearch(self):
+        """The Elasticsearch client (ELASTICSEARCH_URL, with ELASTICSEARCH_API_KEY when set).
+
+        Timeouts stay well inside a push's ack deadline (60 s) so a slow cluster turns into a 503 and a
+        redelivery, not an abandoned request; the client retries 429/502/503/504 and connection errors twice.
+        """
+        from elasticsearch import Elasticsearch
+
+        with self._lock:
+            client = Elasticsearch(
+                self.settings.elasticsearch_url,
+                api_key=self.settings.elasticsearch_api_key,
+                request_timeout=ELASTICSEARCH_REQUEST_TIMEOUT,
+                max_retries=2,
+                retry_on_timeout=True,
+                # One pooled connection per serving thread (services run up to 64 threads per worker).
+                connections_per_node=64,
+            )
+            self._closers.append(client.close)
+            return client
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` when the process shuts down."""
+        self._closers.append(closer)
+
+    def close(self) -> None:
+        """Flush and close every client that was created (at worker exit)."""
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception:  # one failing close must not keep the others open
+                logger.warning("closing a client failed", exc_info=True)

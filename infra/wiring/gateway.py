@@ -1,0 +1,46 @@
+"""Composition of the ingestion core for a gateway process: keys, device cache, publisher, limits."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from infra.wiring.clients import Clients
+from infra.config import Settings
+from infra.usecases.ingest import Device, DeviceDirectory, Ingestor, Limits
+from infra.adapters.keys import load_public_keys
+from infra.adapters.firestore import FirestoreRepository
+from infra.domain.telemetry import ReadingBounds
+from infra.adapters.jwt_tokens import TokenVerifier
+
+
+def device_loader(repository: FirestoreRepository):
+    """Load what ingestion needs of a device (two Firestore reads; the directory caches the result)."""
+
+    def load(device_id: str) -> Device | None:
+        device = repository.get_device(device_id)
+        if device is None:
+            return None
+        return Device(device.id, device.owner_id, device.key_version, repository.sensor_types(device_id))
+
+    return load
+
+
+Loader = Callable[[str], Device | None]
+
+
+def build_ingestor(settings: Settings, clients: Clients, gateway: str, *,
+                   wrap_loader: Callable[[Loader], Loader] | None = None) -> Ingestor:
+    """The Ingestor of one gateway process, verifying device tokens with public keys only.
+
+    ``wrap_loader`` wraps the device loader (gateway-mqtt keeps its reads off the event loop).
+    """
+    verifier = TokenVerifier(load_public_keys(settings), settings.token_issuer)
+    repository = FirestoreRepository(clients.firestore)
+    load = device_loader(repository)
+    directory = DeviceDirectory(wrap_loader(load) if wrap_loader else load, ttl=settings.revocation_cache_ttl)
+    bounds = ReadingBounds(max_age_ns=settings.reading_max_age_days * 86400 * 10**9,
+                           max_ahead_ns=settings.reading_max_ahead_seconds * 10**9,
+                           max_months=settings.reading_max_months)
+    limits = Limits(max_body_bytes=settings.ingest_max_bytes, max_records=settings.ingest_max_records,
+                    rate_per_second=settings.ingest_rate, burst=settings.ingest_burst, bounds=bounds)
+    return Ingestor(verifier, directory, clients.publisher, gateway, limits)
