@@ -25,7 +25,7 @@ import orjson
 import requests
 from tqdm import tqdm
 
-from infra.usecases.accounts import admin_account
+from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient, ApiError
 from infra.config import Settings
 

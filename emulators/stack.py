@@ -177,13 +177,15 @@ class LocalStack:
         """
         from google.cloud import firestore
 
-        from infra.usecases.accounts import admin_account, ensure_admin
         from infra.adapters.firestore import FirestoreRepository
+        from infra.adapters.passwords import SCRYPT
+        from infra.usecases.accounts import ensure_admin
+        from infra.wiring.admin import admin_account
 
         admin = admin_account(settings or self.settings())
         client = firestore.Client(project=self.project)
         try:
-            ensure_admin(FirestoreRepository(client), admin)
+            ensure_admin(FirestoreRepository(client), SCRYPT, admin)
         finally:
             client.close()
         if admin.notice() not in self.notices:

@@ -34,7 +34,7 @@ from elasticsearch import Elasticsearch
 from emulators.stack import LocalStack, Ports
 from infra.domain.telemetry import parse_timestamp
 from infra.adapters.elasticsearch import ALIAS, document_id
-from infra.adapters.jwt_tokens import DEVICE
+from infra.domain.claims import DEVICE
 from loadtests.harness import RESULTS, machine, table, write_results
 from loadtests.seeding import seed_device, signing_issuer
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import orjson
 
 from emulators.stack import LocalStack, Ports
-from infra.adapters.jwt_tokens import DEVICE
+from infra.domain.claims import DEVICE
 from loadtests.harness import (RESULTS, machine, python_module, run_wrk, serve, table, write_results)
 from loadtests.seeding import seed_device, signing_issuer
 

@@ -298,8 +298,8 @@ def main() -> dict:
     from google.cloud import firestore, pubsub_v1
 
     from emulators.stack import LocalStack, Ports
-    from infra.adapters.firestore_rejections import list_rejections
-    from infra.adapters.jwt_tokens import DEVICE
+    from infra.adapters.firestore_rejections import FirestoreRejections
+    from infra.domain.claims import DEVICE
     from loadtests.seeding import seed_device, signing_issuer
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
@@ -340,7 +340,7 @@ def main() -> dict:
             for process, _ in servers.values():
                 process.stop()
         db = firestore.Client(project=stack.project)
-        results["rejections_recorded"] = len(list_rejections(db, owner_id, device_id, limit=10))
+        results["rejections_recorded"] = len(FirestoreRejections(db).list(owner_id, device_id, limit=10))
         db.close()
     finally:
         stack.stop()

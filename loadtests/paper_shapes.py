@@ -28,7 +28,7 @@ import requests
 from tqdm import tqdm
 
 from emulators.stack import LocalStack, Ports
-from infra.usecases.accounts import admin_account
+from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient
 from loadtests.harness import RESULTS, ROOT, machine, table, write_results
 

@@ -8,12 +8,12 @@ from google.cloud import firestore
 
 from infra.config import Settings
 from infra.adapters.keys import load_signing_key
-from infra.adapters.jwt_tokens import TokenIssuer
+from infra.adapters.jwt_tokens import JwtIssuer
 
 
-def signing_issuer(settings: Settings) -> TokenIssuer:
+def signing_issuer(settings: Settings) -> JwtIssuer:
     """A token issuer with the stack's development key."""
-    return TokenIssuer(load_signing_key(settings), settings.token_issuer, settings.user_token_ttl)
+    return JwtIssuer(load_signing_key(settings), settings.token_issuer, settings.user_token_ttl)
 
 
 def seed_device(settings: Settings, sensor_types: dict[str, str]) -> tuple[str, str, dict[str, str]]:

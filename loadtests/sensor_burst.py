@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from infra.usecases.accounts import ADMIN_PASSWORD_FILE
+from infra.wiring.admin import ADMIN_PASSWORD_FILE
 from emulators.api_client import ApiClient, ApiError
 from infra.config import ROOT
 

@@ -12,7 +12,7 @@ from infra.usecases import keyholders
 from infra.web.auth import current_user
 from infra.web.paging import page_reply, page_request
 from infra.web.app import json_body
-from infra.wiring.api import wiring_of
+from infra.wiring import wiring_of
 
 
 def add_keyholder_routes(bp: Blueprint, audience: str) -> None:

@@ -9,6 +9,7 @@ from gunicorn.app.base import BaseApplication
 
 from infra.config import Settings
 from infra.logs import NOISY_LOGGERS
+from infra.wiring import EXTENSION
 from run.services import COMPOSED_NAME, Service
 
 # gunicorn waits this long for in-flight requests after SIGTERM; Cloud Run kills the instance 10 s after it.
@@ -86,6 +87,7 @@ def factory_for(name: str, service: Service | None, settings: Settings) -> Calla
 
 def _close_clients(server, worker) -> None:
     app = getattr(worker, "wsgi", None)
-    clients = getattr(app, "clients", None) or getattr(app, "extensions", {}).get("iot.clients")
+    wiring = getattr(app, "extensions", {}).get(EXTENSION)  # a service's Flask app, or the composed dispatcher
+    clients = getattr(app, "clients", None) or (wiring.clients if wiring is not None else None)
     if clients is not None:
         clients.close()

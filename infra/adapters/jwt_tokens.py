@@ -1,8 +1,7 @@
 """JSON Web Tokens of the platform: issued RS256 with a ``kid``, verified with pinned algorithm and audience.
 
-Audiences: ``user`` (expires), ``device`` and ``consumer`` (long-lived, revocable: they carry the key version
-``ver`` of their device or consumer, which rotation bumps; checking it is the caller's job, see
-``infra.usecases.revocation``). A token of one audience is refused everywhere else.
+The audiences and claims are the domain's (``infra.domain.claims``); this adapter signs and verifies them with
+PyJWT.
 """
 
 from __future__ import annotations
@@ -11,47 +10,18 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.adapters.keys import SigningKey
+from infra.domain.claims import AUDIENCES, CONSUMER, DEVICE, USER, Claims, TokenError
 
-USER, DEVICE, CONSUMER = "user", "device", "consumer"
-AUDIENCES = (USER, DEVICE, CONSUMER)
 ALGORITHM = "RS256"
-LEEWAY_SECONDS = 30  # clock skew tolerated between issuer and verifier
 
 
-class TokenError(Exception):
-    """The token cannot be trusted for this use; ``reason`` is a stable code, the message is safe to show."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Claims:
-    """The verified claims of a token."""
-
-    subject: str
-    audience: str
-    issued_at: int
-    expires_at: int | None
-    token_id: str
-    version: int | None = None  # key version of a device or consumer token
-    role: str | None = None  # role of a user token at issue time
-
-    def expired(self, now: float | None = None) -> bool:
-        """True once ``exp`` (plus leeway) has passed."""
-        return self.expires_at is not None and (now or time.time()) > self.expires_at + LEEWAY_SECONDS
-
-
-class TokenIssuer:
+class JwtIssuer:
     """Sign tokens with the platform's private key."""
 
     def __init__(self, key: SigningKey, issuer: str, user_ttl: int):
@@ -78,7 +48,7 @@ class TokenIssuer:
         return jwt.encode(claims, self.key.private_key, algorithm=ALGORITHM, headers={"kid": self.key.kid})
 
 
-class TokenVerifier:
+class JwtVerifier:
     """Verify tokens with public keys only; signature checks are cached per token (a hit costs microseconds).
 
     Only the signature and the static claims are cached: expiry is checked on every call.

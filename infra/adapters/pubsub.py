@@ -11,6 +11,7 @@ from google.api_core.retry import Retry
 from google.cloud import pubsub_v1
 
 from infra.config import Settings
+from infra.domain.ports import PublishError
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +23,8 @@ _RETRYABLE = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServe
               gexc.ResourceExhausted, gexc.Unknown, gexc.Cancelled)
 
 
-class PublishError(RuntimeError):
-    """Pub/Sub did not confirm the publish within the timeout, or refused it; the caller should retry later."""
-
-
-class Publisher:
-    """One PublisherClient per process, bound to one topic, with a bounded wait per publish."""
+class PubSubPublisher:
+    """The ``Publisher`` port: one PublisherClient per process, bound to one topic, with a bounded wait per publish."""
 
     def __init__(self, project_id: str, topic: str, *, timeout: float = 10.0,
                  client: pubsub_v1.PublisherClient | None = None):
@@ -41,7 +38,7 @@ class Publisher:
         self._stopped = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Publisher":
+    def from_settings(cls, settings: Settings) -> "PubSubPublisher":
         """Build the publisher for the telemetry topic of ``settings``."""
         return cls(settings.project_id, settings.topology.topic, timeout=settings.publish_timeout)
 

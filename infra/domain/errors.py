@@ -80,3 +80,15 @@ class RateLimitedError(_RetryableError):
 
 class ServiceUnavailableError(_RetryableError):
     status, code = 503, "unavailable"
+
+
+class StoreUnavailableError(ServiceUnavailableError):
+    """The time-series store could not be reached or refused the whole request; retry later (503)."""
+
+    def __init__(self, message: str = "the time-series store is unavailable", **kwargs):
+        kwargs.setdefault("retry_after", 5)
+        super().__init__(message, code="store_unavailable", **kwargs)
+
+
+class QueryError(ValueError):
+    """A read request the store refuses (bad bounds, cursor, interval, aggregation or search body)."""

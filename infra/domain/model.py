@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar, Generic, Iterable, Mapping, TypeVar
 
 from infra.domain.errors import BadRequestError
 from infra.domain.telemetry import canonical_type
-from infra.adapters.jwt_tokens import CONSUMER, DEVICE
+from infra.domain.claims import CONSUMER, DEVICE
 
 ROLE_ADMIN, ROLE_USER = "admin", "user"
 ROLES = (ROLE_ADMIN, ROLE_USER)

@@ -23,7 +23,7 @@ from google.cloud import pubsub_v1
 from tqdm import tqdm
 
 from infra.config import PubSubTopology, Settings
-from infra.adapters.pubsub import Publisher
+from infra.adapters.pubsub import PubSubPublisher
 
 # Pub/Sub documents an exponential backoff between the policy's two delays but not its formula. Google's own
 # Pub/Sub emulator (0.8.20, MessageBacklog.computeBackoff) models it: the minimum grows 1.3x per earlier attempt
@@ -70,7 +70,7 @@ class ReplaySummary:
     failed: int = 0
 
 
-def replay(subscriber: pubsub_v1.SubscriberClient, publisher: Publisher, subscription: str, *,
+def replay(subscriber: pubsub_v1.SubscriberClient, publisher: PubSubPublisher, subscription: str, *,
            limit: int | None = None, progress: tqdm | None = None, wait: float = PULL_WAIT) -> ReplaySummary:
     """Republish held dead letters to the publisher's topic until none is left (or ``limit`` were replayed).
 
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     subscriber = pubsub_v1.SubscriberClient()
-    publisher = Publisher(settings.project_id, args.topic, timeout=settings.publish_timeout)
+    publisher = PubSubPublisher(settings.project_id, args.topic, timeout=settings.publish_timeout)
     source = subscriber.subscription_path(settings.project_id, args.subscription)
     try:
         with tqdm(total=args.limit, unit="msg", desc="replaying") as progress:

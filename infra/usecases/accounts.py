@@ -11,25 +11,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
-import secrets
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from infra.config import ConfigError, Settings
 from infra.domain.errors import ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError
 from infra.domain.model import (ROLE_ADMIN, SELF_PATCH, SIGN_IN, USER_CREATE, USER_PATCH, DuplicateError, Page,
                          PageRequest, User, new_id, utc_now)
-from infra.adapters.passwords import hash_password, spend_verification_time, verify_password
-from infra.adapters.firestore import Repository
-from infra.adapters.jwt_tokens import USER, TokenIssuer
+from infra.domain.ports import PasswordHasher, Repository, TokenIssuer
+from infra.domain.claims import USER
 
 logger = logging.getLogger(__name__)
-
-ADMIN_PASSWORD_FILE = "admin-password"
-
 
 @dataclass(frozen=True)
 class SignInPolicy:
@@ -37,10 +30,6 @@ class SignInPolicy:
 
     max_failures: int = 5
     window: int = 300
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "SignInPolicy":
-        return cls(settings.signin_max_failures, settings.signin_window)
 
 
 @dataclass(frozen=True)
@@ -57,8 +46,9 @@ class SignedIn:
                 "user": self.user.public()}
 
 
-def sign_in(repo: Repository, issuer: TokenIssuer, policy: SignInPolicy, body: dict[str, Any], address: str,
-            *, admin: "AdminAccount | None" = None, now: float | None = None) -> SignedIn:
+def sign_in(repo: Repository, passwords: PasswordHasher, issuer: TokenIssuer, policy: SignInPolicy,
+            body: dict[str, Any], address: str, *, admin: "AdminAccount | None" = None,
+            now: float | None = None) -> SignedIn:
     """Check a username and password and issue a user token.
 
     ``admin`` re-creates the bootstrapped admin when it is signed in to but missing (e.g. after a wipe).
@@ -75,12 +65,12 @@ def sign_in(repo: Repository, issuer: TokenIssuer, policy: SignInPolicy, body: d
         raise RateLimitedError("too many sign-in attempts; try again later", retry_after=math.ceil(wait))
     user = repo.get_user_by_username(username)
     if user is None and admin is not None and username == admin.username:
-        ensure_admin(repo, admin)
+        ensure_admin(repo, passwords, admin)
         user = repo.get_user_by_username(username)
     if user is None:
-        spend_verification_time(password)
+        passwords.spend_verification_time(password)
         raise _bad_credentials()
-    if not verify_password(user.password_hash, password):
+    if not passwords.verify(user.password_hash, password):
         raise _bad_credentials()
     repo.clear_signin_attempts(key)
     token = issuer.issue(USER, user.id, version=user.token_version, role=user.role)
@@ -98,7 +88,7 @@ def _bad_credentials() -> UnauthorizedError:
 
 # ---- user administration (admins) ----------------------------------------------------------------------------
 
-def create_user(repo: Repository, caller: User, body: dict[str, Any]) -> User:
+def create_user(repo: Repository, passwords: PasswordHasher, caller: User, body: dict[str, Any]) -> User:
     """Create an account (admins only).
 
     Raises:
@@ -109,7 +99,7 @@ def create_user(repo: Repository, caller: User, body: dict[str, Any]) -> User:
     fields = USER_CREATE.parse(body)
     now = utc_now()
     user = User(id=new_id(), username=fields["username"], name=fields.get("name", fields["username"]),
-                role=fields["role"], password_hash=hash_password(fields["password"]), created_at=now,
+                role=fields["role"], password_hash=passwords.hash(fields["password"]), created_at=now,
                 updated_at=now)
     try:
         repo.create_user(user)
@@ -134,7 +124,8 @@ def get_user(repo: Repository, caller: User, user_id: str) -> User:
     return user
 
 
-def update_user(repo: Repository, caller: User, user_id: str, body: dict[str, Any]) -> User:
+def update_user(repo: Repository, passwords: PasswordHasher, caller: User, user_id: str,
+                body: dict[str, Any]) -> User:
     """Change an account's name, password or role (admins only; an admin cannot demote themself).
 
     A new password signs the account out everywhere (its earlier tokens stop working).
@@ -143,7 +134,7 @@ def update_user(repo: Repository, caller: User, user_id: str, body: dict[str, An
     fields = USER_PATCH.parse(body)
     if user.id == caller.id and fields.get("role", user.role) != user.role:
         raise ConflictError("you cannot change your own role", code="cannot_change_own_role")
-    return _apply(repo, user, fields)
+    return _apply(repo, passwords, user, fields)
 
 
 def delete_user(repo: Repository, caller: User, user_id: str) -> None:
@@ -159,23 +150,23 @@ def delete_user(repo: Repository, caller: User, user_id: str) -> None:
         raise NotFoundError("no such user")
 
 
-def update_self(repo: Repository, caller: User, body: dict[str, Any]) -> User:
+def update_self(repo: Repository, passwords: PasswordHasher, caller: User, body: dict[str, Any]) -> User:
     """Change the caller's own name or password; a new password needs the current one and signs the account
     out everywhere, this session included (sign in again with the new password)."""
     fields = SELF_PATCH.parse(body)
     current = fields.pop("current_password", None)
-    if "password" in fields and (current is None or not verify_password(caller.password_hash, current)):
+    if "password" in fields and (current is None or not passwords.verify(caller.password_hash, current)):
         raise ForbiddenError("changing the password needs the right current_password",
                              code="current_password_required", details={"field": "current_password"})
-    return _apply(repo, caller, fields)
+    return _apply(repo, passwords, caller, fields)
 
 
-def _apply(repo: Repository, user: User, fields: dict[str, Any]) -> User:
+def _apply(repo: Repository, passwords: PasswordHasher, user: User, fields: dict[str, Any]) -> User:
     if not fields:
         return user
     changes = dict(fields)
     if "password" in changes:
-        changes["password_hash"] = hash_password(changes.pop("password"))
+        changes["password_hash"] = passwords.hash(changes.pop("password"))
         # Every token issued so far stops working: whoever knew the old password is signed out.
         changes["token_version"] = user.token_version + 1
     changes["updated_at"] = utc_now()
@@ -208,24 +199,7 @@ class AdminAccount:
         return f"  admin  {self.username} (password from IOT_ADMIN_PASSWORD)"
 
 
-def admin_account(settings: Settings) -> AdminAccount:
-    """The admin's username and password from the settings; in development, generated once into the data folder.
-
-    Raises:
-        ConfigError: IOT_ADMIN_PASSWORD is unset outside development, or shorter than the password policy.
-    """
-    if settings.admin_password:
-        if len(settings.admin_password) < 10:
-            raise ConfigError("IOT_ADMIN_PASSWORD must be at least 10 characters")
-        return AdminAccount(settings.admin_username, settings.admin_password)
-    if not settings.development:
-        raise ConfigError("IOT_ADMIN_PASSWORD is required outside development (there is no default password)")
-    path = settings.data_dir / ADMIN_PASSWORD_FILE
-    password, generated = _development_password(path)
-    return AdminAccount(settings.admin_username, password, generated, path)
-
-
-def ensure_admin(repo: Repository, admin: AdminAccount) -> bool:
+def ensure_admin(repo: Repository, passwords: PasswordHasher, admin: AdminAccount) -> bool:
     """Create the admin account unless its username exists; never overwrite a changed password.
 
     Returns True when the account was created now. Safe to run from several processes at once.
@@ -234,30 +208,10 @@ def ensure_admin(repo: Repository, admin: AdminAccount) -> bool:
         return False
     now = utc_now()
     user = User(id=new_id(), username=admin.username, name="Administrator", role=ROLE_ADMIN,
-                password_hash=hash_password(admin.password), created_at=now, updated_at=now)
+                password_hash=passwords.hash(admin.password), created_at=now, updated_at=now)
     try:
         repo.create_user(user)
     except DuplicateError:
         return False
     logger.info("created the admin account %s", admin.username)
     return True
-
-
-def _development_password(path: Path) -> tuple[str, bool]:
-    """Read the generated admin password, generating it (mode 0600) first if needed; safe under races."""
-    if path.exists():
-        return path.read_text().strip(), False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(18) + "\n")
-    try:
-        os.link(tmp, path)  # atomic: exactly one process's password wins, the others read it
-        generated = True
-    except FileExistsError:
-        generated = False
-    finally:
-        tmp.unlink()
-    return path.read_text().strip(), generated
-

@@ -12,8 +12,8 @@ from typing import Any
 from infra.usecases import keyholders
 from infra.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from infra.domain.model import GRANT_CREATE, DuplicateError, Grant, Page, PageRequest, Sensor, User, can_access, utc_now
-from infra.adapters.firestore import Repository
-from infra.adapters.jwt_tokens import CONSUMER
+from infra.domain.ports import Repository
+from infra.domain.claims import CONSUMER
 
 
 def grant_sensor(repo: Repository, caller: User, consumer_id: str, body: dict[str, Any]) -> Grant:

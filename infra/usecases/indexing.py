@@ -1,8 +1,8 @@
-"""The pipeline's use-case: one Pub/Sub push of a ``telemetry/v1`` message becomes documents in Elasticsearch.
+"""The pipeline's use-case: one Pub/Sub push of a ``telemetry/v1`` message becomes stored readings.
 
-``PushIndexer.handle`` returns normally when the message may be acknowledged: every record was indexed, or
+``PushIndexer.handle`` returns normally when the message may be acknowledged: every record was stored, or
 refused for good and recorded as a rejection its owner can list. It raises ``ServiceUnavailableError`` when
-anything may succeed later (Elasticsearch down or still answering 429/5xx, Firestore down while recording):
+anything may succeed later (the store down or refusing for now, the rejection store down while recording):
 the push is then answered non-2xx and Pub/Sub redelivers, up to the dead-letter policy. A permanently invalid
 message is never answered 4xx, since Pub/Sub would redeliver it until it is dead-lettered.
 """
@@ -16,15 +16,14 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import orjson
 
 from infra.domain.errors import ServiceUnavailableError
-from infra.adapters.firestore_rejections import Rejection, truncate
+from infra.domain.ports import RejectionStore, Stored, TelemetryWriter
+from infra.domain.rejections import Rejection, truncate
 from infra.domain.telemetry import MESSAGE_SCHEMA, RecordError, format_timestamp, parse_timestamp
-from infra.adapters.elasticsearch.schema import Document, InvalidRecordError, StoreUnavailableError, build_document
-from infra.adapters.elasticsearch.writes import BulkReport, TemplateInstaller, bulk_index
 
 logger = logging.getLogger(__name__)
 
@@ -95,17 +94,14 @@ def decode_envelope(body: bytes, now: datetime | None = None) -> PushedMessage:
 
 
 class PushIndexer:
-    """Index pushed telemetry messages; record what is refused for good."""
+    """Store pushed telemetry messages; record what is refused for good."""
 
-    def __init__(self, es: Callable[[], Any], record: Callable[[Sequence[Rejection]], Any],
-                 installer: TemplateInstaller | None = None):
-        """``es`` returns the Elasticsearch client; ``record`` stores rejections (infra.adapters.firestore_rejections)."""
-        self._es = es
-        self._record = record
-        self.installer = installer or TemplateInstaller(es)
+    def __init__(self, store: TelemetryWriter, rejections: RejectionStore):
+        self.store = store
+        self.rejections = rejections
 
     def handle(self, body: bytes) -> Outcome:
-        """Index the message of one push request body; return when it may be acknowledged.
+        """Store the message of one push request body; return when it may be acknowledged.
 
         Raises:
             ServiceUnavailableError: nothing is lost, but the message must be redelivered.
@@ -118,49 +114,20 @@ class PushIndexer:
             sample = pushed.data.decode("utf-8", "replace")
             self._reject(pushed, [_rejection(pushed, str(exc), sample=sample)])
             return Outcome(pushed.message_id, 0, 1)
-
-        documents: list[Document] = []
-        positions: dict[int, int] = {}  # id(document) → record index, to name refused records
-        rejections: list[Rejection] = []
-        for index, record in enumerate(records):
-            try:
-                document = build_document(record, **meta)
-            except InvalidRecordError as exc:
-                rejections.append(_rejection(pushed, f"record {index}: {exc}", part=f"record-{index}",
-                                             meta=meta, record=record))
-                continue
-            positions[id(document)] = index
-            documents.append(document)
-
-        report = self._index(pushed, documents)
-        for failure in report.failed:
-            index = positions[id(failure.document)]
-            rejections.append(_rejection(pushed, f"record {index}: refused by Elasticsearch ({failure.status} "
-                                         f"{failure.reason})", part=f"record-{index}", meta=meta,
-                                         record=records[index]))
+        stored = self._store(pushed, records, meta)
+        rejections = [_rejection(pushed, f"record {index}: {reason}", part=f"record-{index}", meta=meta,
+                                 record=records[index]) for index, reason in sorted(stored.refused.items())]
         if rejections:
             self._reject(pushed, rejections)
-        return Outcome(pushed.message_id, report.indexed, len(rejections))
+        return Outcome(pushed.message_id, stored.indexed, len(rejections))
 
-    def _index(self, pushed: PushedMessage, documents: list[Document]) -> BulkReport:
-        if not documents:
-            return BulkReport()
+    def _store(self, pushed: PushedMessage, records: list, meta: dict[str, Any]) -> Stored:
         try:
-            self.installer.ensure()
-            report = bulk_index(self._es(), documents)
-        except StoreUnavailableError as exc:
-            logger.warning("message %s not indexed, asking for redelivery: %s", pushed.message_id, exc.message,
+            return self.store.write(records, **meta)
+        except ServiceUnavailableError as exc:
+            logger.warning("message %s not stored, asking for redelivery: %s", pushed.message_id, exc.message,
                            extra={"message_id": pushed.message_id, "delivery_attempt": pushed.delivery_attempt})
             raise
-        if not report.complete:
-            sample = report.retryable[0]
-            logger.warning("message %s: %d record(s) still refused with %s (%s) after retries; asking for "
-                           "redelivery", pushed.message_id, len(report.retryable), sample.status, sample.reason,
-                           extra={"message_id": pushed.message_id, "delivery_attempt": pushed.delivery_attempt})
-            raise ServiceUnavailableError(f"Elasticsearch refused {len(report.retryable)} record(s) for now "
-                                          f"({sample.status}); redeliver the message", retry_after=10,
-                                          code="store_overloaded")
-        return report
 
     def _reject(self, pushed: PushedMessage, rejections: list[Rejection]) -> None:
         first = rejections[0]
@@ -169,7 +136,7 @@ class PushIndexer:
                        extra={"message_id": pushed.message_id, "device_id": first.device_id,
                               "owner_id": first.owner_id})
         try:
-            self._record(rejections)
+            self.rejections.record(rejections)
         except Exception as exc:  # any storage failure: do not acknowledge what was not recorded
             logger.error("recording the rejections of message %s failed: %s", pushed.message_id, exc)
             raise ServiceUnavailableError("rejections could not be recorded; redeliver the message",

@@ -19,9 +19,11 @@ import orjson
 
 from infra.domain.errors import (BadRequestError, ForbiddenError, PayloadTooLargeError, RateLimitedError,
                           ServiceUnavailableError, ValidationError)
-from infra.adapters.pubsub import Publisher, PublishError
+from infra.domain.ports import Publisher
+from infra.domain.ports import PublishError
 from infra.domain.telemetry import MESSAGE_SCHEMA, Invalid, ReadingBounds, format_timestamp, normalise_records
-from infra.adapters.jwt_tokens import DEVICE, TokenError, TokenVerifier
+from infra.domain.ports import TokenVerifier
+from infra.domain.claims import DEVICE, TokenError
 
 
 @dataclass(frozen=True)

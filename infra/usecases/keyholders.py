@@ -13,8 +13,8 @@ from typing import Any
 from infra.domain.errors import NotFoundError
 from infra.domain.model import (HOLDER_CREATE, HOLDER_PATCH, Consumer, Device, KeyHolder, Page, PageRequest, User,
                          can_access, new_id, utc_now)
-from infra.adapters.firestore import Repository
-from infra.adapters.jwt_tokens import TokenIssuer
+from infra.domain.ports import Repository
+from infra.domain.ports import TokenIssuer
 
 KINDS: dict[str, type[KeyHolder]] = {kind.audience: kind for kind in (Device, Consumer)}
 

@@ -8,7 +8,7 @@ from typing import Mapping
 
 from infra.domain.errors import BadRequestError
 from infra.domain.telemetry import RecordError, parse_timestamp
-from infra.adapters.elasticsearch import AGGREGATIONS, DEFAULT_LIMIT, MAX_LIMIT
+from infra.domain.queries import AGGREGATIONS, DEFAULT_LIMIT, MAX_LIMIT
 
 FORMATS = ("json", "csv")
 

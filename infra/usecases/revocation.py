@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from infra.domain.model import Consumer, Device
-from infra.adapters.jwt_tokens import CONSUMER, DEVICE, Claims
+from infra.domain.claims import CONSUMER, DEVICE, Claims
 
 MAX_ENTRIES = 100_000
 

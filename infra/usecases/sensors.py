@@ -15,8 +15,8 @@ from infra.usecases import keyholders
 from infra.domain.errors import NotFoundError
 from infra.domain.model import (SENSOR_CREATE, SENSOR_PATCH, Device, Page, PageRequest, Sensor, User, can_access, new_id,
                          sensor_tree, utc_now)
-from infra.adapters.firestore import Repository
-from infra.adapters.jwt_tokens import DEVICE
+from infra.domain.ports import Repository
+from infra.domain.claims import DEVICE
 
 
 def add_sensor(repo: Repository, caller: User, device_id: str, body: dict[str, Any]) -> Sensor:

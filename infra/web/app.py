@@ -10,6 +10,7 @@ from flask import Flask, Response, current_app, request
 from flask.json.provider import JSONProvider
 from werkzeug.exceptions import HTTPException
 
+from infra.wiring import attach
 from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.domain.errors import AppError, BadRequestError, UnauthorizedError, UnsupportedMediaTypeError
@@ -36,7 +37,7 @@ def create_flask_app(name: str, settings: Settings | None = None, clients: Clien
     """Build a Flask app with JSON errors, trace binding, optional-trailing-slash routes and ``/healthz``.
 
     ``settings`` default to the environment; ``clients`` (shared when several apps share a process) default
-    to a new set. Both are kept in ``app.extensions`` for the views (see ``settings_of``/``clients_of``).
+    to a new set. Routes reach both, and everything built on them, through ``infra.wiring.wiring_of()``.
     """
     settings = settings or Settings.from_env()
     app = Flask(name)
@@ -44,8 +45,7 @@ def create_flask_app(name: str, settings: Settings | None = None, clients: Clien
     # Rules are declared without a trailing slash; with strict_slashes off they match either form.
     app.url_map.strict_slashes = False
     app.url_map.converters.update(CONVERTERS)
-    app.extensions["iot.settings"] = settings
-    app.extensions["iot.clients"] = clients or Clients(settings)
+    attach(app, settings, clients or Clients(settings))
     register_error_handlers(app)
 
     @app.before_request
@@ -64,16 +64,6 @@ def create_flask_app(name: str, settings: Settings | None = None, clients: Clien
         return {"status": "ok", "service": name}
 
     return app
-
-
-def settings_of(app: Flask | None = None) -> Settings:
-    """The settings of ``app`` (default: the current app)."""
-    return (app or current_app).extensions["iot.settings"]
-
-
-def clients_of(app: Flask | None = None) -> Clients:
-    """The shared clients of ``app`` (default: the current app)."""
-    return (app or current_app).extensions["iot.clients"]
 
 
 def register_error_handlers(app: Flask) -> None:

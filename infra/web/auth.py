@@ -19,9 +19,9 @@ from flask import g, request
 from infra.web.addresses import forwarded_client
 from infra.domain.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from infra.domain.model import Consumer, KeyHolder, Sensor, User, can_access
-from infra.adapters.jwt_tokens import CONSUMER, USER, Claims, TokenError
+from infra.domain.claims import CONSUMER, USER, Claims, TokenError
 from infra.web.app import parse_bearer
-from infra.wiring.api import wiring_of
+from infra.wiring import wiring_of
 
 
 def bearer_token() -> str | None:

@@ -1,0 +1,176 @@
+"""The composition root of one Flask app: the adapters plugged into the use cases, each built on first use.
+
+``wiring_of(app)`` is the one way routes (and ``infra.web.auth``) reach their dependencies: the repository, token
+issuer and verifier, revocation cache, password hasher and sign-in policy of the management API; the telemetry
+reader of the data API; the ingestor of a gateway; the push indexer and verifier of the pipeline. Nothing connects
+before first use. Tests replace a dependency by assigning the attribute (``wiring_of(app).ingestor = fake``).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from infra.config import Settings
+from infra.wiring.clients import Clients
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from infra.adapters.elasticsearch import TelemetryReader, TemplateInstaller
+    from infra.adapters.firestore import FirestoreRepository
+    from infra.adapters.firestore_rejections import FirestoreRejections
+    from infra.adapters.google_oidc import PushVerifier
+    from infra.adapters.jwt_tokens import JwtIssuer, JwtVerifier
+    from infra.adapters.keys import SigningKey
+    from infra.adapters.passwords import ScryptPasswords
+    from infra.usecases.accounts import AdminAccount, SignInPolicy
+    from infra.usecases.indexing import PushIndexer
+    from infra.usecases.ingest import Ingestor
+    from infra.usecases.revocation import RevocationCache
+
+EXTENSION = "iot.wiring"
+
+
+class Wiring:
+    """Lazily built dependencies of one app over the process's shared clients.
+
+    A gateway sets its ``ingestor`` when it builds its app (``infra.wiring.gateway.build_ingestor``); gateway-ws
+    keeps its socket bookkeeping in ``extras``.
+    """
+
+    def __init__(self, settings: Settings, clients: Clients):
+        self.settings = settings
+        self.clients = clients
+        self.ingestor: Ingestor | None = None
+        self.extras: dict[str, Any] = {}
+
+    def load_configuration(self, *, signing: bool = True, admin: bool = False) -> None:
+        """Load the keys now, so a configuration error stops start-up instead of failing requests.
+
+        Args:
+            signing: the app issues tokens (else it only verifies them: public keys suffice).
+            admin: the app bootstraps the admin, so IOT_ADMIN_PASSWORD must be usable.
+
+        Raises:
+            ConfigError: naming the missing or malformed variable.
+        """
+        self.verifier
+        if signing:
+            self.issuer
+        if admin:
+            self.admin
+
+    # --- the management API -----------------------------------------------------------------------------------
+
+    @cached_property
+    def repository(self) -> FirestoreRepository:
+        from infra.adapters.firestore import FirestoreRepository
+
+        return FirestoreRepository(self.clients.firestore)
+
+    @cached_property
+    def signing_key(self) -> SigningKey:
+        from infra.adapters.keys import load_signing_key
+
+        return load_signing_key(self.settings)
+
+    @cached_property
+    def issuer(self) -> JwtIssuer:
+        from infra.adapters.jwt_tokens import JwtIssuer
+
+        return JwtIssuer(self.signing_key, self.settings.token_issuer, self.settings.user_token_ttl)
+
+    @cached_property
+    def public_keys(self) -> dict:
+        from infra.adapters.keys import load_public_keys
+
+        return load_public_keys(self.settings)
+
+    @cached_property
+    def jwks(self) -> dict:
+        """The public keys that verify this platform's tokens, as a JWK set."""
+        from infra.adapters.keys import public_jwk
+
+        return {"keys": [public_jwk(key, kid) for kid, key in self.public_keys.items()]}
+
+    @cached_property
+    def verifier(self) -> JwtVerifier:
+        from infra.adapters.jwt_tokens import JwtVerifier
+
+        return JwtVerifier(self.public_keys, self.settings.token_issuer)
+
+    @cached_property
+    def revocations(self) -> RevocationCache:
+        from infra.usecases.revocation import RevocationCache
+
+        return RevocationCache(self.repository, self.settings.revocation_cache_ttl)
+
+    @cached_property
+    def passwords(self) -> ScryptPasswords:
+        from infra.adapters.passwords import SCRYPT
+
+        return SCRYPT
+
+    @cached_property
+    def signin_policy(self) -> SignInPolicy:
+        from infra.usecases.accounts import SignInPolicy
+
+        return SignInPolicy(self.settings.signin_max_failures, self.settings.signin_window)
+
+    @cached_property
+    def admin(self) -> AdminAccount:
+        from infra.wiring.admin import admin_account
+
+        return admin_account(self.settings)
+
+    @cached_property
+    def rejections(self) -> FirestoreRejections:
+        from infra.adapters.firestore_rejections import FirestoreRejections
+
+        return FirestoreRejections(self.clients.firestore)
+
+    # --- reading telemetry --------------------------------------------------------------------------------------
+
+    @cached_property
+    def telemetry(self) -> TelemetryReader:
+        from infra.adapters.elasticsearch import TelemetryReader
+
+        return TelemetryReader(lambda: self.clients.elasticsearch)
+
+    # --- the pipeline ---------------------------------------------------------------------------------------------
+
+    @cached_property
+    def template_installer(self) -> TemplateInstaller:
+        from infra.adapters.elasticsearch import TemplateInstaller
+
+        return TemplateInstaller(lambda: self.clients.elasticsearch, self.settings.elasticsearch_replicas)
+
+    @cached_property
+    def push_indexer(self) -> PushIndexer:
+        from infra.adapters.elasticsearch import ElasticsearchTelemetry
+        from infra.usecases.indexing import PushIndexer
+
+        store = ElasticsearchTelemetry(lambda: self.clients.elasticsearch, self.template_installer)
+        return PushIndexer(store, self.rejections)
+
+    @cached_property
+    def push_verifier(self) -> PushVerifier | None:
+        from infra.adapters.google_oidc import PushVerifier
+
+        return PushVerifier.from_settings(self.settings)
+
+
+def attach(app: Flask, settings: Settings, clients: Clients) -> Wiring:
+    """Give ``app`` its wiring (``infra.web.app.create_flask_app`` does, for every service)."""
+    wiring = app.extensions[EXTENSION] = Wiring(settings, clients)
+    return wiring
+
+
+def wiring_of(app: Flask | None = None) -> Wiring:
+    """The wiring of ``app`` (default: the current app)."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app
+    return app.extensions[EXTENSION]

@@ -38,10 +38,10 @@ class Clients:
     @cached_property
     def publisher(self):
         """The telemetry-topic publisher (see infra.adapters.pubsub)."""
-        from infra.adapters.pubsub import Publisher
+        from infra.adapters.pubsub import PubSubPublisher
 
         with self._lock:
-            publisher = Publisher.from_settings(self.settings)
+            publisher = PubSubPublisher.from_settings(self.settings)
             self._closers.append(publisher.stop)
             return publisher
 

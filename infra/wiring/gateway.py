@@ -10,7 +10,7 @@ from infra.usecases.ingest import Device, DeviceDirectory, Ingestor, Limits
 from infra.adapters.keys import load_public_keys
 from infra.adapters.firestore import FirestoreRepository
 from infra.domain.telemetry import ReadingBounds
-from infra.adapters.jwt_tokens import TokenVerifier
+from infra.adapters.jwt_tokens import JwtVerifier
 
 
 def device_loader(repository: FirestoreRepository):
@@ -34,7 +34,7 @@ def build_ingestor(settings: Settings, clients: Clients, gateway: str, *,
 
     ``wrap_loader`` wraps the device loader (gateway-mqtt keeps its reads off the event loop).
     """
-    verifier = TokenVerifier(load_public_keys(settings), settings.token_issuer)
+    verifier = JwtVerifier(load_public_keys(settings), settings.token_issuer)
     repository = FirestoreRepository(clients.firestore)
     load = device_loader(repository)
     directory = DeviceDirectory(wrap_loader(load) if wrap_loader else load, ttl=settings.revocation_cache_ttl)

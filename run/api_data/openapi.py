@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.web.openapi import obj, operation, path_parameter, query_parameter, ref
-from infra.adapters.elasticsearch import AGGREGATIONS, DEFAULT_LIMIT, MAX_BUCKETS, MAX_LIMIT, MAX_SIZE, MAX_WINDOW
+from infra.domain.queries import AGGREGATIONS, DEFAULT_LIMIT, MAX_BUCKETS, MAX_LIMIT, MAX_SIZE, MAX_WINDOW
 
 TAG = "data"
 PROXY_TAG = "consume"

@@ -11,10 +11,11 @@ from flask import Blueprint, Response, current_app, request
 from infra.web.auth import current_consumer, current_user, reader_audience, sensor_for_reading, sensors_for_reading
 from infra.domain.errors import AppError, BadRequestError, ForbiddenError, NotFoundError
 from infra.usecases.readings import parse_data_query
-from infra.adapters.elasticsearch import QueryError, downsample, read_points, search_sensors
-from infra.adapters.elasticsearch.search import MAX_SENSORS
-from infra.adapters.jwt_tokens import CONSUMER
-from infra.web.app import clients_of, json_body
+from infra.domain.errors import QueryError
+from infra.domain.queries import MAX_SENSORS
+from infra.domain.claims import CONSUMER
+from infra.web.app import json_body
+from infra.wiring import wiring_of
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("api_data", __name__)
@@ -29,15 +30,15 @@ def sensor_data(sensor_id: str):
     """Readings of one sensor in a time range: pages newest first (or ``order=asc``), or downsampled."""
     query = parse_data_query(request.args)
     sensor = sensor_for_reading(sensor_id)
-    es = clients_of().elasticsearch
+    telemetry = wiring_of().telemetry
     try:
         if query.interval is not None:
-            points = downsample(es, sensor.id, sensor.type, query.start_ns, query.end_ns, query.interval,
-                                query.agg, query.order)
+            points = telemetry.buckets(sensor.id, sensor.type, query.start_ns, query.end_ns, query.interval,
+                                       query.agg, query.order)
             next_cursor = None
         else:
-            points, next_cursor = read_points(es, sensor.id, sensor.type, query.start_ns, query.end_ns,
-                                              query.limit, query.cursor, query.order)
+            points, next_cursor = telemetry.points(sensor.id, sensor.type, query.start_ns, query.end_ns,
+                                                   query.limit, query.cursor, query.order)
     except QueryError as exc:
         raise BadRequestError(str(exc), code="invalid_query") from None
     if query.format == "csv":
@@ -133,7 +134,7 @@ def _body() -> dict:
 
 def _search(sensor_ids: list[str], body: dict, *, count: bool):
     try:
-        return search_sensors(clients_of().elasticsearch, sensor_ids, body, count=count)
+        return wiring_of().telemetry.search(sensor_ids, body, count=count)
     except QueryError as exc:
         raise BadRequestError(str(exc), code="invalid_query") from None
 

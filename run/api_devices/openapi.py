@@ -5,7 +5,7 @@ from __future__ import annotations
 from infra.domain.model import PATH_MAX_DEPTH, PATH_PART_MAX, UNIT_MAX
 from infra.web.openapi import (DESCRIPTION_FIELD, DESCRIPTION_INPUT, ID, LIST_PARAMETERS, NAME, TIMESTAMP, list_schema,
                            obj, operation, keyholder_fragment, path_parameter, query_parameter, ref)
-from infra.adapters.firestore_rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from infra.domain.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from infra.domain.telemetry import SENSOR_TYPES, TYPE_ALIASES
 
 TAG = "devices"

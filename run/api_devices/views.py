@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from infra.usecases import keyholders
-
-from infra.usecases import sensors as registry
-
-from infra.adapters import firestore_rejections as rejections
+from infra.domain.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from infra.usecases import keyholders, sensors
 from infra.web.auth import current_user
 from infra.domain.errors import BadRequestError
 from infra.web.paging import page_reply, page_request
-from infra.adapters.jwt_tokens import DEVICE
-from infra.web.app import clients_of, json_body
-from infra.wiring.api import wiring_of
+from infra.domain.claims import DEVICE
+from infra.web.app import json_body
+from infra.wiring import wiring_of
 from run.keyholder_routes import add_keyholder_routes
 
 bp = Blueprint("devices", __name__)
@@ -26,10 +23,10 @@ def list_device_rejections(device_id: str):
     """Telemetry of the device that was refused for good (newest first), so nothing is lost silently."""
     device = keyholders.get(wiring_of().repository, DEVICE, current_user(), device_id)
     try:
-        limit = int(request.args.get("limit", rejections.DEFAULT_LIST_LIMIT))
-        items = rejections.list_rejections(clients_of().firestore, device.owner_id, device.id, limit)
+        limit = int(request.args.get("limit", DEFAULT_LIST_LIMIT))
+        items = wiring_of().rejections.list(device.owner_id, device.id, limit)
     except ValueError:
-        raise BadRequestError(f"limit must be between 1 and {rejections.MAX_LIST_LIMIT}",
+        raise BadRequestError(f"limit must be between 1 and {MAX_LIST_LIMIT}",
                               code="invalid_query") from None
     return {"items": items}
 
@@ -37,40 +34,40 @@ def list_device_rejections(device_id: str):
 @bp.get("/api/devices/<device_id>/tree")
 def get_tree(device_id: str):
     """The device's sensors nested under the groups of their paths."""
-    return registry.device_tree(wiring_of().repository, current_user(), device_id)
+    return sensors.device_tree(wiring_of().repository, current_user(), device_id)
 
 
 @bp.get("/api/devices/<device_id>/sensors")
 def list_sensors(device_id: str):
     """The sensors of a device."""
     user = current_user()
-    return page_reply(registry.list_sensors(wiring_of().repository, user, device_id, page_request()))
+    return page_reply(sensors.list_sensors(wiring_of().repository, user, device_id, page_request()))
 
 
 @bp.post("/api/devices/<device_id>/sensors")
 def create_sensor(device_id: str):
     """Add a sensor to a device (``mapping`` as an object or a JSON string)."""
     user = current_user()
-    sensor = registry.add_sensor(wiring_of().repository, user, device_id, json_body(lenient=True))
+    sensor = sensors.add_sensor(wiring_of().repository, user, device_id, json_body(lenient=True))
     return sensor.public(), 201, {"Location": f"/api/devices/{device_id}/sensors/{sensor.id}"}
 
 
 @bp.get("/api/devices/<device_id>/sensors/<sensor_id>")
 def get_sensor(device_id: str, sensor_id: str):
     """One sensor."""
-    return registry.get_sensor(wiring_of().repository, current_user(), device_id, sensor_id).public()
+    return sensors.get_sensor(wiring_of().repository, current_user(), device_id, sensor_id).public()
 
 
 @bp.patch("/api/devices/<device_id>/sensors/<sensor_id>")
 def patch_sensor(device_id: str, sensor_id: str):
     """Change a sensor's name, description or path."""
     user = current_user()
-    sensor = registry.update_sensor(wiring_of().repository, user, device_id, sensor_id, json_body(lenient=True))
+    sensor = sensors.update_sensor(wiring_of().repository, user, device_id, sensor_id, json_body(lenient=True))
     return sensor.public()
 
 
 @bp.delete("/api/devices/<device_id>/sensors/<sensor_id>")
 def delete_sensor(device_id: str, sensor_id: str):
     """Delete a sensor and the grants on it."""
-    registry.delete_sensor(wiring_of().repository, current_user(), device_id, sensor_id)
+    sensors.delete_sensor(wiring_of().repository, current_user(), device_id, sensor_id)
     return "", 204

@@ -7,7 +7,7 @@ from flask import Flask
 from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.web.app import create_flask_app
-from infra.wiring.api import wiring_of
+from infra.wiring import wiring_of
 from run.api_users.views import bp
 
 

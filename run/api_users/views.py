@@ -6,10 +6,9 @@ from flask import Blueprint
 
 from infra.usecases import accounts
 from infra.web.auth import client_address, current_user
-from infra.adapters.keys import public_jwk
 from infra.web.paging import page_reply, page_request
-from infra.web.app import json_body, settings_of
-from infra.wiring.api import wiring_of
+from infra.web.app import json_body
+from infra.wiring import wiring_of
 
 bp = Blueprint("users", __name__)
 
@@ -21,8 +20,8 @@ JWKS_MAX_AGE = 300  # verifiers may cache the key set this long; a new key is pu
 def signin():
     """Exchange a username and password for a user token."""
     wiring = wiring_of()
-    address = client_address(settings_of().trusted_proxy_hops)
-    signed_in = accounts.sign_in(wiring.repository, wiring.issuer, wiring.signin_policy, json_body(lenient=True),
+    address = client_address(wiring.settings.trusted_proxy_hops)
+    signed_in = accounts.sign_in(wiring.repository, wiring.passwords, wiring.issuer, wiring.signin_policy, json_body(lenient=True),
                                  address, admin=wiring.admin)
     return signed_in.public()
 
@@ -37,7 +36,7 @@ def get_self():
 def patch_self():
     """Change the caller's own name or password (a new password needs ``current_password``)."""
     user = current_user()
-    return accounts.update_self(wiring_of().repository, user, json_body(lenient=True)).public()
+    return accounts.update_self(wiring_of().repository, wiring_of().passwords, user, json_body(lenient=True)).public()
 
 
 @bp.get("/api/users")
@@ -51,7 +50,7 @@ def list_users():
 def create_user():
     """Create an account (admins)."""
     user = current_user()
-    created = accounts.create_user(wiring_of().repository, user, json_body(lenient=True))
+    created = accounts.create_user(wiring_of().repository, wiring_of().passwords, user, json_body(lenient=True))
     return created.public(), 201, {"Location": f"/api/users/{created.id}"}
 
 
@@ -65,7 +64,7 @@ def get_user(user_id: str):
 def patch_user(user_id: str):
     """Change an account's name, password or role (admins)."""
     user = current_user()
-    return accounts.update_user(wiring_of().repository, user, user_id, json_body(lenient=True)).public()
+    return accounts.update_user(wiring_of().repository, wiring_of().passwords, user, user_id, json_body(lenient=True)).public()
 
 
 @bp.delete(USER)
@@ -78,5 +77,4 @@ def delete_user(user_id: str):
 @bp.get("/.well-known/jwks.json")
 def jwks():
     """The public keys that verify this platform's tokens."""
-    keys = [public_jwk(key, kid) for kid, key in wiring_of().public_keys.items()]
-    return {"keys": keys}, 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}
+    return wiring_of().jwks, 200, {"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"}

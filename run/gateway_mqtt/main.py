@@ -24,7 +24,9 @@ from infra.config import Settings
 from infra.domain.errors import AppError, ForbiddenError, RateLimitedError
 from infra.wiring.gateway import build_ingestor
 from infra.usecases.ingest import Device, Identity, Ingestor
-from infra.adapters.firestore_rejections import Rejection, record_rejections
+from infra.adapters.firestore_rejections import FirestoreRejections
+from infra.domain.ports import RejectionStore
+from infra.domain.rejections import Rejection
 from run.gateway_mqtt.ports import (BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable,
                                     Stored)
 from run.gateway_mqtt.protocol import Limits
@@ -101,9 +103,9 @@ class PubSubSink:
     two clients of one device) never share one.
     """
 
-    def __init__(self, ingestor: Ingestor, firestore, offload: Offloader):
+    def __init__(self, ingestor: Ingestor, rejections: RejectionStore, offload: Offloader):
         self.ingestor = ingestor
-        self.firestore = firestore
+        self.rejections = rejections
         self.offload = offload
 
     async def publish(self, identity: Identity, payload: bytes, *, delivery_id: str | None = None,
@@ -140,7 +142,7 @@ class PubSubSink:
                               published_at=datetime.now(timezone.utc), owner_id=device.owner_id if device else None,
                               device_id=identity.device_id, sample=payload.decode("utf-8", "replace"),
                               source="gateway-mqtt")
-        record_rejections(self.firestore, [rejection])
+        self.rejections.record([rejection])
 
 
 def limits_for(settings: Settings) -> Limits:
@@ -156,7 +158,8 @@ def main(settings: Settings, port: int) -> int:
     executor = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="mqtt-io")
     offload = Offloader(executor)
     try:
-        asyncio.run(serve(TokenAuthenticator(ingestor, offload), PubSubSink(ingestor, clients.firestore, offload),
+        sink = PubSubSink(ingestor, FirestoreRejections(clients.firestore), offload)
+        asyncio.run(serve(TokenAuthenticator(ingestor, offload), sink,
                           host=settings.bind_host, tcp_port=settings.mqtt_tcp_port or None, ws_port=port,
                           limits=limits_for(settings), trusted_proxy_hops=settings.trusted_proxy_hops))
     finally:

@@ -20,7 +20,7 @@ import logging
 import time
 
 import orjson
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g, request
 
 from infra.wiring.clients import Clients
 from infra.config import Settings
@@ -28,6 +28,7 @@ from infra.domain.errors import AppError
 from infra.wiring.gateway import build_ingestor
 from infra.usecases.ingest import Identity, Ingestor
 from infra.web.app import bearer_token, create_flask_app
+from infra.wiring import wiring_of
 from run.gateway_ws.bounded_socket import BoundedSocket, serve_websocket
 from run.gateway_ws.device_sockets import DeviceSockets
 
@@ -42,18 +43,17 @@ POLICY_VIOLATION = 1008
 @bp.before_request
 def authenticate_upgrade() -> None:
     """Refuse the upgrade with a JSON 401/403 unless a current device token is presented."""
-    ingestor: Ingestor = current_app.extensions["iot.ingestor"]
-    g.identity = ingestor.authenticate(bearer_token(request.headers))
+    g.identity = wiring_of().ingestor.authenticate(bearer_token(request.headers))
 
 
 @bp.route("/", websocket=True)
 def stream() -> Response:
     """Acknowledge every frame in order until the device or the token's validity ends the socket."""
-    ingestor: Ingestor = current_app.extensions["iot.ingestor"]
-    identity: Identity = g.identity
-    sockets: DeviceSockets = current_app.extensions["iot.device_sockets"]
+    wiring = wiring_of()
+    ingestor, identity = wiring.ingestor, g.identity
+    sockets: DeviceSockets = wiring.extras["device_sockets"]
     with sockets.held_by(identity.device_id):  # refused (429) before upgrading when the device holds its most
-        return serve_websocket(request.environ, current_app.extensions["iot.ws_options"],
+        return serve_websocket(request.environ, wiring.extras["ws_options"],
                                lambda ws: _acknowledge_frames(ws, ingestor, identity))
 
 
@@ -91,15 +91,15 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
                ingestor: Ingestor | None = None) -> Flask:
     """Build the gateway-ws app; the ingestor defaults to one built from settings."""
     app = create_flask_app("gateway-ws", settings, clients)
-    settings = app.extensions["iot.settings"]
-    ingestor = ingestor or build_ingestor(settings, app.extensions["iot.clients"], "ws")
-    app.extensions["iot.ingestor"] = ingestor
-    app.extensions["iot.device_sockets"] = DeviceSockets(settings.ws_max_sockets_per_device)
+    wiring = wiring_of(app)
+    settings = wiring.settings
+    ingestor = wiring.ingestor = ingestor or build_ingestor(settings, wiring.clients, "ws")
+    wiring.extras["device_sockets"] = DeviceSockets(settings.ws_max_sockets_per_device)
     # Uncompressed frames up to 4x the request limit get a 413 ack; beyond that the socket is closed (1009)
     # unread. A compressed frame is closed (1009) once it inflates beyond the limit itself.
-    app.extensions["iot.ws_options"] = {"ping_interval": PING_INTERVAL,
-                                        "max_message_size": 4 * ingestor.limits.max_body_bytes,
-                                        "max_inflated_bytes": ingestor.limits.max_body_bytes,
-                                        "max_pending_frames": settings.ws_max_pending_frames}
+    wiring.extras["ws_options"] = {"ping_interval": PING_INTERVAL,
+                                   "max_message_size": 4 * ingestor.limits.max_body_bytes,
+                                   "max_inflated_bytes": ingestor.limits.max_body_bytes,
+                                   "max_pending_frames": settings.ws_max_pending_frames}
     app.register_blueprint(bp)
     return app

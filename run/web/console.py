@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, send_from_directory
 from markupsafe import escape
 
-from infra.web.app import settings_of
+from infra.wiring import wiring_of
 
 STATIC_DIR = Path(__file__).with_name("static")
 ASSET_PREFIX = "/console"
@@ -36,7 +36,7 @@ bp = Blueprint("console", __name__)
 
 def gateway_url() -> str:
     """The HTTP gateway URL the console shows in its examples (``IOT_CONSOLE_GATEWAY_URL``)."""
-    return settings_of().console_gateway_url
+    return wiring_of().settings.console_gateway_url
 
 
 @bp.get("/")

@@ -13,7 +13,9 @@ import pytest
 import requests
 
 from emulators.process import ManagedProcess, free_port, wait_until
-from infra.usecases.accounts import admin_account, ensure_admin
+from infra.adapters.passwords import SCRYPT
+from infra.usecases.accounts import ensure_admin
+from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient
 from infra.config import ROOT, Settings
 from infra.adapters.keys import load_signing_key
@@ -75,7 +77,7 @@ def api(stack) -> Api:
 @pytest.fixture
 def admin(api) -> ApiClient:
     """A client signed in as the bootstrapped admin (re-created if another test wiped Firestore)."""
-    ensure_admin(api.repository, admin_account(api.settings))
+    ensure_admin(api.repository, SCRYPT, admin_account(api.settings))
     client = api.client()
     client.signin(api.settings.admin_username, api.admin_password)
     return client

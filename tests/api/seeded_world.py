@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from elasticsearch import Elasticsearch
 from schemathesis.core.parameters import ParameterLocation
 
-from infra.usecases.accounts import admin_account, ensure_admin
+from infra.adapters.passwords import SCRYPT
+from infra.usecases.accounts import ensure_admin
+from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient, ApiError
 from infra.adapters.elasticsearch import build_document, bulk_index
 from tests.api.conftest import PASSWORD
@@ -34,7 +36,7 @@ class SeededWorld:
     @classmethod
     def create(cls, api, es_url: str) -> "SeededWorld":
         """Sign in the admin (re-created if a test wiped Firestore) and seed a world."""
-        ensure_admin(api.repository, admin_account(api.settings))
+        ensure_admin(api.repository, SCRYPT, admin_account(api.settings))
         admin = api.client()
         admin.signin(api.settings.admin_username, api.admin_password)
         world = cls(api, admin, Elasticsearch(es_url, request_timeout=30))

@@ -6,9 +6,9 @@ import pytest
 
 from infra.web.auth import client_address, current_consumer, current_holder, sensor_for_reading, sensors_for_reading
 from infra.wiring.clients import Clients
-from infra.adapters.jwt_tokens import DEVICE
+from infra.domain.claims import DEVICE
 from infra.web.app import create_flask_app
-from infra.wiring.api import wiring_of
+from infra.wiring import wiring_of
 from run.api_data import create_app as create_api_data
 
 pytestmark = pytest.mark.e2e

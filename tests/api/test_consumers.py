@@ -7,7 +7,8 @@ import pytest
 from emulators.api_client import ApiError
 from infra.adapters.keys import load_public_keys
 from infra.usecases.revocation import RevocationCache
-from infra.adapters.jwt_tokens import CONSUMER, DEVICE, TokenVerifier
+from infra.adapters.jwt_tokens import JwtVerifier
+from infra.domain.claims import CONSUMER, DEVICE
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +22,7 @@ def _raises(call, status: int, code: str) -> ApiError:
 
 @pytest.fixture
 def verifier(api):
-    return TokenVerifier(load_public_keys(api.settings), api.settings.token_issuer)
+    return JwtVerifier(load_public_keys(api.settings), api.settings.token_issuer)
 
 
 def test_grant_list_and_revoke(new_user):

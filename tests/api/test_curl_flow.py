@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.adapters.jwt_tokens import DEVICE, TokenVerifier
+from infra.adapters.jwt_tokens import JwtVerifier
+from infra.domain.claims import DEVICE
 from infra.adapters.keys import load_public_keys
 
 SCRIPT = Path(__file__).with_name("curl_flow.sh")
@@ -27,5 +28,5 @@ def test_the_readme_curl_flow_signs_in_creates_a_device_and_sensor_and_gets_a_ke
     device_id, sensor_id, device_token = result[1:]
     sensor = admin.get_sensor(device_id, sensor_id)
     assert sensor["mapping"] == {"type": "double"} and sensor["description"] == "boiler water"
-    claims = TokenVerifier(load_public_keys(api.settings), api.settings.token_issuer).verify(device_token, DEVICE)
+    claims = JwtVerifier(load_public_keys(api.settings), api.settings.token_issuer).verify(device_token, DEVICE)
     assert (claims.subject, claims.version) == (device_id, 1)

@@ -13,7 +13,7 @@ from hypothesis import given, strategies as st
 from infra.domain.errors import BadRequestError
 from infra.domain.model import (HOLDER_PATCH, SENSOR_CREATE, Device, Sensor, parse_mapping, sensor_tree, valid_id)
 from infra.usecases.revocation import RevocationCache, TtlCache
-from infra.adapters.jwt_tokens import DEVICE, Claims
+from infra.domain.claims import DEVICE, Claims
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 

@@ -6,11 +6,14 @@ import stat
 
 import pytest
 
-from infra.usecases.accounts import admin_account, ensure_admin
+from infra.adapters.passwords import SCRYPT
+from infra.usecases.accounts import ensure_admin
+from infra.wiring.admin import admin_account
 from emulators.api_client import ApiError
 from infra.config import ConfigError, Settings
 from infra.adapters.keys import parse_jwks
-from infra.adapters.jwt_tokens import USER, TokenVerifier
+from infra.adapters.jwt_tokens import JwtVerifier
+from infra.domain.claims import USER
 from tests.api.conftest import PASSWORD
 from tests.support.names import unique
 
@@ -37,7 +40,7 @@ def test_signin_returns_an_expiring_token_verified_by_the_published_jwks(api, ad
 
     jwks = api.client().request("GET", "/.well-known/jwks.json")
     assert jwks.headers["Cache-Control"].startswith("public")
-    verifier = TokenVerifier(parse_jwks(jwks.text), api.settings.token_issuer)
+    verifier = JwtVerifier(parse_jwks(jwks.text), api.settings.token_issuer)
     claims = verifier.verify(reply["token"], USER)
     assert claims.subject == reply["user"]["id"]
     assert claims.expires_at - claims.issued_at == api.settings.user_token_ttl
@@ -205,12 +208,12 @@ def test_admin_bootstrap_is_idempotent_and_keeps_a_changed_password(api, tmp_pat
     settings = Settings.from_env({"IOT_ADMIN_USERNAME": username, "IOT_ADMIN_PASSWORD": "first admin password",
                                   "IOT_DATA_DIR": str(tmp_path)})
     account = admin_account(settings)
-    assert ensure_admin(api.repository, account) is True
+    assert ensure_admin(api.repository, SCRYPT, account) is True
     client = api.client()
     assert client.signin(username, "first admin password")["user"]["role"] == "admin"
     client.update_me(password="changed admin password", current_password="first admin password")
 
-    assert ensure_admin(api.repository, account) is False
+    assert ensure_admin(api.repository, SCRYPT, account) is False
     _raises(lambda: api.client().signin(username, "first admin password"), 401, "invalid_credentials")
     assert api.client().signin(username, "changed admin password")["token"]
 

@@ -9,7 +9,9 @@ import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from infra.adapters.firestore_rejections import Rejection, record_rejections
+from infra.adapters.firestore_rejections import FirestoreRejections
+
+from infra.domain.rejections import Rejection
 from tests.support.tools import command
 
 pytestmark = pytest.mark.e2e
@@ -180,7 +182,7 @@ def test_refused_telemetry_is_listed(browser, user, firestore_db):
     device = user.create_device("noisy")
     browser.go(f"/devices/{device['id']}")
     browser.wait_for_text("#rejections", "Nothing refused")
-    record_rejections(firestore_db, [Rejection("value 'warm' is not a number", "m1", datetime.now(timezone.utc),
+    FirestoreRejections(firestore_db).record([Rejection("value 'warm' is not a number", "m1", datetime.now(timezone.utc),
                                                owner_id=user.me()["id"], device_id=device["id"],
                                                sample=f'{{"value": "{HOSTILE}"}}')])
     browser.click("#rejections-refresh")

@@ -4,7 +4,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from infra.adapters.firestore_rejections import Rejection, record_rejections
+from infra.adapters.firestore_rejections import FirestoreRejections
+
+from infra.domain.rejections import Rejection
 
 pytestmark = pytest.mark.e2e
 
@@ -14,7 +16,7 @@ def test_an_owner_lists_a_devices_rejections_newest_first(services, new_user, fi
     device = owner.create_device("flaky")
     me = owner.me()
     now = datetime.now(timezone.utc)
-    record_rejections(firestore_db, [
+    FirestoreRejections(firestore_db).record([
         Rejection("value 'warm' is not a number", "m1", now - timedelta(seconds=5), owner_id=me["id"],
                   device_id=device["id"], sample='{"value": "warm"}'),
         Rejection("not JSON", "m2", now, owner_id=me["id"], device_id=device["id"], sample="{oops"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from emulators.process import free_port
-from infra.adapters.jwt_tokens import USER
+from infra.domain.claims import USER
 from tests.support.devices import FIXED_DATES_ENV, SeededDevice, issuer, seed  # noqa: F401  (fixtures used by the tests)
 from tests.support.pubsub import TelemetryTap
 

@@ -7,7 +7,7 @@ import orjson
 import pytest
 import requests
 
-from infra.adapters.jwt_tokens import DEVICE
+from infra.domain.claims import DEVICE
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
-from infra.adapters.firestore_rejections import list_rejections
+from infra.adapters.firestore_rejections import FirestoreRejections
 
 pytestmark = pytest.mark.e2e
 
@@ -110,7 +110,7 @@ def test_an_invalid_payload_gets_payload_format_invalid(gateways, seed, tap, fir
         info = client.publish(device.id, {"sensor_id": device.sensors["temp"], "value": "warm"})
         assert client.acks[info.mid].value == 0x99
     assert tap.settle(device.id, wait=1.5) == []
-    [rejection] = list_rejections(firestore_db, device.owner_id, device.id)
+    [rejection] = FirestoreRejections(firestore_db).list(device.owner_id, device.id)
     assert rejection["source"] == "gateway-mqtt"
     assert "warm" in rejection["reason"] and "warm" in rejection["sample"]
 
@@ -121,7 +121,7 @@ def test_mqtt311_acknowledges_an_invalid_payload_and_records_why(gateways, seed,
         info = client.publish(device.id, [{"sensor_id": device.sensors["door"], "value": "ajar"}])
         assert info.is_published()  # a plain PUBACK: resending the same bad payload would never help
     assert tap.settle(device.id, wait=1.5) == []
-    [rejection] = list_rejections(firestore_db, device.owner_id, device.id)
+    [rejection] = FirestoreRejections(firestore_db).list(device.owner_id, device.id)
     assert "record 0" in rejection["reason"] and rejection["device_id"] == device.id
 
 

@@ -4,7 +4,7 @@ import pytest
 from google.cloud import pubsub_v1
 
 from infra.ops.dead_letters import replay
-from infra.adapters.pubsub import Publisher
+from infra.adapters.pubsub import PubSubPublisher
 from tests.support.names import unique
 
 
@@ -26,7 +26,7 @@ def hold(stack):
 
 def test_a_message_that_could_not_be_republished_stays_held(stack, hold):
     subscriber = pubsub_v1.SubscriberClient()
-    nowhere = Publisher(stack.project, unique("missing-topic"), timeout=5)
+    nowhere = PubSubPublisher(stack.project, unique("missing-topic"), timeout=5)
     try:
         summary = replay(subscriber, nowhere, hold, wait=1.0)
     finally:

@@ -9,7 +9,8 @@ from emulators import gcloud
 from emulators.process import free_port
 from emulators.pubsub_bootstrap import describe, ensure_topology
 from infra.config import PubSubTopology
-from infra.adapters.pubsub import Publisher, PublishError
+from infra.adapters.pubsub import PubSubPublisher
+from infra.domain.ports import PublishError
 from tests.support.names import unique
 
 
@@ -27,7 +28,7 @@ def telemetry_subscription(stack):
 
 def test_a_published_message_reaches_a_subscription(stack, telemetry_subscription):
     subscriber, path = telemetry_subscription
-    publisher = Publisher(stack.project, "telemetry", timeout=10)
+    publisher = PubSubPublisher(stack.project, "telemetry", timeout=10)
     try:
         message_id = publisher.publish(b'{"hello": "world"}', device_id="d-1", gateway="test")
     finally:
@@ -47,7 +48,7 @@ def test_a_published_message_reaches_a_subscription(stack, telemetry_subscriptio
 def test_a_stopped_publisher_refuses_with_a_publish_error(stack):
     # A gateway worker shutting down stops its publisher while a WebSocket frame may still be ingested: the
     # device must get the retryable 503 of a PublishError, not an internal error.
-    publisher = Publisher(stack.project, "telemetry", timeout=3)
+    publisher = PubSubPublisher(stack.project, "telemetry", timeout=3)
     publisher.stop()
     with pytest.raises(PublishError, match="stopped publisher"):
         publisher.publish(b"late")
@@ -58,7 +59,7 @@ def test_publish_against_a_stopped_emulator_raises_within_its_timeout(tmp_path, 
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.address)
     try:
         pubsub_v1.PublisherClient().create_topic(name="projects/iot-stopped/topics/telemetry")
-        publisher = Publisher("iot-stopped", "telemetry", timeout=3)
+        publisher = PubSubPublisher("iot-stopped", "telemetry", timeout=3)
         assert publisher.publish(b"before")  # works while the emulator runs
     finally:
         emulator.stop()

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.usecases.ingest import Device, DeviceDirectory, Identity, Ingestor
 from infra.adapters.keys import SigningKey, jwks, parse_jwks
-from infra.adapters.jwt_tokens import DEVICE, TokenIssuer, TokenVerifier
+from infra.adapters.jwt_tokens import JwtIssuer, JwtVerifier
+from infra.domain.claims import DEVICE
 from run.gateway_mqtt.codec import MQTT_3_1_1, MQTT_5
 from run.gateway_mqtt.main import Offloader, PubSubSink, TokenAuthenticator, off_the_event_loop
 from run.gateway_mqtt.ports import InvalidPayload, NotAuthorized
@@ -82,7 +83,7 @@ def published() -> Published:
 
 @pytest.fixture
 def ingestor(key, devices, cache_clock, published) -> Ingestor:
-    verifier = TokenVerifier(parse_jwks(json.dumps(jwks(key))), "iot-platform")
+    verifier = JwtVerifier(parse_jwks(json.dumps(jwks(key))), "iot-platform")
     directory = DeviceDirectory(off_the_event_loop(devices.load), ttl=60, clock=cache_clock.monotonic)
     return Ingestor(verifier, directory, published, "mqtt")  # type: ignore[arg-type]
 
@@ -106,7 +107,7 @@ def sink(ingestor, offload):
 
 @pytest.fixture
 def token(key):
-    issuer = TokenIssuer(key, "iot-platform", 3600)
+    issuer = JwtIssuer(key, "iot-platform", 3600)
     return lambda device_id: issuer.issue(DEVICE, device_id, version=1)
 
 

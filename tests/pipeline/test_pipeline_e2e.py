@@ -6,7 +6,7 @@ import orjson
 import pytest
 import requests
 
-from infra.adapters.firestore_rejections import list_rejections
+from infra.adapters.firestore_rejections import FirestoreRejections
 from infra.adapters.elasticsearch import downsample, read_points
 from tests.pipeline.conftest import count_documents, envelope, telemetry, wait_for_points
 
@@ -105,7 +105,7 @@ def test_a_message_of_the_wrong_shape_is_acknowledged_and_its_owner_sees_it(pipe
                                                    "timestamp": "2025-11-28T06:00:00Z", "value": 1}]))
     response = requests.post(f"{pipeline}/pubsub/push", data=envelope(data, attributes, message_id="777"), timeout=15)
     assert response.status_code == 204
-    [rejection] = list_rejections(firestore_db, device.owner_id, device.id)
+    [rejection] = FirestoreRejections(firestore_db).list(device.owner_id, device.id)
     assert reason in rejection["reason"]
     assert (rejection["message_id"], rejection["source"], rejection["part"]) == ("777", "pipeline", "message")
     assert rejection["sample"]
@@ -133,12 +133,12 @@ def test_good_records_are_indexed_and_bad_ones_recorded_in_the_same_message(pipe
     assert requests.post(f"{pipeline}/pubsub/push", data=body, timeout=15).status_code == 204
     points, _ = read_points(pl_es, temp, "double", order="asc")
     assert [p["value"] for p in points] == [20.5, 21.0]
-    by_part = {r["part"]: r for r in list_rejections(firestore_db, device.owner_id, device.id)}
+    by_part = {r["part"]: r for r in FirestoreRejections(firestore_db).list(device.owner_id, device.id)}
     assert set(by_part) == {"record-1", "record-2"}
     assert by_part["record-1"]["sensor_id"] == door and "true or false" in by_part["record-1"]["reason"]
     assert by_part["record-2"]["sensor_id"] == temp
     assert "refused by Elasticsearch (400" in by_part["record-2"]["reason"]
     # A redelivery records nothing new: rejection ids derive from the message.
     assert requests.post(f"{pipeline}/pubsub/push", data=body, timeout=15).status_code == 204
-    assert len(list_rejections(firestore_db, device.owner_id, device.id)) == 2
+    assert len(FirestoreRejections(firestore_db).list(device.owner_id, device.id)) == 2
     assert count_documents(pl_es, temp) == 2

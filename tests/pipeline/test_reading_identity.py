@@ -14,7 +14,7 @@ import requests
 import websocket
 
 from emulators.process import free_port
-from infra.adapters.firestore_rejections import list_rejections
+from infra.adapters.firestore_rejections import FirestoreRejections
 from tests.pipeline.conftest import count_documents, envelope, telemetry, wait_for_points
 from tests.support.tools import command
 
@@ -130,7 +130,7 @@ def test_an_index_that_cannot_be_created_is_retried_not_rejected(pipeline, seed,
         pl_es.cluster.put_settings(persistent={"cluster.max_shards_per_node": None})
     assert requests.post(f"{pipeline}/pubsub/push", data=body, timeout=60).status_code == 204
     assert wait_for_points(pl_es, temp, "double", 1, start_ns=0)[0]["value"] == 7.0
-    assert list_rejections(firestore_db, device.owner_id, device.id) == []
+    assert FirestoreRejections(firestore_db).list(device.owner_id, device.id) == []
 
 
 def _open_shards(es) -> int:

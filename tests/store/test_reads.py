@@ -5,7 +5,9 @@ import statistics
 import pytest
 
 from infra.domain.telemetry import format_timestamp
-from infra.adapters.elasticsearch import ALIAS, MAX_BUCKETS, MAX_LIMIT, QueryError, downsample, latest, read_points
+from infra.adapters.elasticsearch import ALIAS, downsample, latest, read_points
+from infra.domain.queries import MAX_BUCKETS, MAX_LIMIT
+from infra.domain.errors import QueryError
 from tests.store.helpers import reading, store
 
 BASE = 1_764_300_000_000_000_000  # 2025-11-28T03:20:00Z in ns

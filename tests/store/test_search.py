@@ -2,7 +2,9 @@
 
 import pytest
 
-from infra.adapters.elasticsearch import ALIAS, MAX_SIZE, QueryError, search_sensors
+from infra.adapters.elasticsearch import ALIAS, search_sensors
+from infra.domain.queries import MAX_SIZE
+from infra.domain.errors import QueryError
 from tests.store.helpers import reading, store
 
 BASE = 1_764_300_000_000_000_000

@@ -3,8 +3,8 @@
 import pytest
 from elasticsearch import Elasticsearch
 
-from infra.adapters.elasticsearch import (ALIAS, TEMPLATE_NAME, Document, StoreUnavailableError, bulk_index, install_template,
-                              read_points)
+from infra.adapters.elasticsearch import ALIAS, TEMPLATE_NAME, Document, bulk_index, install_template, read_points
+from infra.domain.errors import StoreUnavailableError
 from tests.store.helpers import reading, store
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from google.cloud import firestore
 
-from infra.usecases.accounts import admin_account, ensure_admin
+from infra.adapters.passwords import SCRYPT
+from infra.usecases.accounts import ensure_admin
+from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient
 from infra.config import Settings
 from infra.adapters.firestore import FirestoreRepository
@@ -13,7 +15,7 @@ from infra.adapters.firestore import FirestoreRepository
 def signed_in_admin(settings: Settings, db: firestore.Client, base_url: str) -> ApiClient:
     """An API client signed in as the admin of ``settings``, with ``.username`` and ``.password`` set."""
     account = admin_account(settings)
-    ensure_admin(FirestoreRepository(db), account)
+    ensure_admin(FirestoreRepository(db), SCRYPT, account)
     client = ApiClient(base_url)
     client.signin(account.username, account.password)
     client.username, client.password = account.username, account.password

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from infra.adapters.keys import load_signing_key
-from infra.adapters.jwt_tokens import DEVICE, TokenIssuer
+from infra.adapters.jwt_tokens import JwtIssuer
+from infra.domain.claims import DEVICE
 
 SENSOR_TYPES = {"temp": "double", "count": "long", "door": "boolean", "label": "keyword"}
 # Gateways of tests that replay fixed dates (the original README's 2018 reading, days of 2025) accept readings up to
@@ -29,10 +30,10 @@ class SeededDevice:
 
 
 @pytest.fixture(scope="session")
-def issuer(stack) -> TokenIssuer:
+def issuer(stack) -> JwtIssuer:
     """Signs tokens with the stack's development key, as the API does."""
     settings = stack.settings()
-    return TokenIssuer(load_signing_key(settings), settings.token_issuer, settings.user_token_ttl)
+    return JwtIssuer(load_signing_key(settings), settings.token_issuer, settings.user_token_ttl)
 
 
 @pytest.fixture

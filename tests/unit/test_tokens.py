@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.config import ConfigError, Settings
 from infra.adapters.keys import SigningKey, jwks, load_public_keys, load_signing_key, parse_jwks
-from infra.adapters.jwt_tokens import CONSUMER, DEVICE, USER, TokenError, TokenIssuer, TokenVerifier
+from infra.adapters.jwt_tokens import JwtIssuer, JwtVerifier
+from infra.domain.claims import CONSUMER, DEVICE, USER, TokenError
 
 
 def _pem(bits=2048):
@@ -27,12 +28,12 @@ def key():
 
 @pytest.fixture
 def issuer(key):
-    return TokenIssuer(key, "iot-platform", user_ttl=3600)
+    return JwtIssuer(key, "iot-platform", user_ttl=3600)
 
 
 @pytest.fixture
 def verifier(key):
-    return TokenVerifier(parse_jwks(json.dumps(jwks(key))), "iot-platform")
+    return JwtVerifier(parse_jwks(json.dumps(jwks(key))), "iot-platform")
 
 
 def test_round_trip_per_audience(issuer, verifier, key):
@@ -92,7 +93,7 @@ def test_a_token_signed_by_another_key_is_refused(verifier, key):
     with pytest.raises(TokenError) as err:
         verifier.verify(forged_same_kid, USER)
     assert err.value.reason == "invalid"
-    unknown_kid = TokenIssuer(stranger, "iot-platform", 60).issue(USER, "u1")
+    unknown_kid = JwtIssuer(stranger, "iot-platform", 60).issue(USER, "u1")
     with pytest.raises(TokenError, match="unknown key"):
         verifier.verify(unknown_kid, USER)
 

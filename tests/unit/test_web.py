@@ -4,7 +4,6 @@ import logging
 
 import orjson
 import pytest
-from flask import request
 
 from infra.config import Settings
 from infra.domain.errors import ConflictError, RateLimitedError

@@ -18,15 +18,11 @@ from typing import Any
 import orjson
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
 
+from infra.domain.queries import AGGREGATIONS, DEFAULT_LIMIT, MAX_BUCKETS, MAX_LIMIT, ORDERS
 from infra.domain.telemetry import format_timestamp
-from infra.adapters.elasticsearch.schema import (ALIAS, NUMERIC_TYPES, VALUE_FIELDS, QueryError, StoreUnavailableError,
-                                     error_reason)
+from infra.adapters.elasticsearch.schema import ALIAS, NUMERIC_TYPES, VALUE_FIELDS, error_reason
+from infra.domain.errors import QueryError, StoreUnavailableError
 
-DEFAULT_LIMIT = 1000
-MAX_LIMIT = 10_000  # Elasticsearch's default index.max_result_window
-MAX_BUCKETS = 10_000
-AGGREGATIONS = ("avg", "min", "max", "sum", "count")
-ORDERS = ("desc", "asc")
 _INTERVAL = re.compile(r"^([1-9][0-9]{0,8})(ms|s|m|h|d)$")
 _UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 _NS_PER_MS = 1_000_000

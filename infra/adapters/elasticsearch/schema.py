@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from infra.domain.errors import ServiceUnavailableError
 from infra.domain.telemetry import RecordError, coerce_value, format_timestamp, parse_timestamp
 
 TEMPLATE_NAME = "telemetry"
@@ -51,18 +50,6 @@ _NS = 1_000_000_000
 # The gateways' canonical form; such timestamps skip the general parser (the pipeline's hot path).
 _CANONICAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{9})Z$")
 _DATE_NANOS_MAX = 2**63 - 1  # 2262-04-11T23:47:16.854775807Z, the last instant a date_nanos field holds
-
-
-class StoreUnavailableError(ServiceUnavailableError):
-    """Elasticsearch could not be reached or refused the whole request; retry later (503)."""
-
-    def __init__(self, message: str = "the time-series store is unavailable", **kwargs):
-        kwargs.setdefault("retry_after", 5)
-        super().__init__(message, code="store_unavailable", **kwargs)
-
-
-class QueryError(ValueError):
-    """A read request the store refuses (bad bounds, cursor, interval, aggregation or search body)."""
 
 
 class InvalidRecordError(ValueError):

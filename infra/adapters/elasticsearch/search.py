@@ -16,13 +16,10 @@ from typing import Any, Mapping, Sequence
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
 
-from infra.adapters.elasticsearch.schema import ALIAS, QueryError, StoreUnavailableError, error_reason
+from infra.adapters.elasticsearch.schema import ALIAS, error_reason
+from infra.domain.errors import QueryError, StoreUnavailableError
+from infra.domain.queries import MAX_AGG_DEPTH, MAX_SENSORS, MAX_SIZE, MAX_TERMS, MAX_WINDOW
 
-MAX_SIZE = 1000
-MAX_WINDOW = 10_000
-MAX_TERMS = 1000
-MAX_AGG_DEPTH = 3
-MAX_SENSORS = 1000
 
 SEARCH_KEYS = frozenset(("query", "size", "from", "sort", "search_after", "_source", "aggs", "aggregations",
                          "track_total_hits"))

@@ -1,4 +1,5 @@
-"""Writing telemetry: installing the index template, and bulk indexing with per-item outcomes and retries."""
+"""Writing telemetry: installing the index template, bulk indexing with per-item outcomes and retries, and the
+``TelemetryWriter`` port the pipeline writes through (``ElasticsearchTelemetry``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 
-from infra.adapters.elasticsearch.schema import (DEFAULT_REPLICAS, TEMPLATE_NAME, TEMPLATE_VERSION, Document, StoreUnavailableError,
-                                     index_template)
+from infra.adapters.elasticsearch.schema import (DEFAULT_REPLICAS, TEMPLATE_NAME, TEMPLATE_VERSION, Document,
+                                                 InvalidRecordError, build_document, index_template)
+from infra.domain.errors import ServiceUnavailableError, StoreUnavailableError
+from infra.domain.ports import Stored
 
 logger = logging.getLogger(__name__)
 
@@ -173,3 +176,52 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, ApiError):
         return f"{exc.meta.status} {exc.message}"
     return f"{type(exc).__name__}: {exc}"
+
+
+class ElasticsearchTelemetry:
+    """The ``TelemetryWriter`` port: a message's records as documents, indexed idempotently.
+
+    A record the mapping can never hold (``InvalidRecordError``, ``PERMANENT_ITEM_ERRORS``) is reported as refused;
+    anything that may succeed later (the cluster down, 429/5xx, an index that cannot be created now) raises, so the
+    message is redelivered.
+    """
+
+    def __init__(self, es: Callable[[], Elasticsearch], installer: TemplateInstaller):
+        self._es = es
+        self.installer = installer
+
+    def write(self, records: Sequence[Any], *, device_id: str, owner_id: str, received_at: str,
+              gateway: str) -> Stored:
+        """Index ``records``; return how many were stored and which are refused for good.
+
+        Raises:
+            StoreUnavailableError: Elasticsearch could not be reached or refused the whole request.
+            ServiceUnavailableError: some records are still refused for now after the retries.
+        """
+        documents: list[Document] = []
+        positions: dict[int, int] = {}  # id(document) → record index, to name refused records
+        refused: dict[int, str] = {}
+        for index, record in enumerate(records):
+            try:
+                document = build_document(record, device_id=device_id, owner_id=owner_id, received_at=received_at,
+                                          gateway=gateway)
+            except InvalidRecordError as exc:
+                refused[index] = str(exc)
+                continue
+            positions[id(document)] = index
+            documents.append(document)
+        if not documents:
+            return Stored(0, refused)
+        self.installer.ensure()
+        report = bulk_index(self._es(), documents)
+        if not report.complete:
+            sample = report.retryable[0]
+            logger.warning("%d record(s) still refused with %s (%s) after retries", len(report.retryable),
+                           sample.status, sample.reason)
+            raise ServiceUnavailableError(f"Elasticsearch refused {len(report.retryable)} record(s) for now "
+                                          f"({sample.status}); redeliver the message", retry_after=10,
+                                          code="store_overloaded")
+        for failure in report.failed:
+            refused[positions[id(failure.document)]] = (f"refused by Elasticsearch ({failure.status} "
+                                                        f"{failure.reason})")
+        return Stored(report.indexed, refused)

@@ -1,0 +1,137 @@
+"""The ports: what the use cases need from the outside world, as Protocols the adapters implement.
+
+Use cases are written against these only (``infra.usecases``); ``infra.adapters`` holds the implementations
+(Firestore, Pub/Sub, Elasticsearch, PyJWT, werkzeug's scrypt) and ``infra.wiring`` plugs one into the other. The
+unit tests plug in fakes (``tests/support/fakes.py``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+from infra.domain.claims import Claims
+from infra.domain.model import Consumer, Device, Grant, KeyHolder, Page, PageRequest, Sensor, User
+from infra.domain.rejections import Rejection
+
+
+class Repository(Protocol):
+    """Storage of users, devices, sensors, consumers, grants and sign-in throttling.
+
+    Lookups return None for missing objects (and malformed ids). Creating an object whose unique key exists raises
+    ``infra.domain.model.DuplicateError``.
+    """
+
+    # users
+    def get_user(self, user_id: str) -> User | None: ...
+    def get_user_by_username(self, username: str) -> User | None: ...
+    def create_user(self, user: User) -> None: ...
+    def update_user(self, user_id: str, changes: dict[str, Any]) -> bool: ...
+    def list_users(self, page: PageRequest) -> Page[User]: ...
+    def delete_user(self, user_id: str) -> bool: ...
+
+    # key holders (devices and consumers), by their tokens' audience
+    def get_holder(self, audience: str, holder_id: str) -> KeyHolder | None: ...
+    def get_device(self, device_id: str) -> Device | None: ...
+    def get_consumer(self, consumer_id: str) -> Consumer | None: ...
+    def create_holder(self, holder: KeyHolder) -> None: ...
+    def update_holder(self, audience: str, holder_id: str, changes: dict[str, Any]) -> bool: ...
+    def list_holders(self, audience: str, owner_id: str | None, page: PageRequest) -> Page[KeyHolder]: ...
+    def delete_holder(self, audience: str, holder_id: str) -> bool: ...
+    def bump_key(self, audience: str, holder_id: str) -> int | None: ...
+
+    # sensors
+    def get_sensor(self, sensor_id: str) -> Sensor | None: ...
+    def readable_sensors(self, sensor_ids: Sequence[str], granted_to: str | None = None) -> dict[str, Sensor]: ...
+    def create_sensor(self, device_id: str, build: Callable[[Device], Sensor]) -> Sensor | None: ...
+    def update_sensor(self, sensor_id: str, changes: dict[str, Any]) -> bool: ...
+    def list_sensors(self, device_id: str, page: PageRequest) -> Page[Sensor]: ...
+    def sensors_of_device(self, device_id: str) -> list[Sensor]: ...
+    def sensor_types(self, device_id: str) -> dict[str, str]: ...
+    def delete_sensor(self, sensor_id: str) -> bool: ...
+
+    # grants
+    def create_grant(self, grant: Grant) -> bool: ...
+    def delete_grant(self, consumer_id: str, sensor_id: str) -> bool: ...
+    def has_grant(self, consumer_id: str, sensor_id: str) -> bool: ...
+    def granted_sensor_ids(self, consumer_id: str) -> list[str]: ...
+    def granted_sensors(self, consumer_id: str, page: PageRequest) -> Page[Sensor]: ...
+
+    # sign-in throttle
+    def reserve_signin_attempt(self, key: str, now: float, window: float, limit: int) -> float | None: ...
+    def clear_signin_attempts(self, key: str) -> None: ...
+
+
+class PublishError(RuntimeError):
+    """The message bus did not confirm a publish within its timeout, or refused it; retry later."""
+
+
+class Publisher(Protocol):
+    """The telemetry topic: a publish counts only once the bus confirmed it."""
+
+    def publish(self, data: bytes, **attributes: str) -> str:
+        """Publish one message; return its id once confirmed. Raises ``PublishError``."""
+        ...
+
+    def publish_future(self, data: bytes, **attributes: str) -> concurrent.futures.Future:
+        """Start a publish; the future resolves once it is confirmed (for asyncio transports)."""
+        ...
+
+
+class TokenIssuer(Protocol):
+    """Signs tokens; user tokens expire after ``user_ttl`` seconds."""
+
+    user_ttl: int
+
+    def issue(self, audience: str, subject: str, *, version: int | None = None, role: str | None = None,
+              ttl: int | None = None) -> str: ...
+
+
+class TokenVerifier(Protocol):
+    """Verifies a token for one audience. Raises ``infra.domain.claims.TokenError``."""
+
+    def verify(self, token: str, audience: str) -> Claims: ...
+
+
+class PasswordHasher(Protocol):
+    """A slow, salted password hash."""
+
+    def hash(self, password: str) -> str: ...
+
+    def verify(self, password_hash: str, password: str) -> bool: ...
+
+    def spend_verification_time(self, password: str) -> None:
+        """Take as long as ``verify`` does, for an unknown user (no timing oracle on usernames)."""
+        ...
+
+
+class RejectionStore(Protocol):
+    """Where refused telemetry is kept for its owner (``infra.domain.rejections``)."""
+
+    def record(self, rejections: Sequence[Rejection]) -> list[str]:
+        """Store (idempotently by id); raises when they could not be stored."""
+        ...
+
+    def list(self, owner_id: str, device_id: str | None = None, limit: int = ...) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a telemetry store did with a message's records: how many it stored, and which it refuses for good."""
+
+    indexed: int
+    refused: Mapping[int, str] = field(default_factory=dict)  # record index → why it can never be stored
+
+
+class TelemetryWriter(Protocol):
+    """The time-series store, as the pipeline writes to it."""
+
+    def write(self, records: Sequence[Any], *, device_id: str, owner_id: str, received_at: str,
+              gateway: str) -> Stored:
+        """Store normalised records idempotently (by sensor and timestamp).
+
+        Raises:
+            infra.domain.errors.StoreUnavailableError: nothing may be concluded; retry later.
+        """
+        ...
