@@ -1,7 +1,7 @@
 """In-memory fakes of the ports (``infra.domain.ports``) for unit tests of the use cases: no emulator, no I/O.
 
 ``InMemoryRepository`` behaves as ``infra.adapters.firestore.FirestoreRepository`` does, down to the cascades,
-the ``DuplicateError``\\ s, paging by id and the sign-in throttle; ``tests/integration/test_repository_contract.py``
+the duplicates refused, paging by id and the sign-in throttle; ``tests/integration/test_repository_contract.py``
 runs the same scenarios against both, so a divergence fails there. Not thread-safe: for single-threaded tests.
 """
 
