@@ -45,10 +45,6 @@ class ApiClient:
         self.timeout = timeout
         self.headers = dict(headers or {})
 
-    def with_token(self, token: str | None) -> "ApiClient":
-        """A client for the same API acting with another token (sharing the connection pool)."""
-        return ApiClient(self.base_url, token, session=self.session, timeout=self.timeout, headers=self.headers)
-
     # ---- transport -----------------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
@@ -125,14 +121,6 @@ class ApiClient:
     def delete_user(self, user_id: str) -> None:
         """Delete an account and everything it owns (admins)."""
         self.call("DELETE", f"/api/users/{user_id}")
-
-    def jwks(self) -> dict:
-        """The public keys that verify tokens."""
-        return self.call("GET", "/.well-known/jwks.json")
-
-    def openapi(self) -> dict:
-        """The OpenAPI document."""
-        return self.call("GET", "/api/openapi.json")
 
     # ---- devices, sensors, keys ----------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """The routes api-devices and api-consumers share: a key holder's list, create, read, patch, delete and keys.
 
-``add_keyholder_routes(bp, DEVICE)`` serves ``/api/devices[/{id}[/key[/rotate]]]``; with ``CONSUMER``, the same
-under ``/api/consumers``. The use-cases are ``infra.usecases.keyholders``.
+``add_keyholder_routes(bp, DEVICE, Endpoints(...))`` serves ``/api/devices[/{id}[/key[/rotate]]]``; with
+``CONSUMER``, the same under ``/api/consumers``. Each service spells its endpoint names out (``list_devices``,
+``rotate_consumer_key``...), so they can be found by name. The use-cases are ``infra.usecases.keyholders``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from flask import Blueprint, request
 
@@ -15,8 +18,20 @@ from infra.web.app import json_body
 from infra.wiring import wiring_of
 
 
-def add_keyholder_routes(bp: Blueprint, audience: str) -> None:
-    """Add the routes of one kind of key holder (``DEVICE`` or ``CONSUMER``) to ``bp``."""
+class Endpoints(NamedTuple):
+    """The endpoint names of one kind of key holder's routes."""
+
+    list: str
+    create: str
+    get: str
+    patch: str
+    delete: str
+    key: str
+    rotate: str
+
+
+def add_keyholder_routes(bp: Blueprint, audience: str, endpoints: Endpoints) -> None:
+    """Add the routes of one kind of key holder (``DEVICE`` or ``CONSUMER``) to ``bp``, named ``endpoints``."""
     noun = audience
     base = f"/api/{noun}s"
     item = f"{base}/<{noun}_id>"  # the id is named after the kind, as in the OpenAPI document
@@ -24,7 +39,7 @@ def add_keyholder_routes(bp: Blueprint, audience: str) -> None:
     def holder_id(path: dict[str, str]) -> str:
         return path[f"{noun}_id"]
 
-    @bp.get(base, endpoint=f"list_{noun}s")
+    @bp.get(base, endpoint=endpoints.list)
     def list_holders():
         """The caller's objects (an admin: everyone's, or one owner's with ``?owner_id=``)."""
         user = current_user()
@@ -32,38 +47,38 @@ def add_keyholder_routes(bp: Blueprint, audience: str) -> None:
                                        request.args.get("owner_id"))
         return page_reply(page)
 
-    @bp.post(base, endpoint=f"create_{noun}")
+    @bp.post(base, endpoint=endpoints.create)
     def create():
         """Create an object owned by the caller."""
         user = current_user()
         holder = keyholders.create(wiring_of().repository, audience, user, json_body(lenient=True))
         return holder.public(), 201, {"Location": f"{base}/{holder.id}"}
 
-    @bp.get(item, endpoint=f"get_{noun}")
+    @bp.get(item, endpoint=endpoints.get)
     def get(**path: str):
         """One object."""
         return keyholders.get(wiring_of().repository, audience, current_user(), holder_id(path)).public()
 
-    @bp.patch(item, endpoint=f"patch_{noun}")
+    @bp.patch(item, endpoint=endpoints.patch)
     def patch(**path: str):
         """Change the object's name or description."""
         user = current_user()
         holder = keyholders.update(wiring_of().repository, audience, user, holder_id(path), json_body(lenient=True))
         return holder.public()
 
-    @bp.delete(item, endpoint=f"delete_{noun}")
+    @bp.delete(item, endpoint=endpoints.delete)
     def delete(**path: str):
         """Delete the object with what hangs on it (a device's sensors, grants)."""
         keyholders.delete(wiring_of().repository, audience, current_user(), holder_id(path))
         return "", 204
 
-    @bp.get(f"{item}/key", endpoint=f"get_{noun}_key")
+    @bp.get(f"{item}/key", endpoint=endpoints.key)
     def get_key(**path: str):
         """A token for the current key version."""
         wiring, user = wiring_of(), current_user()
         return keyholders.current_key(wiring.repository, wiring.issuer, audience, user, holder_id(path)).public()
 
-    @bp.post(f"{item}/key/rotate", endpoint=f"rotate_{noun}_key")
+    @bp.post(f"{item}/key/rotate", endpoint=endpoints.rotate)
     def rotate_key(**path: str):
         """Revoke every token of the object and return a new one."""
         wiring, user = wiring_of(), current_user()

@@ -56,8 +56,3 @@ BY_NAME = {service.name: service for service in SERVICES}
 COMPOSED_NAME = "api"
 COMPOSED_PORT = 8080
 COMPOSED_MEMBERS: tuple[Service, ...] = tuple(s for s in SERVICES if s.port == COMPOSED_PORT)
-
-
-def local_processes() -> list[tuple[str, int]]:
-    """The processes ``make dev`` runs: (name, port), the composed API first."""
-    return [(COMPOSED_NAME, COMPOSED_PORT)] + [(s.name, s.port) for s in SERVICES if s.port != COMPOSED_PORT]

@@ -112,8 +112,15 @@ class FirestoreRepository:
         return self.get_holder(CONSUMER, consumer_id)
 
     def create_holder(self, holder: KeyHolder) -> None:
-        """Store a new device or consumer."""
-        self.db.collection(_HOLDERS[holder.audience].collection).document(holder.id).create(_record(holder))
+        """Store a new device or consumer.
+
+        Raises:
+            DuplicateError: its id is taken (random ids make this a near impossibility, but the port promises it).
+        """
+        try:
+            self.db.collection(_HOLDERS[holder.audience].collection).document(holder.id).create(_record(holder))
+        except (google_errors.AlreadyExists, google_errors.Conflict):
+            raise DuplicateError(holder.id) from None
 
     def update_holder(self, audience: str, holder_id: str, changes: dict[str, Any]) -> bool:
         """Apply ``changes`` to a device or consumer; False when it does not exist."""
@@ -202,7 +209,10 @@ class FirestoreRepository:
             transaction.create(self.db.collection(SENSORS).document(sensor.id), _record(sensor))
             return sensor
 
-        return create(self.db.transaction())
+        try:
+            return create(self.db.transaction())
+        except (google_errors.AlreadyExists, google_errors.Conflict):
+            raise DuplicateError(device_id) from None
 
     def update_sensor(self, sensor_id: str, changes: dict[str, Any]) -> bool:
         """Apply ``changes`` to a sensor; False when it does not exist."""

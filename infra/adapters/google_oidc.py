@@ -21,7 +21,6 @@ from google.oauth2 import id_token
 
 from infra.config import Settings
 from infra.domain.errors import ForbiddenError, ServiceUnavailableError, UnauthorizedError
-from infra.web.app import bearer_token
 
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 CLOCK_SKEW_SECONDS = 10
@@ -48,15 +47,14 @@ class PushVerifier:
             return None
         return cls(settings.push_audience, settings.push_service_account, settings.push_certs_url)
 
-    def verify(self, headers: Mapping[str, str]) -> Mapping[str, Any]:
-        """Return the claims of the request's push token.
+    def verify(self, token: str) -> Mapping[str, Any]:
+        """Return the claims of a push request's bearer token.
 
         Raises:
-            UnauthorizedError: no bearer token, or it does not verify (signature, expiry, audience, issuer): 401.
+            UnauthorizedError: the token does not verify (signature, expiry, audience, issuer): 401.
             ForbiddenError: a valid Google token of another account: 403.
             ServiceUnavailableError: Google's certificates could not be fetched: 503 (Pub/Sub retries).
         """
-        token = bearer_token(headers)
         try:
             claims = id_token.verify_token(token, self._request, audience=self.audience, certs_url=self.certs_url,
                                            clock_skew_in_seconds=CLOCK_SKEW_SECONDS)

@@ -24,10 +24,11 @@ from infra.domain.ports import PublishError
 from infra.domain.telemetry import MESSAGE_SCHEMA, Invalid, ReadingBounds, format_timestamp, normalise_records
 from infra.domain.ports import TokenVerifier
 from infra.domain.claims import DEVICE, TokenError
+from infra.usecases.caches import TtlCache
 
 
 @dataclass(frozen=True)
-class Device:
+class DeviceProfile:
     """What ingestion needs to know of a device: its owner, current key version and sensors (id → type)."""
 
     id: str
@@ -139,49 +140,34 @@ class RecentDeliveries:
 
 
 class DeviceDirectory:
-    """A TTL cache of devices in front of Firestore.
+    """The devices' profiles, cached (``TtlCache``: bounded LRU, one read per cold device however many ask).
 
     The TTL bounds how long a rotated key or a deleted device still works (at most the configured revocation
-    delay). A record naming a sensor the cached device lacks triggers one early reload, at most every
+    delay). A record naming a sensor the cached profile lacks triggers one early reload, at most every
     ``refresh_interval`` seconds per device, so a sensor created a moment ago is accepted without letting bad
-    requests cause a Firestore read each.
+    requests cause a backend read each.
     """
 
-    def __init__(self, load: Callable[[str], Device | None], ttl: float, *, refresh_interval: float = 2.0,
+    def __init__(self, load: Callable[[str], DeviceProfile | None], ttl: float, *, refresh_interval: float = 2.0,
                  max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic):
-        self._load = load
-        self.ttl = ttl
         self.refresh_interval = refresh_interval
-        self.max_entries = max_entries
-        self._clock = clock
-        self._entries: dict[str, tuple[float, Device | None]] = {}
-        self._lock = threading.Lock()
+        self._cache = TtlCache(load, ttl, clock=clock, max_entries=max_entries)
 
-    def get(self, device_id: str) -> Device | None:
-        """The device, from cache while fresh."""
-        entry = self._entries.get(device_id)
-        if entry is not None and self._clock() - entry[0] < self.ttl:
-            return entry[1]
-        return self._reload(device_id)
+    @property
+    def ttl(self) -> float:
+        return self._cache.ttl
 
-    def refresh(self, device_id: str) -> Device | None:
-        """Reload the device unless it was loaded within ``refresh_interval`` (new sensors appear quickly)."""
-        entry = self._entries.get(device_id)
-        if entry is not None and self._clock() - entry[0] < self.refresh_interval:
-            return entry[1]
-        return self.reload(device_id)
+    def get(self, device_id: str) -> DeviceProfile | None:
+        """The device's profile, from cache while fresh."""
+        return self._cache.get(device_id)
 
-    def reload(self, device_id: str) -> Device | None:
-        """Read the device now, replacing what is cached."""
-        return self._reload(device_id)
+    def refresh(self, device_id: str) -> DeviceProfile | None:
+        """Reload the profile unless it was loaded within ``refresh_interval`` (new sensors appear quickly)."""
+        return self._cache.get(device_id, max_age=self.refresh_interval)
 
-    def _reload(self, device_id: str) -> Device | None:
-        device = self._load(device_id)
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()  # crude but bounded; a cold cache only costs reads
-            self._entries[device_id] = (self._clock(), device)
-        return device
+    def reload(self, device_id: str) -> DeviceProfile | None:
+        """Read the profile now, replacing what is cached."""
+        return self._cache.get(device_id, max_age=0)
 
 
 class TokenBucket:
@@ -324,7 +310,7 @@ class Ingestor:
             self._deliveries.put(delivery, now_ns)
         return now_ns
 
-    def _current_device(self, identity: Identity) -> Device:
+    def _current_device(self, identity: Identity) -> DeviceProfile:
         device = self.directory.get(identity.device_id)
         if device is not None and identity.key_version > device.key_version:
             # A token newer than the cache: the key was rotated since we looked. Only the issuer can sign such a
@@ -336,7 +322,7 @@ class Ingestor:
             raise ForbiddenError("the device key was rotated; download the new key", code="revoked_token")
         return device
 
-    def _normalise(self, device: Device, body: Any, now_ns: int):
+    def _normalise(self, device: DeviceProfile, body: Any, now_ns: int):
         try:
             return normalise_records(body, device.sensors, now_ns, self.limits.max_records, self.limits.bounds)
         except ValueError as exc:

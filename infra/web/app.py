@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from infra.wiring import attach
 from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.domain.errors import AppError, BadRequestError, UnauthorizedError, UnsupportedMediaTypeError
+from infra.domain.errors import AppError, BadRequestError, UnsupportedMediaTypeError
 from infra.logs import current_trace, trace_from_headers
 from infra.web.routing import CONVERTERS
 
@@ -127,28 +127,3 @@ def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
     if isinstance(body, dict) or (allow_list and isinstance(body, list)):
         return body
     raise BadRequestError("the body must be a JSON object" + (" or array" if allow_list else ""))
-
-
-def parse_bearer(value: str | None) -> str | None:
-    """The token of an ``Authorization`` value ``Bearer <token>`` (scheme in any case), or None."""
-    scheme, _, token = (value or "").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        return None
-    return token
-
-
-def bearer_token(headers) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header (header name in any case).
-
-    Raises:
-        UnauthorizedError: the header is missing (``missing_token``) or not a bearer token
-            (``malformed_header``), 401 both.
-    """
-    value = headers.get("Authorization")
-    if not value:
-        raise UnauthorizedError("send the token as 'Authorization: Bearer <token>'", code="missing_token")
-    token = parse_bearer(value)
-    if token is None:
-        raise UnauthorizedError("the Authorization header must be 'Bearer <token>'", code="malformed_header")
-    return token

@@ -12,7 +12,7 @@ stop working at once and role changes apply immediately.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from flask import g, request
 
@@ -20,13 +20,28 @@ from infra.web.addresses import forwarded_client
 from infra.domain.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from infra.domain.model import Consumer, KeyHolder, Sensor, User, can_access
 from infra.domain.claims import CONSUMER, USER, Claims, TokenError
-from infra.web.app import parse_bearer
 from infra.wiring import wiring_of
 
 
-def bearer_token() -> str | None:
-    """The token of the request's ``Authorization: Bearer <token>`` header (scheme in any case), or None."""
-    return parse_bearer(request.headers.get("Authorization"))
+def bearer_token(headers: Mapping[str, str] | None = None, *, required: bool = True) -> str | None:
+    """The token of the ``Authorization: Bearer <token>`` header (header name and scheme in any case) of
+    ``headers``, by default the request's: the one parser of bearer tokens.
+
+    Without ``required``, None stands for a missing or malformed header.
+
+    Raises:
+        UnauthorizedError: 401 ``missing_token`` or ``malformed_header``, when ``required``.
+    """
+    value = (request.headers if headers is None else headers).get("Authorization")
+    scheme, _, token = (value or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token and " " not in token:
+        return token
+    if not required:
+        return None
+    if not value:
+        raise UnauthorizedError("send the token as 'Authorization: Bearer <token>'", code="missing_token")
+    raise UnauthorizedError("the Authorization header must be 'Bearer <token>'", code="malformed_header")
 
 
 def verified_claims(audience: str) -> Claims:
@@ -35,7 +50,7 @@ def verified_claims(audience: str) -> Claims:
     Raises:
         UnauthorizedError: no token (``unauthorized``) or a token not valid here (``invalid_token``).
     """
-    token = bearer_token()
+    token = bearer_token(required=False)
     if token is None:
         raise UnauthorizedError("send Authorization: Bearer <token>")
     try:
@@ -61,14 +76,6 @@ def current_user() -> User:
         if claims.version != user.token_version:
             raise invalid_token("this session ended when the account's password changed; sign in again")
         g.iot_user = user
-    return user
-
-
-def require_admin() -> User:
-    """The signed-in user, who must be an admin (else 403)."""
-    user = current_user()
-    if not user.is_admin:
-        raise ForbiddenError("this needs the admin role")
     return user
 
 
@@ -101,7 +108,7 @@ def reader_audience() -> str:
     Raises:
         UnauthorizedError: no token, or one that is neither a valid user token nor any consumer token.
     """
-    token = bearer_token()
+    token = bearer_token(required=False)
     if token is None:
         raise UnauthorizedError("send Authorization: Bearer <token>")
     try:

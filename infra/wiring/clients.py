@@ -67,10 +67,6 @@ class Clients:
             self._closers.append(client.close)
             return client
 
-    def on_close(self, closer: Callable[[], None]) -> None:
-        """Run ``closer`` when the process shuts down."""
-        self._closers.append(closer)
-
     def close(self) -> None:
         """Flush and close every client that was created (at worker exit)."""
         while self._closers:

@@ -6,7 +6,7 @@ from typing import Callable
 
 from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.usecases.ingest import Device, DeviceDirectory, Ingestor, Limits
+from infra.usecases.ingest import DeviceProfile, DeviceDirectory, Ingestor, Limits
 from infra.adapters.keys import load_public_keys
 from infra.adapters.firestore import FirestoreRepository
 from infra.domain.telemetry import ReadingBounds
@@ -16,16 +16,16 @@ from infra.adapters.jwt_tokens import JwtVerifier
 def device_loader(repository: FirestoreRepository):
     """Load what ingestion needs of a device (two Firestore reads; the directory caches the result)."""
 
-    def load(device_id: str) -> Device | None:
+    def load(device_id: str) -> DeviceProfile | None:
         device = repository.get_device(device_id)
         if device is None:
             return None
-        return Device(device.id, device.owner_id, device.key_version, repository.sensor_types(device_id))
+        return DeviceProfile(device.id, device.owner_id, device.key_version, repository.sensor_types(device_id))
 
     return load
 
 
-Loader = Callable[[str], Device | None]
+Loader = Callable[[str], DeviceProfile | None]
 
 
 def build_ingestor(settings: Settings, clients: Clients, gateway: str, *,

@@ -10,10 +10,12 @@ from infra.web.paging import page_reply, page_request
 from infra.domain.claims import CONSUMER
 from infra.web.app import json_body
 from infra.wiring import wiring_of
-from run.keyholder_routes import add_keyholder_routes
+from run.keyholder_routes import Endpoints, add_keyholder_routes
 
 bp = Blueprint("consumers", __name__)
-add_keyholder_routes(bp, CONSUMER)
+add_keyholder_routes(bp, CONSUMER, Endpoints(
+    list="list_consumers", create="create_consumer", get="get_consumer", patch="patch_consumer", delete="delete_consumer",
+    key="get_consumer_key", rotate="rotate_consumer_key"))
 
 
 @bp.get("/api/consumers/<consumer_id>/sensors")

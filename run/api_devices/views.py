@@ -12,10 +12,12 @@ from infra.web.paging import page_reply, page_request
 from infra.domain.claims import DEVICE
 from infra.web.app import json_body
 from infra.wiring import wiring_of
-from run.keyholder_routes import add_keyholder_routes
+from run.keyholder_routes import Endpoints, add_keyholder_routes
 
 bp = Blueprint("devices", __name__)
-add_keyholder_routes(bp, DEVICE)
+add_keyholder_routes(bp, DEVICE, Endpoints(
+    list="list_devices", create="create_device", get="get_device", patch="patch_device", delete="delete_device",
+    key="get_device_key", rotate="rotate_device_key"))
 
 
 @bp.get("/api/devices/<device_id>/rejections")

@@ -23,7 +23,7 @@ from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.domain.errors import AppError, ForbiddenError, RateLimitedError
 from infra.wiring.gateway import build_ingestor
-from infra.usecases.ingest import Device, Identity, Ingestor
+from infra.usecases.ingest import DeviceProfile, Identity, Ingestor
 from infra.adapters.firestore_rejections import FirestoreRejections
 from infra.domain.ports import RejectionStore
 from infra.domain.rejections import Rejection
@@ -43,10 +43,10 @@ class MustReadError(Exception):
     """A device must be read from Firestore, which the event loop's thread may not wait for."""
 
 
-def off_the_event_loop(load: Callable[[str], Device | None]) -> Callable[[str], Device | None]:
+def off_the_event_loop(load: Callable[[str], DeviceProfile | None]) -> Callable[[str], DeviceProfile | None]:
     """Wrap the device loader of the ingestion core so that it refuses to run on an event loop's thread."""
 
-    def guarded(device_id: str) -> Device | None:
+    def guarded(device_id: str) -> DeviceProfile | None:
         try:
             asyncio.get_running_loop()
         except RuntimeError:  # a worker thread: reading is fine here

@@ -1,33 +1,17 @@
-"""pipeline: the Pub/Sub push target that indexes telemetry into Elasticsearch (``POST /pubsub/push``).
-
-Pub/Sub acknowledges a push on 102/200/201/202/204 and redelivers on anything else, so the route answers
-204 once the message is stored or recorded as rejected, and 503 when it should come again; never 400, which
-would only loop a poison message until it is dead-lettered.
-"""
+"""pipeline: the Pub/Sub push target that indexes telemetry into Elasticsearch (``POST /pubsub/push``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, request
+from flask import Flask
 
-from infra.config import Settings
 from infra.adapters.google_oidc import PushVerifier
+from infra.config import Settings
 from infra.web.app import create_flask_app
 from infra.wiring import wiring_of
 from infra.wiring.clients import Clients
-
-bp = Blueprint("pipeline", __name__)
+from run.pipeline.views import bp
 
 MAX_PUSH_BYTES = 16 * 1024 * 1024
-
-
-@bp.post("/pubsub/push")
-def push():
-    """Index the pushed message; 204 when stored (or recorded as rejected), 503 to have Pub/Sub redeliver."""
-    wiring = wiring_of()
-    if wiring.push_verifier is not None:
-        wiring.push_verifier.verify(request.headers)
-    wiring.push_indexer.handle(request.get_data(cache=False))
-    return "", 204
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None,

@@ -7,13 +7,11 @@ from flask import Flask
 from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.web.app import create_flask_app
-from run.web.console import bp as console_bp
-from run.web.openapi import bp as openapi_bp
+from run.web.views import bp
 
 
 def create_app(settings: Settings | None = None, clients: Clients | None = None) -> Flask:
     """Build the web app: the console and ``/api/openapi.json``."""
     app = create_flask_app("web", settings, clients)
-    app.register_blueprint(openapi_bp)
-    app.register_blueprint(console_bp)
+    app.register_blueprint(bp)
     return app

@@ -1,8 +1,4 @@
-"""``GET /api/openapi.json``: the OpenAPI document of every API group, assembled from their fragments.
-
-On the cloud URL map ``/api/openapi.json`` matches no API group's prefix, so it falls through to this (default)
-service; locally the composition routes it the same way.
-"""
+"""The OpenAPI document of every API group, assembled from their fragments (served by ``run.web.views``)."""
 
 from __future__ import annotations
 
@@ -10,22 +6,11 @@ import importlib
 from functools import lru_cache
 from types import ModuleType
 
-from flask import Blueprint
-
 from infra.web.openapi import document
 
 # One fragment per API group; a group without one yet is skipped (the coverage test then names its routes).
 FRAGMENTS = ("run.api_users.openapi", "run.api_devices.openapi", "run.api_consumers.openapi",
              "run.api_data.openapi")
-
-bp = Blueprint("openapi", __name__)
-
-
-@bp.get("/api/openapi.json")
-def openapi_document():
-    """The OpenAPI 3.1 document of the platform's HTTP API."""
-    return build_document(), 200, {"Cache-Control": "public, max-age=300"}
-
 
 @lru_cache(maxsize=1)
 def build_document() -> dict:

@@ -12,7 +12,8 @@ from hypothesis import given, strategies as st
 
 from infra.domain.errors import BadRequestError
 from infra.domain.model import (HOLDER_PATCH, SENSOR_CREATE, Device, Sensor, parse_mapping, sensor_tree, valid_id)
-from infra.usecases.revocation import RevocationCache, TtlCache
+from infra.usecases.revocation import RevocationCache
+from infra.usecases.caches import TtlCache
 from infra.domain.claims import DEVICE, Claims
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -97,16 +98,16 @@ def test_a_rotated_key_is_refused_once_the_cached_version_is_older_than_the_ttl(
     repo, clock = FakeDevices(), Clock()
     cache = RevocationCache(repo, ttl=60, clock=clock)
     repo.versions["d1"] = 1
-    assert cache.is_current(DEVICE, "d1", 1)
+    assert cache.lookup(DEVICE, "d1", 1) is not None
     repo.versions["d1"] = 2  # rotated elsewhere
     clock.now = 59
-    assert cache.is_current(DEVICE, "d1", 1)  # within the TTL, the cached answer stands
+    assert cache.lookup(DEVICE, "d1", 1) is not None  # within the TTL, the cached answer stands
     assert cache.current_device(_claims("d1", 2)) is not None  # a newer token forces a lookup at once
     clock.now = 200
-    assert not cache.is_current(DEVICE, "d1", 1)
+    assert cache.lookup(DEVICE, "d1", 1) is None
     repo.versions.pop("d1")  # deleted
     clock.now = 300
-    assert not cache.is_current(DEVICE, "d1", 2)
+    assert cache.lookup(DEVICE, "d1", 2) is None
     assert cache.current_device(Claims("d1", "consumer", 0, None, "j", 2)) is None  # wrong audience
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from infra.config import Settings
 from run.web import create_app
-from run.web.console import ASSET_PREFIX, STATIC_DIR
+from run.web.views import ASSET_PREFIX, STATIC_DIR
 
 IMPORT = re.compile(r"""(?:^|\n)\s*import\s[^;]*?\sfrom\s+["']([^"']+)["']""")
 

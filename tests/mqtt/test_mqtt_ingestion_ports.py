@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from infra.usecases.ingest import Device, DeviceDirectory, Identity, Ingestor
+from infra.usecases.ingest import DeviceProfile, DeviceDirectory, Identity, Ingestor
 from infra.adapters.keys import SigningKey, jwks, parse_jwks
 from infra.adapters.jwt_tokens import JwtIssuer, JwtVerifier
 from infra.domain.claims import DEVICE
@@ -38,11 +38,11 @@ class Devices:
         self.gate.set()
         self.reading = threading.Event()  # set while a held-up read waits
 
-    def load(self, device_id: str) -> Device:
+    def load(self, device_id: str) -> DeviceProfile:
         if device_id == self.slow:
             self.reading.set()
             assert self.gate.wait(WAIT), "the slow read was never released"
-        return Device(device_id, "owner", self.key_version, {SENSOR: "double"})
+        return DeviceProfile(device_id, "owner", self.key_version, {SENSOR: "double"})
 
 
 class Published:

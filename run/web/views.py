@@ -1,4 +1,5 @@
-"""The browser console: ``/`` serves the single page, ``/console/<file>`` its ES modules, stylesheet and icon.
+"""Routes of web: the browser console (``/`` serves the single page, ``/console/<file>`` its ES modules,
+stylesheet and icon) and ``/api/openapi.json``.
 
 Everything the console does goes through the public API from the browser with the user's token; this blueprint
 only hands out files, under a strict Content-Security-Policy (no inline script or style, same-origin only).
@@ -13,6 +14,7 @@ from flask import Blueprint, Response, abort, send_from_directory
 from markupsafe import escape
 
 from infra.wiring import wiring_of
+from run.web.openapi import build_document
 
 STATIC_DIR = Path(__file__).with_name("static")
 ASSET_PREFIX = "/console"
@@ -31,7 +33,17 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
-bp = Blueprint("console", __name__)
+bp = Blueprint("web", __name__)
+
+
+@bp.get("/api/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of the platform's HTTP API.
+
+    On the cloud URL map ``/api/openapi.json`` matches no API group's prefix, so it falls through to this (default)
+    service; locally the composition routes it the same way.
+    """
+    return build_document(), 200, {"Cache-Control": "public, max-age=300"}
 
 
 def gateway_url() -> str:
