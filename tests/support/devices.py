@@ -6,6 +6,7 @@ Conftests that need them import the fixtures by name: ``from tests.support.devic
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timezone
 from dataclasses import dataclass
 
 import pytest
@@ -43,14 +44,16 @@ def seed(firestore_db, issuer):
     def make(owner_id: str | None = None, *, token_ttl: int | None = None) -> SeededDevice:
         owner_id = owner_id or secrets.token_hex(6)
         device_id = secrets.token_hex(6)
+        now = datetime.now(timezone.utc)  # listings of every device (an admin's) read these
         firestore_db.collection("devices").document(device_id).set(
-            {"owner_id": owner_id, "name": "test device", "description": "", "key_version": 1})
+            {"owner_id": owner_id, "name": "test device", "description": "", "key_version": 1,
+             "created_at": now, "updated_at": now})
         sensors = {}
         for name, sensor_type in SENSOR_TYPES.items():
             sensor_id = secrets.token_hex(6)
             firestore_db.collection("sensors").document(sensor_id).set(
                 {"device_id": device_id, "owner_id": owner_id, "name": name, "type": sensor_type,
-                 "mapping": {"type": sensor_type}, "path": []})
+                 "mapping": {"type": sensor_type}, "path": [], "created_at": now, "updated_at": now})
             sensors[name] = sensor_id
         token = issuer.issue(DEVICE, device_id, version=1, ttl=token_ttl)
         return SeededDevice(device_id, owner_id, sensors, token)
