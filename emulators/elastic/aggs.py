@@ -5,6 +5,11 @@
 ``min_doc_count`` (default 0: empty buckets between the first and last), ``extended_bounds``,
 ``hard_bounds``, ``order`` by ``_key`` or ``_count``, ``offset``, ``format``, ``keyed`` and fixed-offset
 ``time_zone``. Its keys are epoch milliseconds, also on ``date_nanos`` fields, as in ES.
+
+``terms`` takes ``size``, ``min_doc_count`` and ``order`` by ``_count`` or ``_key``; ``shard_size``,
+``execution_hint`` and ``collect_mode`` change nothing on one shard and are accepted. ``min_doc_count: 0`` adds a
+zero-count bucket for every value the field holds in each index searched, whatever the query matched, as ES does
+(ES may also list values of deleted documents until their segments merge; the stand-in lists live values only).
 """
 
 from __future__ import annotations
@@ -390,17 +395,24 @@ def _terms(name: str, params: dict, subs, groups, ctx: _Ctx) -> dict:
     for key in params:
         if key not in _TERMS_PARAMS:
             raise parsing(f"[terms] unknown field [{key}]")
-    for key in ("include", "exclude", "value_type", "format"):
+    for key in ("include", "exclude", "value_type", "format", "show_term_doc_count_error", "shard_min_doc_count"):
         if params.get(key) is not None:
             raise unsupported(f"[{key}] in a terms aggregation")
     size = int(params.get("size", 10))
     if size <= 0:
         raise illegal_argument(f"[size] must be greater than 0. Found [{size}] in [{name}]")
     min_doc_count = int(params.get("min_doc_count", 1))
+    if min_doc_count < 0:
+        raise illegal_argument(f"[min_doc_count] must be greater than or equal to 0. Found [{min_doc_count}] in "
+                               f"[{name}]")
     order_key, order_desc = _parse_order(params.get("order"), default=("_count", True))
     members = _fields(params, groups)
     field0 = members[0][1] if members else None
     counts, docs = _collect(members, lambda field: None, bool(subs))
+    if min_doc_count == 0:
+        for index, field, _ in members:  # the whole index, not just the matches: what ES does
+            for value in index.values_of(field.path):
+                counts.setdefault(value, 0)
     keys = [k for k in counts if counts[k] >= min_doc_count]
     keys.sort()
     if order_key == "_count":

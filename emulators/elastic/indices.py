@@ -204,6 +204,14 @@ class Index:
     def live_docnums(self) -> list[int]:
         return [d.num for d in self.slots if d is not None]
 
+    def values_of(self, path: str) -> set:
+        """The distinct values of field ``path`` in the index's live documents."""
+        post = self.postings.get(path)
+        if post is not None:
+            return set(post)
+        col = self.column(path)
+        return set() if col is None else {k for k, n in zip(col.keys, col.nums) if self.slots[n] is not None}
+
     def column(self, path: str) -> Column | None:
         col = self.columns.get(path)
         if col is not None:

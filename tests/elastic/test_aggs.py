@@ -157,6 +157,27 @@ def test_terms_options_and_key_types(es, series):
     assert got["rare"]["buckets"] == []  # every n occurs once
 
 
+def test_terms_with_min_doc_count_0_lists_every_value_of_the_index_whatever_matched(es, series):
+    """ES fills zero-count buckets from the whole shard: the values of documents the query excluded show up."""
+    name, points = series
+    other = es.create("other", mappings={"properties": {"sensor_id": {"type": "keyword"}, "n": {"type": "long"}}})
+    es.put(other, {"1": {"sensor_id": "elsewhere", "n": -1}})
+    query = {"term": {"sensor_id": "s1"}}
+    aggs = {"ids": {"terms": {"field": "sensor_id", "min_doc_count": 0},
+                    "aggs": {"avg": {"avg": {"field": "value"}}}},
+            "ns": {"terms": {"field": "n", "min_doc_count": 0, "size": 3, "order": {"_key": "asc"}}},
+            "flags": {"terms": {"field": "ok", "min_doc_count": 0}}}
+    got = es.client.search(index=f"{name},{other}", size=0, query=query, aggs=aggs)["aggregations"]
+    matched = len(range(1, len(points), 4))
+    assert [(b["key"], b["doc_count"]) for b in got["ids"]["buckets"]] == [
+        ("s1", matched), ("elsewhere", 0), ("s0", 0), ("s2", 0), ("s3", 0)]  # count desc, then key asc
+    assert got["ids"]["buckets"][1]["avg"]["value"] is None
+    assert [(b["key"], b["doc_count"]) for b in got["ns"]["buckets"]] == [(-1, 0), (0, 0), (1, 1)]
+    assert {b["key_as_string"] for b in got["flags"]["buckets"]} == {"true", "false"}
+    with pytest.raises(BadRequestError):
+        es.client.search(index=name, size=0, aggs={"t": {"terms": {"field": "n", "min_doc_count": -1}}})
+
+
 def test_date_histogram_offset_keyed_format_and_hard_bounds(es, series):
     name, points = series
     aggs = {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1h", "offset": "30m", "keyed": True,

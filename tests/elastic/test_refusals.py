@@ -49,6 +49,8 @@ REFUSED = [
                  "[analyzer]", id="match-analyzer"),
     pytest.param("POST", "/{index}/_search", {"sort": [{"l": {"mode": "max"}}]}, "[mode]", id="sort-mode"),
     pytest.param("POST", "/{index}/_search", {"track_scores": True}, "[track_scores]", id="track-scores"),
+    pytest.param("POST", "/{index}/_search", {"aggs": {"t": {"terms": {"field": "k", "shard_min_doc_count": 2}}}},
+                 "[shard_min_doc_count]", id="terms-shard-min-doc-count"),
     pytest.param("POST", "/{index}/_search", {"seq_no_primary_term": True}, "[seq_no_primary_term]", id="seq-no"),
     pytest.param("POST", "/{index}/_search?typed_keys=true", {}, "[typed_keys]", id="typed-keys"),
     pytest.param("POST", "/{index}/_search?_source_includes=k", {}, "[_source_includes]", id="source-param"),
