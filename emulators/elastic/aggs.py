@@ -4,7 +4,12 @@
 ``date_histogram`` takes ``fixed_interval`` (ms, s, m, h, d) or ``calendar_interval`` (minute … year),
 ``min_doc_count`` (default 0: empty buckets between the first and last), ``extended_bounds``,
 ``hard_bounds``, ``order`` by ``_key`` or ``_count``, ``offset``, ``format``, ``keyed`` and fixed-offset
-``time_zone``. Keys are epoch milliseconds for ``date`` and ``date_nanos`` fields alike, as in ES.
+``time_zone``. Its keys are epoch milliseconds, also on ``date_nanos`` fields, as in ES.
+
+``terms`` takes ``size``, ``min_doc_count`` and ``order`` by ``_count`` or ``_key``; ``shard_size``,
+``execution_hint`` and ``collect_mode`` change nothing on one shard and are accepted. ``min_doc_count: 0`` adds a
+zero-count bucket for every value the field holds in each index searched, whatever the query matched, as ES does
+(ES may also list values of deleted documents until their segments merge; the stand-in lists live values only).
 """
 
 from __future__ import annotations
@@ -31,21 +36,18 @@ _KNOWN_UNSUPPORTED = {
 _FIXED_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _CALENDAR = {"1m": "m", "minute": "m", "1h": "h", "hour": "h", "1d": "d", "day": "d", "1w": "w", "week": "w",
              "1M": "M", "month": "M", "1q": "q", "quarter": "q", "1y": "y", "year": "y"}
-_TYPED_PREFIX = {"date_histogram": "date_histogram", "min": "min", "max": "max", "avg": "avg", "sum": "sum",
-                 "value_count": "value_count", "stats": "stats"}
 
 
 class _Ctx:
-    def __init__(self, now_ns: int, typed_keys: bool):
+    def __init__(self, now_ns: int):
         self.now_ns = now_ns
-        self.typed_keys = typed_keys
         self.buckets = 0
 
 
-def run_aggs(spec: Any, groups: list, now_ns: int, typed_keys: bool = False) -> dict:
+def run_aggs(spec: Any, groups: list, now_ns: int) -> dict:
     """Compute ``aggs`` over the matches of each index: ``groups`` is [(index, doc numbers)]."""
     parsed = _parse(spec)
-    return _run(parsed, groups, _Ctx(now_ns, typed_keys))
+    return _run(parsed, groups, _Ctx(now_ns))
 
 
 def _parse(spec: Any) -> list[tuple[str, str, dict, list]]:
@@ -94,42 +96,60 @@ def _run(parsed, groups, ctx: _Ctx) -> dict:
     out = {}
     for name, kind, params, subs in parsed:
         if kind == "date_histogram":
-            result = _date_histogram(name, params, subs, groups, ctx)
-            key = "date_histogram"
+            out[name] = _date_histogram(name, params, subs, groups, ctx)
         elif kind == "terms":
-            result, key = _terms(name, params, subs, groups, ctx)
+            out[name] = _terms(name, params, subs, groups, ctx)
         else:
-            result = _metric(name, kind, params, groups)
-            key = _TYPED_PREFIX[kind]
-        out[f"{key}#{name}" if ctx.typed_keys else name] = result
+            out[name] = _metric(name, kind, params, groups)
     return out
 
 
-def _fields(name: str, kind: str, params: dict, groups) -> list:
-    """Yield (index, field, doc numbers) for indices where the field is mapped; refuse text fields."""
+def _fields(params: dict, groups) -> list:
+    """Return (index, field, doc numbers) for the indices where the aggregation's field is mapped."""
     path = params.get("field")
     if not path:
         raise illegal_argument("Required one of fields [field, script], but none were specified.")
     out = []
     for index, nums in groups:
         field = index.mapping.field(path)
-        if field is None:
-            continue
-        if field.kind == "text":
-            raise search_failure(illegal_argument(
-                f"Fielddata is disabled on [{path}] in [{index.name}]. Text fields are not optimised for operations "
-                f"that require per-document field data like aggregations and sorting, so these operations are "
-                f"disabled by default. Please use a keyword field instead."), index.name)
-        out.append((index, field, nums))
+        if field is not None:
+            out.append((index, field, nums))
     return out
 
 
+def _collect(members: list, key_for, want_docs: bool) -> tuple[dict, dict]:
+    """Count the matched documents per bucket key; with ``want_docs``, also list each bucket's doc numbers per
+    member index, for its sub-aggregations. ``key_for(field)`` gives the function from a value of that index's field
+    to its bucket key, or None when the value is the key."""
+    counts: dict[Any, int] = {}
+    docs: dict[Any, list] = {}
+    for gi, (index, field, nums) in enumerate(members):
+        slots = index.slots
+        path = field.path
+        key_of = key_for(field)
+        for n in nums:
+            v = slots[n].values.get(path)
+            if v is None:
+                continue
+            key = v if key_of is None else key_of(v)
+            counts[key] = counts.get(key, 0) + 1
+            if want_docs:
+                per = docs.get(key)
+                if per is None:
+                    per = docs[key] = [[] for _ in members]
+                per[gi].append(n)
+    return counts, docs
+
+
+def _sub_aggs(subs, members: list, per: list | None, ctx: _Ctx) -> dict:
+    """Run a bucket's sub-aggregations over its documents (``per``: doc numbers per member, None when empty)."""
+    return _run(subs, [(index, per[gi] if per else []) for gi, (index, _, _) in enumerate(members)], ctx)
+
+
 def _numeric(value, field) -> float:
-    if field.kind == "date":
-        return float(value)
-    if field.kind == "date_nanos":
-        return value / dates.NS_PER_MS
-    if field.kind == "boolean":
+    if field.type == "date_nanos":
+        return value / dates.NS_PER_MS  # date metrics are epoch milliseconds, as in ES
+    if field.type == "boolean":
         return 1.0 if value else 0.0
     return float(value)
 
@@ -143,11 +163,11 @@ def _metric(name: str, kind: str, params: dict, groups) -> dict:
     total = 0.0
     lo = hi = None
     date_field = None
-    for index, field, nums in _fields(name, kind, params, groups):
-        if kind != "value_count" and field.kind == "keyword":
+    for index, field, nums in _fields(params, groups):
+        if kind != "value_count" and field.type == "keyword":
             raise search_failure(illegal_argument(
                 f"Field [{field.path}] of type [{field.type}] is not supported for aggregation [{kind}]"), index.name)
-        if field.kind in ("date", "date_nanos"):
+        if field.type == "date_nanos":
             date_field = field
         slots = index.slots
         path = field.path
@@ -155,16 +175,15 @@ def _metric(name: str, kind: str, params: dict, groups) -> dict:
             v = slots[n].values.get(path)
             if v is None:
                 continue
-            for x in (v if type(v) is tuple else (v,)):
-                count += 1
-                if kind == "value_count":
-                    continue
-                f = _numeric(x, field)
-                total += f
-                if lo is None or f < lo:
-                    lo = f
-                if hi is None or f > hi:
-                    hi = f
+            count += 1
+            if kind == "value_count":
+                continue
+            f = _numeric(v, field)
+            total += f
+            if lo is None or f < lo:
+                lo = f
+            if hi is None or f > hi:
+                hi = f
     if kind == "value_count":
         return {"value": count}
     fmt = dates.get_format(params["format"]) if params.get("format") and date_field else (
@@ -235,8 +254,8 @@ def _date_histogram(name: str, params: dict, subs, groups, ctx: _Ctx) -> dict:
     keyed = bool(params.get("keyed", False))
     order_key, order_desc = _parse_order(params.get("order"), default=("_key", False))
 
-    members: list[tuple[Any, Any, list]] = _fields(name, "date_histogram", params, groups)
-    date_field = next((f for _, f, _ in members if f.kind in ("date", "date_nanos")), None)
+    members: list[tuple[Any, Any, list]] = _fields(params, groups)
+    date_field = next((f for _, f, _ in members if f.type == "date_nanos"), None)
     if params.get("format"):
         fmt = dates.get_format(params["format"])
     else:
@@ -262,32 +281,18 @@ def _date_histogram(name: str, params: dict, subs, groups, ctx: _Ctx) -> dict:
             return key + interval_ms
         return dates.next_unit((key - offset_ms) * dates.NS_PER_MS, unit, tz) // dates.NS_PER_MS + offset_ms
 
-    buckets: dict[int, list] = {}
-    counts: dict[int, int] = {}
-    want_docs = bool(subs)
-    for gi, (index, field, nums) in enumerate(members):
-        slots = index.slots
-        path = field.path
-        if field.kind not in ("date", "date_nanos", "long", "double"):
+    for index, field, _ in members:
+        if field.type not in ("date_nanos", "long", "double"):
             raise search_failure(illegal_argument(
-                f"Field [{path}] of type [{field.type}] is not supported for aggregation [date_histogram]"),
+                f"Field [{field.path}] of type [{field.type}] is not supported for aggregation [date_histogram]"),
                 index.name)
-        nanos = field.type == "date_nanos"
-        for n in nums:
-            v = slots[n].values.get(path)
-            if v is None:
-                continue
-            if type(v) is tuple:
-                keys = {bucket_of(x // dates.NS_PER_MS if nanos else int(x)) for x in v}
-            else:
-                keys = (bucket_of(v // dates.NS_PER_MS if nanos else int(v)),)
-            for key in keys:
-                counts[key] = counts.get(key, 0) + 1
-                if want_docs:
-                    per = buckets.get(key)
-                    if per is None:
-                        per = buckets[key] = [[] for _ in members]
-                    per[gi].append(n)
+
+    def key_for(field):
+        if field.type == "date_nanos":
+            return lambda ns: bucket_of(ns // dates.NS_PER_MS)
+        return lambda v: bucket_of(int(v))
+
+    counts, buckets = _collect(members, key_for, bool(subs))
 
     def bound_ms(raw, round_up=False):
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
@@ -347,8 +352,7 @@ def _date_histogram(name: str, params: dict, subs, groups, ctx: _Ctx) -> dict:
         bucket = {"key_as_string": fmt.format(key * dates.NS_PER_MS, tz), "key": key,
                   "doc_count": counts.get(key, 0)}
         if subs:
-            per = buckets.get(key) or [[] for _ in members]
-            bucket.update(_run(subs, [(index, per[gi]) for gi, (index, _, _) in enumerate(members)], ctx))
+            bucket.update(_sub_aggs(subs, members, buckets.get(key), ctx))
         out_buckets.append(bucket)
     if keyed:
         return {"buckets": {b["key_as_string"]: b for b in out_buckets}}
@@ -387,36 +391,28 @@ _TERMS_PARAMS = {"field", "size", "min_doc_count", "order", "shard_size", "show_
                  "shard_min_doc_count", "value_type"}
 
 
-def _terms(name: str, params: dict, subs, groups, ctx: _Ctx):
+def _terms(name: str, params: dict, subs, groups, ctx: _Ctx) -> dict:
     for key in params:
         if key not in _TERMS_PARAMS:
             raise parsing(f"[terms] unknown field [{key}]")
-    for key in ("include", "exclude", "value_type", "format"):
+    for key in ("include", "exclude", "value_type", "format", "show_term_doc_count_error", "shard_min_doc_count"):
         if params.get(key) is not None:
             raise unsupported(f"[{key}] in a terms aggregation")
     size = int(params.get("size", 10))
     if size <= 0:
         raise illegal_argument(f"[size] must be greater than 0. Found [{size}] in [{name}]")
     min_doc_count = int(params.get("min_doc_count", 1))
+    if min_doc_count < 0:
+        raise illegal_argument(f"[min_doc_count] must be greater than or equal to 0. Found [{min_doc_count}] in "
+                               f"[{name}]")
     order_key, order_desc = _parse_order(params.get("order"), default=("_count", True))
-    members = _fields(name, "terms", params, groups)
-    counts: dict[Any, int] = {}
-    docs: dict[Any, list] = {}
+    members = _fields(params, groups)
     field0 = members[0][1] if members else None
-    for gi, (index, field, nums) in enumerate(members):
-        slots = index.slots
-        path = field.path
-        for n in nums:
-            v = slots[n].values.get(path)
-            if v is None:
-                continue
-            for x in (set(v) if type(v) is tuple else (v,)):
-                counts[x] = counts.get(x, 0) + 1
-                if subs:
-                    per = docs.get(x)
-                    if per is None:
-                        per = docs[x] = [[] for _ in members]
-                    per[gi].append(n)
+    counts, docs = _collect(members, lambda field: None, bool(subs))
+    if min_doc_count == 0:
+        for index, field, _ in members:  # the whole index, not just the matches: what ES does
+            for value in index.values_of(field.path):
+                counts.setdefault(value, 0)
     keys = [k for k in counts if counts[k] >= min_doc_count]
     keys.sort()
     if order_key == "_count":
@@ -431,17 +427,12 @@ def _terms(name: str, params: dict, subs, groups, ctx: _Ctx):
     out = []
     for key in chosen:
         bucket: dict[str, Any] = {"key": key}
-        if field0 is not None and field0.kind == "boolean":
+        if field0 is not None and field0.type == "boolean":
             bucket = {"key": 1 if key else 0, "key_as_string": "true" if key else "false"}
-        elif field0 is not None and field0.kind in ("date", "date_nanos"):
-            ms = key // dates.NS_PER_MS if field0.type == "date_nanos" else key
-            bucket = {"key": ms, "key_as_string": field0.fmt.format(key * field0.time_unit_ns)}
+        elif field0 is not None and field0.type == "date_nanos":
+            bucket = {"key": key // dates.NS_PER_MS, "key_as_string": field0.fmt.format(key)}
         bucket["doc_count"] = counts[key]
         if subs:
-            per = docs[key]
-            bucket.update(_run(subs, [(index, per[gi]) for gi, (index, _, _) in enumerate(members)], ctx))
+            bucket.update(_sub_aggs(subs, members, docs.get(key), ctx))
         out.append(bucket)
-    kind = field0.kind if field0 is not None else "keyword"
-    typed = {"keyword": "sterms", "long": "lterms", "double": "dterms", "boolean": "lterms", "date": "lterms",
-             "date_nanos": "lterms"}.get(kind, "sterms")
-    return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": other, "buckets": out}, typed
+    return {"doc_count_error_upper_bound": 0, "sum_other_doc_count": other, "buckets": out}

@@ -1,6 +1,6 @@
 """Fault injection for tests of clients' retry paths (``/_standin/faults``, outside ES's namespace).
 
-``POST /_standin/faults {"bulk_item_429": N}`` makes the next N bulk items (index, create or delete)
+``POST /_standin/faults {"bulk_item_429": N}`` makes the next N bulk items
 fail with a per-item 429 ``es_rejected_execution_exception`` without being applied;
 ``{"reject_requests_503": N}`` makes the next N requests (any endpoint except ``/_standin/*``) answer 503.
 Counts add to what is pending. ``GET`` shows what is pending; ``DELETE`` clears it.

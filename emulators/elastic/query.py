@@ -1,9 +1,9 @@
-"""Search: the query DSL subset, matching with postings and sorted columns, sorting, paging, ``_source``.
+"""The query DSL subset, compiled against one index into nodes that match with postings and sorted columns.
 
 Queries: ``bool`` (must, filter, should + minimum_should_match, must_not), ``term``, ``terms``, ``range``
 (with date ``format``, ``time_zone`` offsets and date math), ``match_all``, ``match_none``, ``exists``,
-``ids``, ``match`` (text analysed as lowercase word tokens), ``prefix``, ``wildcard``, ``constant_score``.
-Anything else is refused with a 400 naming it.
+``ids``, ``match`` (on the stand-in's field types, all unanalysed, it matches the exact value as in ES),
+``prefix``, ``wildcard``, ``constant_score``. Anything else is refused with a 400 naming it.
 
 Scoring is not BM25: a matching scoring clause contributes its ``boost`` (default 1.0), filter context
 contributes 0. Results are exact; only the order of unsorted hits with different relevance can differ
@@ -12,19 +12,13 @@ from a real cluster, so sort explicitly where order matters (the platform always
 
 from __future__ import annotations
 
-import heapq
 import re
-import time
-from bisect import bisect_left, bisect_right
 from typing import Any, Callable
 
-import orjson
-
 from . import dates
-from .aggs import run_aggs
-from .errors import EsError, illegal_argument, parsing, query_shard, search_failure, unsupported
-from .indices import Index, Store, glob_regex
-from .mapping import LONG_MAX, LONG_MIN, Field, tokenize
+from .errors import EsError, illegal_argument, parsing, query_shard, unsupported
+from .indices import Index, glob_regex
+from .mapping import Field, Mapping
 
 _KNOWN_UNSUPPORTED = {
     "query_string", "simple_query_string", "match_phrase", "match_phrase_prefix", "multi_match", "nested",
@@ -35,14 +29,6 @@ _KNOWN_UNSUPPORTED = {
     "field_masking_span", "combined_fields", "knn", "sparse_vector", "semantic", "match_bool_prefix", "shape",
     "text_expansion", "weighted_tokens", "rule",
 }
-_BODY_UNSUPPORTED = {
-    "post_filter", "highlight", "collapse", "script_fields", "docvalue_fields", "fields", "runtime_mappings", "pit",
-    "suggest", "rescore", "indices_boost", "stats", "slice", "knn", "rank", "retriever", "terminate_after", "ext",
-    "min_score", "stored_fields", "point_in_time",
-}
-_BODY_KEYS = {"query", "size", "from", "sort", "search_after", "track_total_hits", "_source", "aggs",
-              "aggregations", "timeout", "version", "seq_no_primary_term", "track_scores", "explain", "profile"}
-
 
 # --- compiled query nodes -------------------------------------------------------------------------------------
 #
@@ -84,8 +70,8 @@ class MatchAll(Node):
     def enum(self, prefer=None):
         if prefer is not None:
             col = self.index.column(prefer)
-            # When every document has exactly one value, the column lists all of them in sort order.
-            if col is not None and not col.multi and len(col.keys) - col.dead == len(self.index.docs):
+            # When every document has a value, the column lists all of them in sort order.
+            if col is not None and len(col.keys) - col.dead == len(self.index.docs):
                 return col.docnums(0, len(col.keys), self.index.slots), ("field", prefer)
         return self.index.live_docnums(), "doc"
 
@@ -108,7 +94,7 @@ class MatchNone(Node):
 
 
 class PostingTerms(Node):
-    """Exact values of a keyword, boolean or text field, looked up in its postings."""
+    """Exact values of a keyword or boolean field, looked up in its postings."""
 
     def __init__(self, index: Index, path: str, values: set, boost: float):
         self.post = index.postings.get(path, {})
@@ -193,7 +179,7 @@ class ColumnRange(Node):
         col = self.index.columns.get(self.path)
         if col is None:
             return [], "doc"
-        return col.docnums(i, j, self.index.slots), (None if col.multi else ("field", self.path))
+        return col.docnums(i, j, self.index.slots), ("field", self.path)
 
     def docset(self, limit):
         i, j = self._slice()
@@ -424,7 +410,7 @@ class Compiler:
             if key == "_name":
                 raise unsupported(f"named queries ([_name] in [{kind}])")
             if key not in allowed and key != "boost":
-                raise parsing(f"[{kind}] query does not support [{key}]")
+                raise parsing(f"[{kind}] query does not support [{key}] (or the Elasticsearch stand-in does not)")
         boost = spec.get("boost", 1.0)
         if not isinstance(boost, (int, float)) or isinstance(boost, bool):
             raise parsing(f"[{kind}] query: [boost] must be a number")
@@ -461,12 +447,10 @@ class Compiler:
         except dates.DateParseError:
             raise query_shard(f"failed to create query: failed to parse date field [{raw}] with format "
                               f"[{fmt.spec}]", self.index.name) from None
-        if field.type == "date_nanos":
-            return max(ns, 0)
-        return ns // dates.NS_PER_MS
+        return max(ns, 0)  # date_nanos holds nothing before the epoch
 
     def _exact(self, field: Field, raw, boost: float, case_insensitive: bool = False) -> Node:
-        kind = field.kind
+        kind = field.type
         index = self.index
         if kind == "keyword":
             value = field.query_value(raw, index.name)
@@ -474,11 +458,9 @@ class Compiler:
                 low = value.lower()
                 return PostingScan(index, field.path, lambda k: k.lower() == low, boost)
             return PostingTerms(index, field.path, {value}, boost)
-        if kind == "text":
-            return PostingTerms(index, field.path, {raw if isinstance(raw, str) else str(raw)}, boost)
         if kind == "boolean":
             return PostingTerms(index, field.path, {field.query_value(raw, index.name)}, boost)
-        if kind in ("date", "date_nanos"):
+        if kind == "date_nanos":
             lo = self._date_value(field, raw, False)
             hi = self._date_value(field, raw, True)
             return ColumnRange(index, field.path, lo, True, hi, True, boost)
@@ -543,16 +525,14 @@ class Compiler:
         field = self._field(path)
         if field is None or not values:
             return MatchNone(boost)
-        if field.kind in ("keyword", "boolean", "text"):
-            conv = (lambda v: v if isinstance(v, str) else str(v)) if field.kind == "text" else (
-                lambda v: field.query_value(v, self.index.name))
-            return PostingTerms(self.index, path, {conv(v) for v in values}, boost)
-        if field.kind in ("date", "date_nanos"):
+        if field.type in ("keyword", "boolean"):
+            return PostingTerms(self.index, path, {field.query_value(v, self.index.name) for v in values}, boost)
+        if field.type == "date_nanos":
             return Bool(self.index, [], [], [self._exact(field, v, boost) for v in values], [], 1, 1.0)
         converted = []
         for v in values:
             q = field.query_value(v, self.index.name)
-            if field.kind == "long" and isinstance(q, float):
+            if field.type == "long" and isinstance(q, float):
                 if q != int(q):
                     continue
                 q = int(q)
@@ -586,26 +566,22 @@ class Compiler:
             raise unsupported(f"range on [{path}]")
         if field is None:
             return MatchNone(boost)
-        if opts.get("format") and field.kind not in ("date", "date_nanos"):
+        if opts.get("format") and field.type != "date_nanos":
             raise query_shard(f"Field [{path}] of type [{field.type}] does not support custom formats",
                               self.index.name)
-        if opts.get("time_zone") and field.kind not in ("date", "date_nanos"):
+        if opts.get("time_zone") and field.type != "date_nanos":
             raise query_shard(f"Field [{path}] of type [{field.type}] does not support custom time zones",
                               self.index.name)
-        if field.kind in ("date", "date_nanos"):
+        if field.type == "date_nanos":
             fmt, tz = opts.get("format"), opts.get("time_zone")
             # ES rounds a partial date down for gte/lt and up for gt/lte (so lte "2024-01-01" covers the day).
             lo_v = None if lo is None else self._date_value(field, lo, not lo_inc, fmt, tz)
             hi_v = None if hi is None else self._date_value(field, hi, hi_inc, fmt, tz)
             return ColumnRange(self.index, path, lo_v, lo_inc, hi_v, hi_inc, boost)
-        if field.kind in ("long", "double"):
-            lo_v = None if lo is None else field.query_value(lo, self.index.name)
-            hi_v = None if hi is None else field.query_value(hi, self.index.name)
+        lo_v = None if lo is None else field.query_value(lo, self.index.name)
+        hi_v = None if hi is None else field.query_value(hi, self.index.name)
+        if field.type in ("long", "double"):
             return ColumnRange(self.index, path, lo_v, lo_inc, hi_v, hi_inc, boost)
-        conv = (lambda v: v if isinstance(v, str) else str(v)) if field.kind == "text" else (
-            lambda v: field.query_value(v, self.index.name))
-        lo_v = None if lo is None else conv(lo)
-        hi_v = None if hi is None else conv(hi)
         checker = ColumnRange(self.index, path, lo_v, lo_inc, hi_v, hi_inc, boost)
         return PostingScan(self.index, path, checker.test, boost)
 
@@ -619,8 +595,6 @@ class Compiler:
         if "*" in path:
             regex = glob_regex(path)
             paths = [p for p in self.mapping.fields if regex.match(p)]
-        elif self.mapping.is_object(path):
-            paths = self.mapping.fields_under(path)
         else:
             paths = [path] if self._field(path) is not None else []
         if not paths:
@@ -635,10 +609,10 @@ class Compiler:
 
     def q_match(self, spec):
         path, opts = self._field_spec(spec, "match", "query")
-        boost = self._boost(opts, "match", {"query", "operator", "lenient", "zero_terms_query", "analyzer",
+        if "analyzer" in opts:
+            raise unsupported("match [analyzer] (the stand-in's fields are not analysed)")
+        boost = self._boost(opts, "match", {"query", "operator", "lenient", "zero_terms_query",
                                             "auto_generate_synonyms_phrase_query"})
-        if opts.get("analyzer") not in (None, "standard"):
-            raise unsupported(f"match [analyzer: {opts['analyzer']}]")
         if opts.get("zero_terms_query", "none") != "none":
             raise unsupported("match [zero_terms_query: all]")
         operator = str(opts.get("operator", "or")).lower()
@@ -650,18 +624,8 @@ class Compiler:
         field = self._field(path)
         if field is None:
             return MatchNone(boost)
-        if field.kind == "text":
-            tokens = tokenize(raw if isinstance(raw, str) else str(raw))
-            if not tokens:
-                return MatchNone(boost)
-            parts = [PostingTerms(self.index, path, {t}, boost) for t in dict.fromkeys(tokens)]
-            if len(parts) == 1:
-                return parts[0]
-            if operator == "and":
-                return Bool(self.index, parts, [], [], [], 0, 1.0)
-            return Bool(self.index, [], [], parts, [], 1, 1.0)
         try:
-            return self._exact(field, raw, boost)
+            return self._exact(field, raw, boost)  # an unanalysed field holds one token: the whole value
         except EsError:
             if str(opts.get("lenient", "false")).lower() == "true":
                 return MatchNone(boost)
@@ -674,7 +638,7 @@ class Compiler:
         value = opts.get("value")
         if field is None:
             return MatchNone(boost)
-        if field.kind not in ("keyword", "text"):
+        if field.type != "keyword":
             raise query_shard(f"Can only use prefix queries on keyword and text fields - not on [{path}] which is "
                               f"of type [{field.type}]", self.index.name)
         value = str(value)
@@ -690,7 +654,7 @@ class Compiler:
         pattern = opts.get("value", opts.get("wildcard"))
         if field is None:
             return MatchNone(boost)
-        if field.kind not in ("keyword", "text"):
+        if field.type != "keyword":
             raise query_shard(f"Can only use wildcard queries on keyword and text fields - not on [{path}] which "
                               f"is of type [{field.type}]", self.index.name)
         regex = re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in str(pattern)),
@@ -728,13 +692,9 @@ class Compiler:
 
 
 def _any_value(doc, path: str, test: Callable[[Any], bool]) -> bool:
-    """Whether the document's value at ``path`` (one value or a tuple of them) passes ``test``."""
+    """Whether the document has a value at ``path`` that passes ``test``."""
     v = doc.values.get(path)
-    if v is None:
-        return False
-    if type(v) is tuple:
-        return any(test(x) for x in v)
-    return test(v)
+    return v is not None and test(v)
 
 
 def _minimum_should_match(raw, count: int) -> int:
@@ -770,557 +730,4 @@ def compile_for(index: Index, query: Any, now_ns: int) -> Node:
 
 def validate_query(query: Any, now_ns: int) -> None:
     """Compile against an empty index so malformed queries fail even when no index matched."""
-    from .indices import Index as _Index
-    from .mapping import Mapping
-    Compiler(_Index("_validation", {}, Mapping()), now_ns).compile(query)
-
-
-# --- _source filtering -------------------------------------------------------------------------------------------
-
-
-class SourceFilter:
-    def __init__(self, enabled: bool = True, includes: list[str] | None = None, excludes: list[str] | None = None):
-        self.enabled = enabled
-        self.includes = [glob_regex(p) for p in includes or []]
-        self.excludes = [glob_regex(p) for p in excludes or []]
-
-    @property
-    def passthrough(self) -> bool:
-        return self.enabled and not self.includes and not self.excludes
-
-
-def parse_source_filter(body_value: Any, params: dict) -> SourceFilter:
-    spec = body_value
-    if "_source" in params:
-        text = params["_source"]
-        spec = True if text in ("", "true") else False if text == "false" else text.split(",")
-    includes = excludes = None
-    enabled = True
-    if spec is None or spec is True:
-        pass
-    elif spec is False:
-        enabled = False
-    elif isinstance(spec, str):
-        includes = [spec]
-    elif isinstance(spec, list):
-        includes = [str(s) for s in spec]
-    elif isinstance(spec, dict):
-        extra = set(spec) - {"includes", "excludes", "include", "exclude"}
-        if extra:
-            raise parsing(f"Unknown key for a START_OBJECT in [_source]: [{sorted(extra)[0]}]")
-        inc = spec.get("includes", spec.get("include"))
-        exc = spec.get("excludes", spec.get("exclude"))
-        includes = [inc] if isinstance(inc, str) else inc
-        excludes = [exc] if isinstance(exc, str) else exc
-    else:
-        raise parsing("[_source] must be a boolean, a string, an array or an object")
-    if "_source_includes" in params:
-        includes = params["_source_includes"].split(",")
-        enabled = True
-    if "_source_excludes" in params:
-        excludes = params["_source_excludes"].split(",")
-        enabled = True
-    return SourceFilter(enabled, includes, excludes)
-
-
-def filter_source(source: bytes, spec: SourceFilter | None):
-    """Return the ``_source`` to send: raw bytes untouched when unfiltered, None when disabled."""
-    if spec is None or spec.passthrough:
-        return orjson.Fragment(source)
-    if not spec.enabled:
-        return None
-    return _filter_obj(orjson.loads(source), "", spec.includes, spec.excludes)
-
-
-def _filter_obj(obj: dict, prefix: str, inc: list, exc: list) -> dict:
-    out = {}
-    for key, value in obj.items():
-        path = prefix + key
-        if exc and any(r.match(path) for r in exc):
-            continue
-        if not inc or any(r.match(path) for r in inc):
-            out[key] = _filter_value(value, path, [], exc) if exc else value
-            continue
-        sub = _filter_value(value, path, inc, exc)
-        if sub is not _DROP:
-            out[key] = sub
-    return out
-
-
-_DROP = object()
-
-
-def _filter_value(value, path: str, inc: list, exc: list):
-    if isinstance(value, dict):
-        sub = _filter_obj(value, path + ".", inc, exc)
-        return sub if (sub or not inc) else _DROP
-    if isinstance(value, list):
-        items = [_filter_value(v, path, inc, exc) for v in value]
-        items = [v for v in items if v is not _DROP]
-        return items if (items or not inc) else _DROP
-    return value if not inc else _DROP
-
-
-# --- sorting --------------------------------------------------------------------------------------------------------
-
-
-class SortSpec:
-    def __init__(self, kind: str, path: str | None, desc: bool, missing: Any = "_last",
-                 unmapped_type: str | None = None, fmt: str | None = None, mode: str | None = None):
-        self.kind = kind
-        self.path = path
-        self.desc = desc
-        self.missing = missing
-        self.unmapped_type = unmapped_type
-        self.fmt = fmt
-        self.mode = mode
-
-
-_SORT_OPTS = {"order", "missing", "unmapped_type", "format", "mode", "numeric_type"}
-
-
-def parse_sort(raw: Any) -> list[SortSpec]:
-    if raw is None:
-        return []
-    items = raw if isinstance(raw, list) else [raw]
-    specs = []
-    for item in items:
-        if isinstance(item, str):
-            name, _, order = item.partition(":")
-            specs.append(_sort_spec(name, {"order": order} if order else {}))
-        elif isinstance(item, dict) and len(item) == 1:
-            name, opts = next(iter(item.items()))
-            if isinstance(opts, str):
-                opts = {"order": opts}
-            if not isinstance(opts, dict):
-                raise parsing(f"[sort] malformed for [{name}]")
-            specs.append(_sort_spec(name, opts))
-        else:
-            raise parsing("[sort] must be a field name, an object with one field, or an array of these")
-    return specs
-
-
-def _sort_spec(name: str, opts: dict) -> SortSpec:
-    for key in opts:
-        if key == "nested" or key == "nested_path" or key == "nested_filter":
-            raise unsupported("nested sorting")
-        if key not in _SORT_OPTS:
-            raise parsing(f"[field_sort] unknown field [{key}]")
-    order = str(opts.get("order") or ("desc" if name == "_score" else "asc")).lower()
-    if order not in ("asc", "desc"):
-        raise illegal_argument(f"Unknown SortOrder [{order}]")
-    if name == "_id":
-        raise illegal_argument("Fielddata access on the _id field is disallowed, you can re-enable it by updating "
-                               "the dynamic cluster setting: indices.id_field_data.enabled")
-    mode = opts.get("mode")
-    if mode not in (None, "min", "max"):
-        raise unsupported(f"sort [mode: {mode}]")
-    if opts.get("numeric_type") is not None:
-        raise unsupported("sort [numeric_type]")
-    if name in ("_score", "_doc"):
-        return SortSpec(name[1:], None, order == "desc")
-    return SortSpec("field", name, order == "desc", opts.get("missing", "_last"), opts.get("unmapped_type"),
-                    opts.get("format"), mode)
-
-
-class BoundSort:
-    """A sort spec bound to one index: key functions on docs and the sort values to emit."""
-
-    def __init__(self, spec: SortSpec, index: Index):
-        self.spec = spec
-        self.field: Field | None = None
-        self.unmapped = False
-        self.fmt = None
-        if spec.kind != "field":
-            return
-        field = index.mapping.field(spec.path)
-        if field is None:
-            if spec.unmapped_type is None:
-                raise query_shard(f"No mapping found for [{spec.path}] in order to sort on", index.name)
-            self.unmapped = True
-            return
-        if field.kind == "text":
-            raise search_failure(illegal_argument(
-                f"Fielddata is disabled on [{spec.path}] in [{index.name}]. Text fields are not optimised for "
-                f"operations that require per-document field data like aggregations and sorting, so these "
-                f"operations are disabled by default. Please use a keyword field instead."), index.name)
-        self.field = field
-        if spec.fmt is not None:
-            if field.kind not in ("date", "date_nanos"):
-                raise search_failure(illegal_argument(f"Field [{spec.path}] of type [{field.type}] does not support "
-                                                      f"custom formats"), index.name)
-            self.fmt = dates.get_format(spec.fmt)
-        self.missing_key = self._missing_key(index)
-
-    def _missing_key(self, index: Index):
-        missing = self.spec.missing
-        if missing in (None, "_last"):
-            return (0 if self.spec.desc else 2, None)
-        if missing == "_first":
-            return (2 if self.spec.desc else 0, None)
-        return (1, self.field.query_value(missing, index.name))
-
-    def key(self, doc):
-        spec = self.spec
-        if spec.kind == "doc":
-            return (1, doc.num)
-        if self.unmapped:
-            return (0 if spec.desc else 2, None)
-        v = doc.values.get(spec.path)
-        if v is None:
-            return self.missing_key
-        if type(v) is tuple:
-            use_max = spec.mode == "max" or (spec.mode is None and spec.desc)
-            v = max(v) if use_max else min(v)
-        return (1, v)
-
-    def emit(self, key):
-        """Return the JSON sort value for a key (ES writes Long.MAX/MIN_VALUE etc. for missing values)."""
-        flag, v = key
-        spec = self.spec
-        if spec.kind != "field":
-            return v
-        field = self.field
-        if v is None:
-            if field is None or field.kind in ("keyword",):
-                return None
-            high = flag == 2
-            if field.kind == "double":
-                return "Infinity" if high else "-Infinity"
-            if field.type == "date_nanos" and not high:
-                return 0
-            return LONG_MAX if high else LONG_MIN
-        if self.fmt is not None:
-            return self.fmt.format(v * field.time_unit_ns)
-        return field.sort_out(v)
-
-    def after_key(self, raw, index: Index):
-        """Turn a ``search_after`` value into a key comparable with key()."""
-        spec = self.spec
-        if spec.kind == "score":
-            return (1, float(raw))
-        if spec.kind == "doc":
-            return (1, int(raw))
-        if self.unmapped or raw is None:
-            return (0 if spec.desc else 2, None)
-        field = self.field
-        if raw in (LONG_MAX, "Infinity") and field.kind != "keyword":
-            return (2, None) if self.missing_key[0] == 2 else (1, raw)
-        if raw in (LONG_MIN, "-Infinity") and field.kind != "keyword":
-            return (0, None) if self.missing_key[0] == 0 else (1, raw)
-        if field.kind in ("date", "date_nanos"):
-            if isinstance(raw, int) and not isinstance(raw, bool):
-                return (1, raw)
-            if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw):
-                return (1, int(raw))
-            fmt = self.fmt or field.fmt
-            try:
-                ns = fmt.parse(raw)
-            except dates.DateParseError:
-                raise search_failure(illegal_argument(f"Failed to parse search_after value for field "
-                                                      f"[{spec.path}]."), index.name) from None
-            return (1, ns // field.time_unit_ns)
-        if field.kind == "boolean":
-            return (1, bool(raw) if not isinstance(raw, str) else raw == "true")
-        return (1, field.query_value(raw, index.name))
-
-
-# --- search ----------------------------------------------------------------------------------------------------------
-
-
-def _int_param(value, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise illegal_argument(f"Failed to parse int parameter [{name}] with value [{value}]") from None
-
-
-def _target_opts(params: dict) -> dict:
-    ew = params.get("expand_wildcards")
-    if ew is not None and any(p not in ("open", "all", "closed", "hidden") for p in ew.split(",")):
-        raise unsupported(f"expand_wildcards [{ew}]")
-    return {"ignore_unavailable": params.get("ignore_unavailable", "false") in ("true", ""),
-            "allow_no_indices": params.get("allow_no_indices", "true") in ("true", "")}
-
-
-def search(store: Store, target: str | None, body: dict | None, params: dict) -> dict:
-    """Run ``_search`` and return ES's response body."""
-    started = time.perf_counter()
-    body = body or {}
-    if not isinstance(body, dict):
-        raise parsing("request body must be an object")
-    for key in body:
-        if key in _BODY_UNSUPPORTED:
-            raise unsupported(f"the search option [{key}]")
-        if key not in _BODY_KEYS:
-            raise parsing(f"Unknown key for a START_OBJECT in [{key}].", line=1, col=1)
-    for flag in ("explain", "profile"):
-        if body.get(flag):
-            raise unsupported(f"the search option [{flag}]")
-    if "q" in params:
-        raise unsupported("the [q] URI search parameter")
-    size = _int_param(params.get("size", body.get("size", 10)), "size")
-    from_ = _int_param(params.get("from", body.get("from", 0)), "from")
-    if size < 0:
-        raise illegal_argument(f"[size] parameter cannot be negative, found [{size}]")
-    if from_ < 0:
-        raise illegal_argument(f"[from] parameter cannot be negative, found [{from_}]")
-    sort_raw = params["sort"].split(",") if "sort" in params else body.get("sort")
-    sorts = parse_sort(sort_raw)
-    search_after = body.get("search_after")
-    if search_after is not None:
-        if not isinstance(search_after, list):
-            raise parsing("[search_after] must be an array")
-        if not sorts:
-            raise illegal_argument("Sort must contain at least one field.")
-        if len(search_after) != len(sorts):
-            raise illegal_argument(f"search_after has {len(search_after)} value(s) but sort has {len(sorts)}.")
-        if from_ not in (0, -1):
-            raise illegal_argument("`from` parameter must be set to 0 when `search_after` is used.")
-    track = params.get("track_total_hits", body.get("track_total_hits", 10000))
-    if isinstance(track, str):
-        track = True if track == "true" else False if track == "false" else _int_param(track, "track_total_hits")
-    source_filter = parse_source_filter(body.get("_source"), params)
-    track_scores = bool(body.get("track_scores")) or params.get("track_scores") == "true"
-    want_version = bool(body.get("version")) or params.get("version") == "true"
-    want_seq = bool(body.get("seq_no_primary_term")) or params.get("seq_no_primary_term") == "true"
-    aggs_spec = body.get("aggs", body.get("aggregations"))
-    now_ns = time.time_ns()
-    with store.lock:
-        indices = store.resolve(target, **_target_opts(params))
-        if not indices:
-            validate_query(body.get("query"), now_ns)
-        window = min((i.max_result_window for i in indices), default=10000)
-        if from_ + size > window:
-            raise search_failure(illegal_argument(
-                f"Result window is too large, from + size must be less than or equal to: [{window}] but was "
-                f"[{from_ + size}]. See the scroll api for a more efficient way to request large data sets. This "
-                f"limit can be set by changing the [index.max_result_window] index level setting."),
-                indices[0].name if indices else "_all")
-        per_index = []
-        failures: list[tuple[Index, EsError]] = []
-        total = 0
-        prefer = sorts[0].path if sorts and sorts[0].kind == "field" and size else None
-        sort_specs = sorts or [SortSpec("score", None, True)]
-        for pos, index in enumerate(indices):
-            try:
-                node = compile_for(index, body.get("query"), now_ns)
-                bound = [BoundSort(s, index) for s in sort_specs]
-            except EsError as exc:
-                if exc.status != 400 or exc.type not in ("search_phase_execution_exception",):
-                    raise
-                failures.append((index, exc))  # ES fails this shard only and answers with the others
-                continue
-            nums, order = matching(index, node, prefer)
-            total += len(nums)
-            per_index.append((pos, index, node, nums, order, bound))
-        if failures and not per_index:
-            raise failures[0][1]
-        entries, max_score = _collect_hits(per_index, sorts, search_after, from_ + size, track_scores)
-        page = entries[from_:from_ + size]
-        hits = []
-        for comps, score, pos, index, doc, bound in page:
-            hit = {"_index": index.name, "_id": doc.id, "_score": score}
-            if want_version:
-                hit["_version"] = doc.version
-            if want_seq:
-                hit["_seq_no"] = doc.seq_no
-                hit["_primary_term"] = 1
-            source = filter_source(doc.source, source_filter)
-            if source is not None:
-                hit["_source"] = source
-            if sorts:
-                hit["sort"] = [b.emit(c) for b, c in zip(bound, comps)]
-            hits.append(hit)
-        aggregations = None
-        if aggs_spec is not None:
-            aggregations = run_aggs(aggs_spec, [(index, nums) for _, index, _, nums, _, _ in per_index], now_ns,
-                                    typed_keys=params.get("typed_keys") == "true")
-    hits_obj: dict[str, Any] = {}
-    if track is not False:
-        if params.get("rest_total_hits_as_int") == "true":
-            hits_obj["total"] = total
-        elif track is True or total <= track:
-            hits_obj["total"] = {"value": total, "relation": "eq"}
-        else:
-            hits_obj["total"] = {"value": track, "relation": "gte"}
-    hits_obj["max_score"] = max_score
-    hits_obj["hits"] = hits
-    response = {"took": int((time.perf_counter() - started) * 1000), "timed_out": False,
-                "_shards": _shards(len(indices), failures), "hits": hits_obj}
-    if aggregations is not None:
-        response["aggregations"] = aggregations
-    return response
-
-
-def _shards(total: int, failures: list) -> dict:
-    shards = {"total": total, "successful": total - len(failures), "skipped": 0, "failed": len(failures)}
-    if failures:
-        shards["failures"] = [{"shard": 0, "index": index.name, "node": "standin",
-                               "reason": (exc.root_cause or exc).cause_dict()} for index, exc in failures]
-    return shards
-
-
-def _collect_hits(per_index, sorts: list[SortSpec], search_after, k: int, track_scores: bool):
-    """Return the first ``k`` hits over all indices, in order, plus max_score."""
-    sort_specs = sorts or [SortSpec("score", None, True)]
-    sorted_by_score_only = not sorts
-    need_scores = sorted_by_score_only or track_scores or any(s.kind == "score" for s in sorts)
-    entries = []
-    max_score = None
-    for pos, index, node, nums, order, bound in per_index:
-        slots = index.slots
-        const = node.const
-        scores: dict[int, float] | None = None
-        if need_scores and nums:
-            if const is not None:
-                index_max = const
-            else:
-                scores = {n: node.score(slots[n]) for n in nums}
-                index_max = max(scores.values())
-            max_score = index_max if max_score is None else max(max_score, index_max)
-        if k == 0 or not nums:
-            continue
-
-        def score_of(n, scores=scores, const=const):
-            return scores[n] if scores is not None else (const or 0.0)
-
-        keyfuncs = []
-        for b in bound:
-            if b.spec.kind == "score":
-                keyfuncs.append(lambda n, f=score_of: (1, f(n)))
-            else:
-                keyfuncs.append(lambda n, f=b.key, s=slots: f(s[n]))
-        single = len(bound) == 1
-        ordered_here = (single and order == ("field", bound[0].spec.path) and bound[0].spec.kind == "field"
-                        and bound[0].spec.mode is None)
-        if order is None or (order != "doc" and not ordered_here):
-            nums = sorted(nums)
-        if sorted_by_score_only and const is not None:
-            chosen = nums[:k]  # every match scores the same: ES keeps index order
-        elif single:
-            keyf = keyfuncs[0]
-            desc = bound[0].spec.desc
-            if search_after is not None:
-                after = bound[0].after_key(search_after[0], index)
-                if ordered_here:
-                    nums = nums[:bisect_left(nums, after, key=keyf)] if desc else \
-                        nums[bisect_right(nums, after, key=keyf):]
-                else:
-                    nums = [n for n in nums if (keyf(n) < after if desc else keyf(n) > after)]
-            chosen = _top(nums, k, keyf, desc, ordered_here)
-        else:
-            if search_after is not None:
-                afters = [b.after_key(v, index) for b, v in zip(bound, search_after)]
-                descs = [b.spec.desc for b in bound]
-                nums = [n for n in nums if _after(keyfuncs, descs, afters, n)]
-            for keyf, b in reversed(list(zip(keyfuncs, bound))):
-                nums.sort(key=keyf, reverse=b.spec.desc)
-            chosen = nums[:k]
-        for n in chosen:
-            comps = tuple(f(n) for f in keyfuncs)
-            score = score_of(n) if need_scores and (sorted_by_score_only or track_scores) else None
-            entries.append((comps, score, pos, index, slots[n], bound))
-    if len(per_index) > 1 and entries:
-        for i in reversed(range(len(sort_specs))):
-            entries.sort(key=lambda e, i=i: e[0][i], reverse=sort_specs[i].desc)
-    return entries[:k], max_score
-
-
-def _top(nums: list[int], k: int, keyf, desc: bool, ordered: bool) -> list[int]:
-    """The first ``k`` of ``nums`` by key, stable (ties keep doc order)."""
-    n = len(nums)
-    if k >= n:
-        if ordered and not desc:
-            return nums
-        return sorted(nums, key=keyf, reverse=desc)
-    if ordered:
-        if not desc:
-            return nums[:k]
-        start = n - k
-        boundary = keyf(nums[start])
-        while start > 0 and keyf(nums[start - 1]) == boundary:
-            start -= 1
-        return sorted(nums[start:], key=keyf, reverse=True)[:k]
-    if k * 8 < n:
-        return heapq.nlargest(k, nums, key=keyf) if desc else heapq.nsmallest(k, nums, key=keyf)
-    return sorted(nums, key=keyf, reverse=desc)[:k]
-
-
-def _after(keyfuncs, descs, afters, n) -> bool:
-    for keyf, desc, after in zip(keyfuncs, descs, afters):
-        c = keyf(n)
-        if c == after:
-            continue
-        return (c < after) if desc else (c > after)
-    return False
-
-
-def count(store: Store, target: str | None, body: dict | None, params: dict) -> dict:
-    """Run ``_count`` and return ES's response body."""
-    body = body or {}
-    if not isinstance(body, dict):
-        raise parsing("request body must be an object")
-    for key in body:
-        if key != "query":
-            raise parsing(f"request does not support [{key}]")
-    if "q" in params:
-        raise unsupported("the [q] URI search parameter")
-    for p in ("min_score", "terminate_after"):
-        if p in params:
-            raise unsupported(f"the [{p}] parameter")
-    now_ns = time.time_ns()
-    with store.lock:
-        indices = store.resolve(target, **_target_opts(params))
-        if not indices:
-            validate_query(body.get("query"), now_ns)
-        total = 0
-        for index in indices:
-            node = compile_for(index, body.get("query"), now_ns)
-            if isinstance(node, MatchAll):
-                total += len(index.docs)
-            else:
-                total += len(matching(index, node)[0])
-    return {"count": total, "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0,
-                                        "failed": 0}}
-
-
-def delete_by_query(store: Store, target: str, body: dict | None, params: dict) -> dict:
-    """Delete every document matching the query (``_delete_by_query``)."""
-    started = time.perf_counter()
-    body = body or {}
-    for key in body:
-        if key not in ("query", "max_docs"):
-            raise parsing(f"Unknown key for a START_OBJECT in [{key}].")
-    if "query" not in body:
-        raise EsError(400, "action_request_validation_exception",
-                      "Validation Failed: 1: query is missing;")
-    if params.get("conflicts", "abort") not in ("abort", "proceed"):
-        raise illegal_argument(f"conflicts may only be \"proceed\" or \"abort\" but was [{params['conflicts']}]")
-    if "max_docs" in body or "max_docs" in params or "q" in params or "slices" in params and params["slices"] != "1":
-        raise unsupported("[max_docs], [q] and [slices] on _delete_by_query")
-    if params.get("wait_for_completion") == "false":
-        raise unsupported("asynchronous _delete_by_query (wait_for_completion=false)")
-    now_ns = time.time_ns()
-    deleted = 0
-    total = 0
-    with store.lock:
-        for index in store.resolve(target, **_target_opts(params)):
-            node = compile_for(index, body["query"], now_ns)
-            nums, _ = matching(index, node)
-            total += len(nums)
-            lines = []
-            name = orjson.dumps(index.name)
-            for n in nums:
-                doc = index.slots[n]
-                if doc is None:
-                    continue
-                index.remove(doc.id)
-                deleted += 1
-                lines.append(b'{"op":"del","i":' + name + b',"id":' + orjson.dumps(doc.id) + b',"sq":'
-                             + str(index.seq_no - 1).encode() + b"}")
-            store.log(lines)
-    return {"took": int((time.perf_counter() - started) * 1000), "timed_out": False, "total": total,
-            "deleted": deleted, "batches": 1 if total else 0, "version_conflicts": 0, "noops": 0,
-            "retries": {"bulk": 0, "search": 0}, "throttled_millis": 0, "requests_per_second": -1.0,
-            "throttled_until_millis": 0, "failures": []}
+    Compiler(Index("_validation", {}, Mapping()), now_ns).compile(query)

@@ -1,8 +1,9 @@
 """The HTTP layer: a threaded HTTP/1.1 keep-alive server that reads each request, routes it, and answers JSON.
 
 Every response, errors and HEAD included, carries ``X-Elastic-Product: Elasticsearch``; the official
-client refuses a server without it. Each request body is read in full (Content-Length or chunked, gzip
-accepted) so a kept-alive connection never sees leftovers. ``filter_path`` is applied to every reply.
+client refuses a server without it. Each request body is read in full (Content-Length; gzip accepted) so a
+kept-alive connection never sees leftovers; a chunked body (which the official client never sends) is refused and
+its connection closed. ``filter_path`` is applied to every reply.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import orjson
 
 from .errors import EsError, unsupported
 from .faults import Faults, rejected_503
-from .indices import Store
+from .store import Store
 from .routes import Request, check_params, match_route, new_cluster_uuid
 
 logger = logging.getLogger(__name__)
@@ -66,28 +67,15 @@ class Handler(BaseHTTPRequestHandler):
         super().end_headers()
 
     def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-                total += size
-                if total > MAX_BODY:
-                    raise EsError(413, "content_too_long_exception", "request body is too large")
-            body = b"".join(chunks)
-        else:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self.close_connection = True
-                raise EsError(413, "content_too_long_exception",
-                              f"request body [{length}] is larger than [{MAX_BODY}] bytes")
-            body = self.rfile.read(length) if length else b""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # the unread body would be taken for the next request
+            raise unsupported("a request body sent with Transfer-Encoding (send Content-Length)")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise EsError(413, "content_too_long_exception",
+                          f"request body [{length}] is larger than [{MAX_BODY}] bytes")
+        body = self.rfile.read(length) if length else b""
         if body and self.headers.get("Content-Encoding", "").lower() == "gzip":
             body = gzip.decompress(body)
         return body

@@ -54,6 +54,12 @@ def private_standin(tmp_path, standin_only):
         handle.stop()
 
 
+# A mapping of each field type the stand-in supports (those of the platform's template), strict like the template's.
+TYPED = {"dynamic": "strict", "properties": {"k": {"type": "keyword"}, "l": {"type": "long"},
+                                             "d": {"type": "double"}, "b": {"type": "boolean"},
+                                             "ns": {"type": "date_nanos"}}}
+
+
 @dataclass
 class EsTest:
     """A client and the index-name prefix that keeps one test's indices and templates apart from others."""
@@ -64,6 +70,19 @@ class EsTest:
 
     def name(self, suffix: str = "idx") -> str:
         return f"{self.prefix}-{suffix}"
+
+    def create(self, suffix: str = "idx", mappings: dict = TYPED, **kwargs) -> str:
+        """Create this test's index ``suffix`` (by default with the ``TYPED`` mapping); return its name."""
+        name = self.name(suffix)
+        self.client.indices.create(index=name, mappings=mappings, **kwargs)
+        return name
+
+    def put(self, index: str, docs: dict[str, dict]) -> dict:
+        """Index ``{id: source}`` with one ``_bulk`` of index actions; fail unless every item succeeded."""
+        reply = self.client.bulk(operations=[x for doc_id, source in docs.items()
+                                             for x in ({"index": {"_index": index, "_id": doc_id}}, source)])
+        assert reply["errors"] is False, reply
+        return reply
 
     def put_template(self, suffix: str, patterns: list[str], **kwargs) -> str:
         """Create an index template named after this test (deleted afterwards)."""

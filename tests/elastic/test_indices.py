@@ -1,9 +1,9 @@
-"""Indices, mappings, index templates and aliases through the official client."""
+"""Indices, mappings, index templates, aliases and the shard limit through the official client."""
 
 from __future__ import annotations
 
 import pytest
-from elasticsearch import BadRequestError, NotFoundError
+from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 
 
 def test_create_exists_get_delete(es):
@@ -39,16 +39,6 @@ def test_delete_missing_index_is_not_found(es):
         es.client.indices.delete(index=es.name("missing"))
 
 
-def test_put_mapping_adds_fields_and_refuses_type_changes(es):
-    name = es.name()
-    es.client.indices.create(index=name, mappings={"properties": {"a": {"type": "keyword"}}})
-    es.client.indices.put_mapping(index=name, properties={"b": {"type": "long"}})
-    props = es.client.indices.get_mapping(index=name)[name]["mappings"]["properties"]
-    assert props["a"]["type"] == "keyword" and props["b"]["type"] == "long"
-    with pytest.raises(BadRequestError):
-        es.client.indices.put_mapping(index=name, properties={"a": {"type": "long"}})
-
-
 def test_template_applies_on_auto_create_with_alias(es):
     pattern = es.name("telemetry-*")
     es.put_template("tpl", [pattern], priority=500, template={
@@ -63,8 +53,7 @@ def test_template_applies_on_auto_create_with_alias(es):
     assert es.client.indices.exists_index_template(name=es.name("tpl"))
 
     monthly = es.name("telemetry-2024.01")
-    es.client.index(index=monthly, id="1", document={"@timestamp": "2024-01-01T00:00:00.123456789Z",
-                                                     "sensor_id": "4", "value": "12.5"})
+    es.put(monthly, {"1": {"@timestamp": "2024-01-01T00:00:00.123456789Z", "sensor_id": "4", "value": "12.5"}})
     mapping = es.client.indices.get_mapping(index=monthly)[monthly]["mappings"]["properties"]
     assert mapping["@timestamp"]["type"] == "date_nanos"
     assert mapping["value"]["type"] == "double"
@@ -87,8 +76,8 @@ def test_highest_priority_template_wins(es):
                     template={"mappings": {"properties": {"v": {"type": "long"}}}})
     es.put_template("high", [es.name("p-special-*")], priority=520,
                     template={"mappings": {"properties": {"v": {"type": "keyword"}}}})
-    es.client.index(index=es.name("p-special-1"), document={"v": "7"})
-    es.client.index(index=es.name("p-plain-1"), document={"v": "7"})
+    es.put(es.name("p-special-1"), {"1": {"v": "7"}})
+    es.put(es.name("p-plain-1"), {"1": {"v": "7"}})
     assert es.client.indices.get_mapping(index=es.name("p-special-1"))[es.name("p-special-1")]["mappings"][
         "properties"]["v"]["type"] == "keyword"
     assert es.client.indices.get_mapping(index=es.name("p-plain-1"))[es.name("p-plain-1")]["mappings"][
@@ -109,33 +98,33 @@ def test_delete_template(es):
         es.client.indices.get_index_template(name=es.name("gone"))
 
 
-def test_aliases_add_remove_and_search_through_them(es):
-    a, b, alias = es.name("a"), es.name("b"), es.name("all")
-    es.client.index(index=a, id="1", document={"n": 1})
-    es.client.index(index=b, id="2", document={"n": 2})
-    es.client.indices.update_aliases(actions=[{"add": {"index": a, "alias": alias}},
-                                              {"add": {"index": b, "alias": alias}}])
+def test_search_through_an_alias_and_list_its_indices(es):
+    alias = es.name("all")
+    a, b = (es.create(suffix, aliases={alias: {}}) for suffix in ("a", "b"))
+    es.put(a, {"1": {"l": 1}})
+    es.put(b, {"2": {"l": 2}})
     assert es.client.count(index=alias)["count"] == 2
-    got = es.client.indices.get_alias(name=alias)
-    assert set(got) == {a, b}
-    es.client.indices.update_aliases(actions=[{"remove": {"index": a, "alias": alias}}])
-    assert es.client.count(index=alias)["count"] == 1
-    assert not es.client.indices.exists_alias(name=es.name("nope"))
+    got = es.client.indices.get_alias(index=alias)
+    assert got == {a: {"aliases": {alias: {}}}, b: {"aliases": {alias: {}}}}
     with pytest.raises(NotFoundError):
-        es.client.indices.get_alias(name=es.name("nope"))
+        es.client.indices.get_alias(index=es.name("nope"))
 
 
-def test_write_through_single_index_alias(es):
-    idx, alias = es.name("w1"), es.name("writer")
-    es.client.indices.create(index=idx, aliases={alias: {"is_write_index": True}})
-    resp = es.client.index(index=alias, id="1", document={"n": 1})
-    assert resp["_index"] == idx
-    assert es.client.get(index=idx, id="1")["found"]
+def test_writes_through_an_alias_need_a_single_index_behind_it(es):
+    alias = es.name("writer")
+    first = es.create("w1", aliases={alias: {}})
+    resp = es.put(alias, {"1": {"l": 1}})
+    assert resp["items"][0]["index"]["_index"] == first
+    assert es.client.get(index=first, id="1")["found"]
+    es.create("w2", aliases={alias: {}})
+    resp = es.client.bulk(operations=[{"index": {"_index": alias, "_id": "2"}}, {"l": 2}])
+    assert resp["items"][0]["index"]["status"] == 400
+    assert "no write index is defined for alias" in resp["items"][0]["index"]["error"]["reason"]
 
 
 def test_wildcard_and_comma_list_targets(es):
     for suffix in ("m-1", "m-2", "n-1"):
-        es.client.index(index=es.name(suffix), document={"n": 1})
+        es.put(es.create(suffix), {"1": {"l": 1}})
     assert es.client.count(index=es.name("m-*"))["count"] == 2
     assert es.client.count(index=f"{es.name('m-1')},{es.name('n-1')}")["count"] == 2
     assert es.client.count(index=es.name("zzz-*"))["count"] == 0
@@ -147,5 +136,22 @@ def test_wildcard_and_comma_list_targets(es):
 
 
 def test_refresh_is_accepted(es):
-    es.client.index(index=es.name(), document={"n": 1})
+    es.put(es.create(), {"1": {"l": 1}})
     assert es.client.indices.refresh(index=es.name())["_shards"]["failed"] == 0
+
+
+def test_the_shard_limit_refuses_new_indices_until_raised(private_standin):
+    """``cluster.max_shards_per_node`` counts primaries and replicas (one node here, so the cluster's limit)."""
+    es = Elasticsearch(private_standin(None).url)
+    es.indices.create(index="first", settings={"number_of_shards": 1, "number_of_replicas": 1})
+    reply = es.cluster.put_settings(persistent={"cluster.max_shards_per_node": 3})
+    assert reply["persistent"] == {"cluster": {"max_shards_per_node": "3"}}
+    with pytest.raises(BadRequestError) as info:
+        es.indices.create(index="second")  # ES's defaults: 1 shard, 1 replica
+    assert info.value.error == "validation_exception" and "[2]/[3]" in str(info.value)
+    resp = es.bulk(operations=[{"index": {"_index": "auto", "_id": "1"}}, {}])  # auto-creation is refused alike
+    assert resp["items"][0]["index"]["error"]["type"] == "validation_exception"
+    es.indices.create(index="small", settings={"number_of_replicas": 0})
+    es.cluster.put_settings(persistent={"cluster.max_shards_per_node": None})
+    es.indices.create(index="second")
+    es.close()

@@ -31,7 +31,9 @@ def test_every_response_carries_the_product_header_on_one_kept_alive_connection(
         ("PUT", f"/{index}", json.dumps({"mappings": {"properties": {"a": {"type": "keyword"}}}}), 200),
         ("HEAD", f"/{index}", None, 200),
         ("HEAD", f"/{index}-missing", None, 404),
-        ("POST", f"/{index}/_doc/1", json.dumps({"a": "x"}), 201),
+        ("PUT", "/_bulk", json.dumps({"index": {"_index": index, "_id": "1"}}) + "\n" + json.dumps({"a": "x"}) + "\n",
+         200),
+        ("GET", f"/{index}/_doc/1", None, 200),
         ("GET", f"/{index}/_doc/404", None, 404),
         ("POST", f"/{index}/_search", json.dumps({"query": {"no_such_query": {}}}), 400),
         ("GET", f"/{index}-missing/_search", None, 404),
@@ -85,9 +87,10 @@ def test_unknown_query_parameter_is_refused(es, es_url):
 
 
 def test_gzip_request_body_is_accepted(es_url, es):
+    index = es.create()
     client = Elasticsearch(es_url, http_compress=True)
-    client.index(index=es.name(), id="1", document={"n": 1})
-    assert client.get(index=es.name(), id="1")["_source"] == {"n": 1}
+    client.bulk(operations=[{"index": {"_index": index, "_id": "1"}}, {"l": 1}])
+    assert client.get(index=index, id="1")["_source"] == {"l": 1}
     client.close()
 
 
@@ -114,29 +117,34 @@ def test_standin_refuses_unsupported_query_naming_it(es, standin_only):
 
 
 def test_raw_ndjson_bulk_with_post_and_put(es, es_url):
+    index = es.create()
     conn = _conn(es_url)
-    with_index = (json.dumps({"index": {"_index": es.name(), "_id": "1"}}) + "\n" + json.dumps({"n": 1}) + "\n"
-                  + json.dumps({"create": {"_index": es.name(), "_id": "2"}}) + "\n" + json.dumps({"n": 2}) + "\n")
-    in_url = json.dumps({"create": {"_id": "2"}}) + "\n" + json.dumps({"n": 2}) + "\n"
-    for method, path, payload in (("POST", "/_bulk", with_index), ("PUT", f"/{es.name()}/_bulk", in_url)):
+    with_index = (json.dumps({"index": {"_index": index, "_id": "1"}}) + "\n" + json.dumps({"l": 1}) + "\n"
+                  + json.dumps({"index": {"_index": index, "_id": "2"}}) + "\n" + json.dumps({"l": 2}) + "\n")
+    in_url = json.dumps({"index": {"_id": "2"}}) + "\n" + json.dumps({"l": 3}) + "\n"
+    for method, path, payload in (("POST", "/_bulk", with_index), ("PUT", f"/{index}/_bulk", in_url)):
         conn.request(method, path + "?refresh=true", body=payload,
                      headers={"Content-Type": "application/x-ndjson"})
         resp = conn.getresponse()
         result = json.loads(resp.read())
         assert resp.status == 200, result
         assert resp.getheader("X-Elastic-Product") == "Elasticsearch"
-    assert result["items"][0]["create"]["status"] == 409  # "2" was created by the first request
-    assert es.client.count(index=es.name())["count"] == 2
+    assert result["items"][0]["index"]["status"] == 200  # "2" was created by the first request, replaced here
+    assert es.client.count(index=index)["count"] == 2
 
 
 def test_filter_path_trims_the_reply(es):
-    es.client.index(index=es.name(), id="1", document={"a": 1, "b": 2}, refresh=True)
-    resp = es.client.search(index=es.name(), filter_path=["hits.hits._id", "hits.total.value"])
+    index = es.create()
+    es.put(index, {"1": {"l": 1, "d": 2}})
+    resp = es.client.search(index=index, filter_path=["hits.hits._id", "hits.total.value"])
     assert resp.body == {"hits": {"total": {"value": 1}, "hits": [{"_id": "1"}]}}
-    resp = es.client.search(index=es.name(), filter_path="hits.hits._source.a")
-    assert resp.body == {"hits": {"hits": [{"_source": {"a": 1}}]}}
+    resp = es.client.search(index=index, filter_path="hits.hits._source.l")
+    assert resp.body == {"hits": {"hits": [{"_source": {"l": 1}}]}}
+    resp = es.client.bulk(operations=[{"index": {"_index": index, "_id": "2"}}, {"l": 2}],
+                          filter_path="errors,items.*.status")
+    assert resp.body == {"errors": False, "items": [{"index": {"status": 201}}]}
 
 
 def test_refresh_everything(es):
-    es.client.index(index=es.name(), id="1", document={"a": 1})
+    es.put(es.create(), {"1": {"l": 1}})
     assert es.client.indices.refresh()["_shards"]["failed"] == 0

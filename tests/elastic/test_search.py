@@ -13,19 +13,18 @@ SENSORS = ["s1", "s2", "s3"]
 
 @pytest.fixture
 def readings(es):
-    """60 readings, one a minute: sensor s1/s2/s3 in turn, value = minute, plus a text note on some."""
-    name = es.name("telemetry-2024.05")
-    es.client.indices.create(index=name, mappings={"properties": {
+    """60 readings, one a minute: sensor s1/s2/s3 in turn, value = minute, plus a label on every tenth."""
+    name = es.create("telemetry-2024.05", mappings={"dynamic": "strict", "properties": {
         "@timestamp": {"type": "date_nanos"}, "sensor_id": {"type": "keyword"}, "device_id": {"type": "keyword"},
         "value": {"type": "double"}, "count": {"type": "long"}, "ok": {"type": "boolean"},
-        "note": {"type": "text"}, "day": {"type": "date"}}})
+        "label": {"type": "keyword"}}})
     docs = []
     for i in range(60):
         doc = {"@timestamp": (BASE + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
                "sensor_id": SENSORS[i % 3], "device_id": "d1" if i < 30 else "d2", "value": float(i),
-               "count": i % 7, "ok": i % 2 == 0, "day": (BASE + timedelta(days=i % 4)).date().isoformat()}
+               "count": i % 7, "ok": i % 2 == 0}
         if i % 10 == 0:
-            doc["note"] = f"Reading number {i} is Special"
+            doc["label"] = f"Special-{i}"
         docs.append({"_index": name, "_id": f"r{i}", "_source": doc})
     helpers.bulk(es.client, docs, refresh=True)
     return name
@@ -69,21 +68,39 @@ def test_range_exists_ids_match(es, readings):
     assert count(es, readings, {"range": {"@timestamp": {"gte": millis}}}) == 30
     custom = {"range": {"@timestamp": {"gte": "01/05/2024 00:50", "format": "dd/MM/yyyy HH:mm"}}}
     assert count(es, readings, custom) == 10
-    assert count(es, readings, {"range": {"day": {"lte": "2024-05-02"}}}) == 30  # lte rounds up to the day's end
+    assert count(es, readings, {"range": {"@timestamp": {"lte": "2024-05-01"}}}) == 60  # lte rounds up to the day's end
+    assert count(es, readings, {"range": {"@timestamp": {"lt": "2024-05-01"}}}) == 0
+    assert count(es, readings, {"range": {"@timestamp": {"gte": "2024-05-01T02:50:00+02:00"}}}) == 10
+    assert count(es, readings, {"range": {"@timestamp": {"gte": "2024-05-01T02:50", "time_zone": "+02:00"}}}) == 10
     assert count(es, readings, {"range": {"@timestamp": {"gte": "now-1d"}}}) == 0
     assert count(es, readings, {"range": {"@timestamp": {"lt": "now"}}}) == 60
     assert count(es, readings, {"range": {"@timestamp": {"gte": "2024-05-01T00:00:00Z||+10m",
                                                          "lt": "2024-05-01||+1d/d"}}}) == 50
-    assert count(es, readings, {"exists": {"field": "note"}}) == 6
-    assert count(es, readings, {"bool": {"must_not": {"exists": {"field": "note"}}}}) == 54
+    assert count(es, readings, {"range": {"label": {"gte": "Special-3", "lt": "Special-5"}}}) == 2  # 30, 40
+    assert count(es, readings, {"exists": {"field": "label"}}) == 6
+    assert count(es, readings, {"exists": {"field": "lab*"}}) == 6
+    assert count(es, readings, {"bool": {"must_not": {"exists": {"field": "label"}}}}) == 54
     assert count(es, readings, {"exists": {"field": "no_such_field"}}) == 0
     assert count(es, readings, {"ids": {"values": ["r1", "r2", "nope"]}}) == 2
-    assert count(es, readings, {"match": {"note": "special"}}) == 6
-    assert count(es, readings, {"match": {"note": {"query": "number 10", "operator": "and"}}}) == 1
-    assert count(es, readings, {"term": {"note": "special"}}) == 6
-    assert count(es, readings, {"term": {"note": "Special"}}) == 0  # term queries are not analysed
+    assert count(es, readings, {"term": {"_id": "r3"}}) == 1
     assert count(es, readings, {"match_all": {}}) == 60
+    assert count(es, readings, {"match_none": {}}) == 0
     assert count(es, readings, {"term": {"unmapped_field": "x"}}) == 0
+
+
+def test_match_prefix_and_wildcard_on_unanalysed_fields(es, readings):
+    assert count(es, readings, {"match": {"label": "Special-10"}}) == 1  # a keyword is one token: the whole value
+    assert count(es, readings, {"match": {"label": "special-10"}}) == 0
+    assert count(es, readings, {"match": {"label": {"query": "Special-10", "operator": "and"}}}) == 1
+    assert count(es, readings, {"match": {"count": "3"}}) == len([i for i in range(60) if i % 7 == 3])
+    assert count(es, readings, {"term": {"label": {"value": "special-10", "case_insensitive": True}}}) == 1
+    assert count(es, readings, {"prefix": {"label": "Special-"}}) == 6
+    assert count(es, readings, {"prefix": {"label": {"value": "special-", "case_insensitive": True}}}) == 6
+    assert count(es, readings, {"wildcard": {"label": "Sp*-?0"}}) == 5  # 10 … 50
+    assert count(es, readings, {"wildcard": {"sensor_id": {"value": "S?", "case_insensitive": True}}}) == 60
+    assert count(es, readings, {"constant_score": {"filter": {"term": {"sensor_id": "s1"}}, "boost": 2}}) == 20
+    with pytest.raises(BadRequestError):
+        es.client.search(index=readings, query={"prefix": {"value": "1"}})  # keyword fields only, as in ES
 
 
 def test_sort_by_several_keys_and_doc(es, readings):
@@ -104,9 +121,7 @@ def test_sort_on_id_is_refused_like_es8(es, readings):
         es.client.search(index=readings, sort=[{"_id": "asc"}])
 
 
-def test_sort_on_text_and_unmapped_fields_is_refused(es, readings):
-    with pytest.raises(BadRequestError):
-        es.client.search(index=readings, sort=["note"])
+def test_sort_on_unmapped_fields_is_refused_without_unmapped_type(es, readings):
     with pytest.raises(BadRequestError):
         es.client.search(index=readings, sort=["no_such_field"])
     resp = es.client.search(index=readings, sort=[{"no_such_field": {"unmapped_type": "long"}}, "value"], size=2)
@@ -117,9 +132,11 @@ def test_date_sort_values_are_epoch_numbers(es, readings):
     resp = es.client.search(index=readings, sort=[{"@timestamp": "asc"}], size=1)
     first_ns = int(BASE.timestamp()) * 1_000_000_000
     assert resp["hits"]["hits"][0]["sort"] == [first_ns]  # date_nanos: nanoseconds since the epoch
-    resp = es.client.search(index=readings, sort=[{"day": "desc"}, {"value": "asc"}], size=1)
-    last_day = int((BASE + timedelta(days=3)).timestamp() * 1000)
-    assert resp["hits"]["hits"][0]["sort"] == [last_day, 3.0]  # date: milliseconds
+    resp = es.client.search(index=readings, sort=[{"ok": "desc"}, {"label": {"order": "asc", "missing": "_first"}}],
+                            size=2)
+    assert [hit["sort"] for hit in resp["hits"]["hits"]] == [[1, None], [1, None]]  # booleans sort as 1 and 0
+    resp = es.client.search(index=readings, sort=[{"label": {"order": "desc", "missing": "_last"}}], size=7)
+    assert ids(resp)[:6] == ["r50", "r40", "r30", "r20", "r10", "r0"]
     resp = es.client.search(index=readings, sort=[{"@timestamp": {"order": "asc",
                                                                   "format": "strict_date_optional_time_nanos"}}],
                             size=1)
@@ -193,27 +210,28 @@ def test_track_total_hits(es, readings):
 
 
 def test_source_filtering(es):
-    name = es.name()
-    es.client.index(index=name, id="1", document={"a": 1, "b": {"c": 2, "d": 3}, "e": [{"f": 4, "g": 5}]},
-                    refresh=True)
+    name = es.create()
+    whole = {"k": "a", "l": 1, "d": 2.5, "b": True}
+    es.put(name, {"1": whole})
 
     def source(**kwargs):
         return es.client.search(index=name, **kwargs)["hits"]["hits"][0].get("_source")
 
     assert source(source=False) is None
-    assert source(source=["a"]) == {"a": 1}
-    assert source(source=["b.*"]) == {"b": {"c": 2, "d": 3}}
-    assert source(source={"includes": ["b"], "excludes": ["b.d"]}) == {"b": {"c": 2}}
-    assert source(source={"excludes": ["a", "e.g"]}) == {"b": {"c": 2, "d": 3}, "e": [{"f": 4}]}
-    assert source(source_includes=["*.c"]) == {"b": {"c": 2}}
-    assert source() == {"a": 1, "b": {"c": 2, "d": 3}, "e": [{"f": 4, "g": 5}]}
+    assert source(source=True) == source() == whole
+    assert source(source="k") == {"k": "a"}
+    assert source(source=["l", "d"]) == {"l": 1, "d": 2.5}
+    assert source(source=["*"]) == whole
+    assert source(source={"includes": ["*"], "excludes": ["d", "b"]}) == {"k": "a", "l": 1}
+    assert source(source={"excludes": ["k"]}) == {"l": 1, "d": 2.5, "b": True}
+    assert source(version=True, size=1)["k"] == "a"
+    assert es.client.search(index=name, version=True)["hits"]["hits"][0]["_version"] == 1
 
 
 def test_search_across_pattern_alias_and_list(es):
     for month in ("2024.01", "2024.02"):
-        name = es.name(f"tel-{month}")
-        es.client.indices.create(index=name, mappings={"properties": {"t": {"type": "date"}, "v": {"type": "long"}}},
-                                 aliases={es.name("tel"): {}})
+        name = es.create(f"tel-{month}", mappings={"properties": {"t": {"type": "date_nanos"}, "v": {"type": "long"}}},
+                         aliases={es.name("tel"): {}})
         helpers.bulk(es.client, [{"_index": name, "_id": f"{month}-{i}",
                                   "_source": {"t": f"{month.replace('.', '-')}-0{i + 1}T00:00:00Z", "v": i}}
                                  for i in range(3)], refresh=True)
@@ -240,8 +258,8 @@ def test_bad_values_in_queries_are_400(es, readings):
 
 
 def test_sort_field_missing_in_one_index_fails_only_that_shard(es):
-    es.client.index(index=es.name("with"), id="1", document={"n": 1}, refresh=True)
-    es.client.index(index=es.name("without"), id="2", document={"other": 1}, refresh=True)
+    es.put(es.create("with", mappings={"properties": {"n": {"type": "long"}}}), {"1": {"n": 1}})
+    es.put(es.create("without", mappings={"properties": {"other": {"type": "long"}}}), {"2": {"other": 1}})
     resp = es.client.search(index=es.name("w*"), sort=["n"])
     assert ids(resp) == ["1"]
     assert resp["_shards"]["failed"] == 1 and resp["_shards"]["successful"] == 1

@@ -23,9 +23,17 @@ def client(url: str) -> Elasticsearch:
     return Elasticsearch(url, max_retries=0, retry_on_status=())
 
 
+def numbered(es: Elasticsearch, index: str, count: int, value: int = 0) -> None:
+    """Create ``index`` (mapping ``n: long``) unless it exists, then index documents "0" … count-1 with ``n``."""
+    if not es.indices.exists(index=index):
+        es.indices.create(index=index, mappings={"properties": {"n": {"type": "long"}}})
+    helpers.bulk(es, ({"_index": index, "_id": str(i), "_source": {"n": value or i}} for i in range(count)))
+
+
 def test_bulk_item_429_injection(private_standin):
     standin = private_standin(None)
     es = client(standin.url)
+    numbered(es, "f", 0)
     resp = requests.post(f"{standin.url}/_standin/faults", json={"bulk_item_429": 2}, timeout=10)
     assert resp.json()["pending"]["bulk_item_429"] == 2
     result = es.bulk(operations=[x for i in range(4) for x in ({"index": {"_index": "f", "_id": str(i)}}, {"n": i})])
@@ -40,6 +48,7 @@ def test_bulk_item_429_injection(private_standin):
 def test_helpers_bulk_retries_429_items(private_standin):
     standin = private_standin(None)
     es = client(standin.url)
+    numbered(es, "r", 0)
     requests.post(f"{standin.url}/_standin/faults", json={"bulk_item_429": 3}, timeout=10)
     # helpers.bulk only retries 429 items when it is not raising on item errors (same against real ES).
     ok, errors = helpers.bulk(es, ({"_index": "r", "_id": str(i), "_source": {"n": i}} for i in range(10)),
@@ -76,17 +85,17 @@ def test_everything_survives_a_restart(private_standin, tmp_path):
     first = private_standin(data)
     es = client(first.url)
     es.indices.put_index_template(name="tpl", index_patterns=["tel-*"], priority=5, template={
-        "mappings": {"properties": {"@timestamp": {"type": "date_nanos"}, "v": {"type": "double"}}},
+        "mappings": {"dynamic": "strict",
+                     "properties": {"@timestamp": {"type": "date_nanos"}, "v": {"type": "double"}}},
         "aliases": {"tel": {}}})
     helpers.bulk(es, ({"_index": "tel-a", "_id": str(i), "_source": {"@timestamp": f"2024-01-01T00:00:00.{i:09d}Z",
-                                                                     "v": i, "extra": "x"}} for i in range(500)))
-    es.delete(index="tel-a", id="3")
-    es.index(index="tel-a", id="4", document={"@timestamp": "2024-01-02T00:00:00Z", "v": 40})
-    es.indices.create(index="other", mappings={"properties": {"k": {"type": "keyword"}}})
-    es.indices.update_aliases(actions=[{"add": {"index": "other", "alias": "both"}},
-                                       {"add": {"index": "tel-a", "alias": "both"}}])
+                                                                     "v": i}} for i in range(500)))
+    es.delete_by_query(index="tel-a", query={"ids": {"values": ["3"]}})
+    helpers.bulk(es, [{"_index": "tel-a", "_id": "4", "_source": {"@timestamp": "2024-01-02T00:00:00Z", "v": 40}}])
+    es.indices.create(index="other", mappings={"properties": {"k": {"type": "keyword"}}}, aliases={"both": {}})
     es.indices.create(index="gone")
     es.indices.delete(index="gone")
+    es.cluster.put_settings(persistent={"cluster.max_shards_per_node": 7})
     before = es.search(index="tel", sort=[{"@timestamp": "desc"}], size=3)["hits"]["hits"]
     mapping_before = es.indices.get_mapping(index="tel-a")
     assert first.stop() == 0
@@ -96,13 +105,16 @@ def test_everything_survives_a_restart(private_standin, tmp_path):
     assert es.count(index="tel")["count"] == 499
     assert es.get(index="tel-a", id="4")["_source"]["v"] == 40
     assert es.get(index="tel-a", id="4")["_version"] == 2
-    assert not es.exists(index="tel-a", id="3")
+    assert es.count(index="tel-a", query={"ids": {"values": ["3"]}})["count"] == 0
     assert not es.indices.exists(index="gone")
     assert es.indices.get_mapping(index="tel-a") == mapping_before
-    assert set(es.indices.get_alias(name="both")) == {"other", "tel-a"}
+    assert es.indices.get_alias(index="other")["other"]["aliases"] == {"both": {}}
     assert es.search(index="tel", sort=[{"@timestamp": "desc"}], size=3)["hits"]["hits"] == before
-    es.index(index="tel-b", id="n", document={"@timestamp": "2024-02-01T00:00:00Z", "v": 1})
+    helpers.bulk(es, [{"_index": "tel-b", "_id": "n", "_source": {"@timestamp": "2024-02-01T00:00:00Z", "v": 1}}])
     assert "tel" in es.indices.get_alias(index="tel-b")["tel-b"]["aliases"]  # the template survived too
+    with pytest.raises(ApiError) as info:  # so did the shard limit (7): three indices of 2 shards are open
+        es.indices.create(index="one-too-many")
+    assert info.value.error == "validation_exception"
     second.stop()
 
 
@@ -110,7 +122,7 @@ def test_kill_without_shutdown_keeps_acknowledged_writes(private_standin, tmp_pa
     data = str(tmp_path / "journal.jsonl")
     first = private_standin(data)
     es = client(first.url)
-    helpers.bulk(es, ({"_index": "k", "_id": str(i), "_source": {"n": i}} for i in range(100)))
+    numbered(es, "k", 100)
     os.kill(first.pid, signal.SIGKILL)
     first.process.popen.wait(10)
     second = private_standin(data)
@@ -120,14 +132,14 @@ def test_kill_without_shutdown_keeps_acknowledged_writes(private_standin, tmp_pa
 def test_torn_last_journal_line_is_dropped(private_standin, tmp_path):
     data = tmp_path / "journal.jsonl"
     first = private_standin(str(data))
-    client(first.url).index(index="j", id="1", document={"n": 1})
+    numbered(client(first.url), "j", 1)
     first.stop()
     with open(data, "ab") as f:
         f.write(b'{"op":"doc","i":"j","id":"2","v":1,"sq":1,"src":{"n"')  # a write cut short by a crash
     second = private_standin(str(data))
     es = client(second.url)
     assert es.count(index="j")["count"] == 1
-    es.index(index="j", id="3", document={"n": 3})
+    helpers.bulk(es, [{"_index": "j", "_id": "3", "_source": {"n": 3}}])
     second.stop()
     third = private_standin(str(data))
     assert client(third.url).count(index="j")["count"] == 2
@@ -138,7 +150,7 @@ def test_journal_is_compacted_at_start(private_standin, tmp_path):
     first = private_standin(str(data))
     es = client(first.url)
     for _ in range(3):  # rewrite the same 1,000 documents three times: 3,000 records, 1,000 live
-        helpers.bulk(es, ({"_index": "c", "_id": str(i), "_source": {"n": i}} for i in range(1000)))
+        numbered(es, "c", 1000)
     first.stop()
     lines_before = data.read_bytes().count(b"\n")
     second = private_standin(str(data))
@@ -153,7 +165,7 @@ def test_journal_is_compacted_at_start(private_standin, tmp_path):
 
 def test_in_memory_mode_forgets(private_standin):
     first = private_standin(None)
-    client(first.url).index(index="m", id="1", document={"n": 1})
+    numbered(client(first.url), "m", 1)
     first.stop()
     second = private_standin(None)
     assert not client(second.url).indices.exists(index="m")
