@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import orjson
@@ -23,7 +24,7 @@ WARMUP = 3
 
 def bodies(sensor_ids: list[str]) -> dict[str, bytes]:
     """One record, and 100 records spread over the device's sensors."""
-    base = 1_764_300_000_000
+    base = time.time_ns() // 1_000_000 - 100  # ms, recent: readings older than IOT_READING_MAX_AGE_DAYS are refused
     batch = [{"sensor_id": sensor_ids[i % len(sensor_ids)], "timestamp": base + i, "value": 20.0 + i / 10}
              for i in range(100)]
     return {"1 record": orjson.dumps(batch[0]), "100 records": orjson.dumps(batch)}

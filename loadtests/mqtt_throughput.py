@@ -313,7 +313,8 @@ def main() -> dict:
         device_id, owner_id, sensors = seed_device(settings, {"temperature": "double"})
         token = signing_issuer(settings).issue(DEVICE, device_id, version=1)
         topic = f"devices/{device_id}/telemetry"
-        payload = orjson.dumps({"sensor_id": sensors["temperature"], "timestamp": 1_764_300_000_000, "value": 21.5})
+        payload = orjson.dumps({"sensor_id": sensors["temperature"], "timestamp": time.time_ns() // 1_000_000,
+                                "value": 21.5})
         results["payload_bytes"] = len(payload)
         emulator = next(b.process.pid for b in stack._backends if getattr(b, "name", "") == "pubsub")
         if cpu_affinity("x") and os.environ.get("BENCH_PIN_EMULATOR", "1") == "1":
