@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 USERS, USERNAMES, DEVICES, SENSORS = "users", "usernames", "devices", "sensors"
 CONSUMERS, GRANTS, SIGNIN_THROTTLE = "consumers", "grants", "signin_throttle"
+BOOTSTRAP = "bootstrap"  # one document per one-time bootstrap step that ran
 THROTTLE_EXPIRY_FIELD = "expires_at"  # a Firestore TTL policy on it (terraform/project.tf) deletes stale throttles
 BATCH_SIZE = 400  # Firestore allows 500 writes per commit
 
@@ -327,6 +328,16 @@ class FirestoreRepository:
     def clear_signin_attempts(self, key: str) -> None:
         """Forget the counted attempts of ``key`` (after a successful sign-in)."""
         self.db.collection(SIGNIN_THROTTLE).document(key).delete()
+
+    # --- bootstrap ------------------------------------------------------------------------------------------------
+
+    def bootstrapped(self, step: str) -> bool:
+        """Whether the one-time bootstrap ``step`` ran."""
+        return self.db.collection(BOOTSTRAP).document(step).get().exists
+
+    def mark_bootstrapped(self, step: str) -> None:
+        """Remember that ``step`` ran (idempotent)."""
+        self.db.collection(BOOTSTRAP).document(step).set({"at": datetime.now(timezone.utc)})
 
     # ---- helpers -------------------------------------------------------------------------------------------
 

@@ -47,11 +47,9 @@ class SignedIn:
 
 
 def sign_in(repo: Repository, passwords: PasswordHasher, issuer: TokenIssuer, policy: SignInPolicy,
-            body: dict[str, Any], address: str, *, admin: "AdminAccount | None" = None,
-            now: float | None = None) -> SignedIn:
-    """Check a username and password and issue a user token.
-
-    ``admin`` re-creates the bootstrapped admin when it is signed in to but missing (e.g. after a wipe).
+            body: dict[str, Any], address: str, *, now: float | None = None) -> SignedIn:
+    """Check a username and password and issue a user token (never creates an account: a deleted admin stays
+    deleted).
 
     Raises:
         RateLimitedError: too many attempts from this address for this username (429 + Retry-After).
@@ -64,9 +62,6 @@ def sign_in(repo: Repository, passwords: PasswordHasher, issuer: TokenIssuer, po
     if wait is not None:
         raise RateLimitedError("too many sign-in attempts; try again later", retry_after=math.ceil(wait))
     user = repo.get_user_by_username(username)
-    if user is None and admin is not None and username == admin.username:
-        ensure_admin(repo, passwords, admin)
-        user = repo.get_user_by_username(username)
     if user is None:
         passwords.spend_verification_time(password)
         raise _bad_credentials()
@@ -200,18 +195,27 @@ class AdminAccount:
 
 
 def ensure_admin(repo: Repository, passwords: PasswordHasher, admin: AdminAccount) -> bool:
-    """Create the admin account unless its username exists; never overwrite a changed password.
+    """Bootstrap the admin account once: create it unless the step ran before or its username exists.
 
-    Returns True when the account was created now. Safe to run from several processes at once.
+    Once done, the step is recorded, so an admin deleted afterwards stays deleted (a restart or a sign-in with
+    ``IOT_ADMIN_PASSWORD`` never brings it back), and a changed password is never overwritten. The step is per
+    username: configuring another admin username bootstraps that one. Returns True when the account was created
+    now. Safe to run from several processes at once.
     """
-    if repo.get_user_by_username(admin.username) is not None:
+    step = f"admin-{admin.username}"
+    if repo.bootstrapped(step):
         return False
-    now = utc_now()
-    user = User(id=new_id(), username=admin.username, name="Administrator", role=ROLE_ADMIN,
-                password_hash=passwords.hash(admin.password), created_at=now, updated_at=now)
-    try:
-        repo.create_user(user)
-    except DuplicateError:
-        return False
-    logger.info("created the admin account %s", admin.username)
-    return True
+    created = False
+    if repo.get_user_by_username(admin.username) is None:
+        now = utc_now()
+        user = User(id=new_id(), username=admin.username, name="Administrator", role=ROLE_ADMIN,
+                    password_hash=passwords.hash(admin.password), created_at=now, updated_at=now)
+        try:
+            repo.create_user(user)
+            created = True
+        except DuplicateError:
+            pass  # another process bootstrapped it at the same moment
+    repo.mark_bootstrapped(step)
+    if created:
+        logger.info("created the admin account %s", admin.username)
+    return created

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
 import orjson
@@ -13,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from infra.wiring import attach
 from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.domain.errors import AppError, BadRequestError, UnsupportedMediaTypeError
+from infra.domain.errors import AppError, BadRequestError, ServiceUnavailableError, UnsupportedMediaTypeError
 from infra.logs import current_trace, trace_from_headers
 from infra.web.routing import CONVERTERS
 
@@ -64,6 +65,30 @@ def create_flask_app(name: str, settings: Settings | None = None, clients: Clien
         return {"status": "ok", "service": name}
 
     return app
+
+
+def before_first_request(app: Flask, step: Callable[[], Any]) -> None:
+    """Run ``step`` once per process, before the first request ``app`` serves; until it succeeds, every request
+    tries it again (a failure answers 503, so the caller retries). Requests that reach no route (404, 405) and
+    ``OPTIONS`` serve nothing and skip it."""
+    done = threading.Event()
+    lock = threading.Lock()
+
+    @app.before_request
+    def run_step() -> None:
+        if done.is_set() or request.routing_exception is not None or request.method == "OPTIONS":
+            return
+        with lock:
+            if done.is_set():
+                return
+            try:
+                step()
+            except AppError:
+                raise
+            except Exception as exc:
+                logger.error("a start-up step failed; retrying on the next request: %s", exc)
+                raise ServiceUnavailableError("the service is starting; try again", retry_after=2) from exc
+            done.set()
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -21,8 +21,8 @@ def signin():
     """Exchange a username and password for a user token."""
     wiring = wiring_of()
     address = client_address(wiring.settings.trusted_proxy_hops)
-    signed_in = accounts.sign_in(wiring.repository, wiring.passwords, wiring.issuer, wiring.signin_policy, json_body(lenient=True),
-                                 address, admin=wiring.admin)
+    signed_in = accounts.sign_in(wiring.repository, wiring.passwords, wiring.issuer, wiring.signin_policy,
+                                 json_body(lenient=True), address)
     return signed_in.public()
 
 

@@ -245,3 +245,15 @@ def test_the_stack_bootstrap_prints_the_generated_password(stack, api):
     stack.bootstrap_admin()
     password = admin_account(stack.settings()).password
     assert any(password in line and stack.settings().admin_username in line for line in stack.notices)
+
+
+def test_a_deleted_admin_stays_deleted(api, admin):
+    """Signing in with the bootstrap password never recreates a deleted admin (issue 13); another admin deleted it."""
+    username, password = _name(), "bootstrap admin password"
+    settings = Settings.from_env({"IOT_ADMIN_USERNAME": username, "IOT_ADMIN_PASSWORD": password})
+    assert ensure_admin(api.repository, SCRYPT, admin_account(settings)) is True
+    doomed = api.client().signin(username, password)["user"]
+    admin.delete_user(doomed["id"])
+    _raises(lambda: api.client().signin(username, password), 401, "invalid_credentials")
+    assert ensure_admin(api.repository, SCRYPT, admin_account(settings)) is False  # a restart bootstraps nothing
+    assert api.repository.get_user_by_username(username) is None

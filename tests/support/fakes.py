@@ -24,6 +24,7 @@ Record = dict[str, Any]
 # The Firestore collections, each a map from document id to the stored fields (the id is not among them).
 USERS, USERNAMES, DEVICES, SENSORS = "users", "usernames", "devices", "sensors"
 CONSUMERS, GRANTS, SIGNIN_THROTTLE = "consumers", "grants", "signin_throttle"
+BOOTSTRAP = "bootstrap"
 
 # Per audience: the type, its collection, and (collection, field) of what is deleted with it, in order.
 _HOLDERS: dict[str, tuple[type[KeyHolder], str, tuple[tuple[str, str], ...]]] = {
@@ -41,7 +42,7 @@ class InMemoryRepository:
 
     def __init__(self):
         self.collections: dict[str, dict[str, Record]] = {name: {} for name in (
-            USERS, USERNAMES, DEVICES, SENSORS, CONSUMERS, GRANTS, SIGNIN_THROTTLE)}
+            USERS, USERNAMES, DEVICES, SENSORS, CONSUMERS, GRANTS, SIGNIN_THROTTLE, BOOTSTRAP)}
 
     # ---- users ---------------------------------------------------------------------------------------------
 
@@ -202,6 +203,14 @@ class InMemoryRepository:
 
     def clear_signin_attempts(self, key: str) -> None:
         self.collections[SIGNIN_THROTTLE].pop(key, None)
+
+    # ---- bootstrap -----------------------------------------------------------------------------------------
+
+    def bootstrapped(self, step: str) -> bool:
+        return step in self.collections[BOOTSTRAP]
+
+    def mark_bootstrapped(self, step: str) -> None:
+        self.collections[BOOTSTRAP][step] = {}
 
     # ---- helpers -------------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ def sign_in(repo, passwords, tokens):
 
     def attempt(username: str, password: str, *, at: float = 1000.0, address: str = HERE):
         return accounts.sign_in(repo, passwords, tokens, POLICY, {"username": username, "password": password},
-                                address, admin=ADMIN, now=at)
+                                address, now=at)
 
     return attempt
 
@@ -135,9 +135,18 @@ def test_the_admin_is_bootstrapped_once_and_its_changed_password_kept(repo, pass
     assert sign_in(ADMIN.username, "the admin's new one", address=ELSEWHERE).user.id == admin.id
 
 
-def test_signing_in_as_the_missing_admin_bootstraps_it(repo, sign_in):
-    with pytest.raises(UnauthorizedError):  # signing in as anyone else creates no one
-        sign_in("alice", PASSWORD)
+def test_a_deleted_admin_stays_deleted(repo, passwords, admin, sign_in):
+    """Issue 13: signing in with the bootstrap password, or bootstrapping again (a restart), never recreates it."""
+    assert repo.delete_user(admin.id)  # e.g. by another admin (an admin cannot delete itself)
+    with pytest.raises(UnauthorizedError):
+        sign_in(ADMIN.username, ADMIN.password)
+    assert accounts.ensure_admin(repo, passwords, ADMIN) is False
+    assert repo.get_user_by_username(ADMIN.username) is None
+
+
+def test_the_bootstrap_creates_the_admin_on_a_fresh_store_only(repo, passwords, sign_in):
+    with pytest.raises(UnauthorizedError):  # signing in creates no one, not even the admin
+        sign_in(ADMIN.username, ADMIN.password)
     assert repo.list_users(PageRequest()).items == []
-    signed_in = sign_in(ADMIN.username, ADMIN.password)  # e.g. after a wipe
-    assert signed_in.user.is_admin and repo.get_user_by_username(ADMIN.username) == signed_in.user
+    assert accounts.ensure_admin(repo, passwords, ADMIN) is True
+    assert sign_in(ADMIN.username, ADMIN.password, address=ELSEWHERE).user.is_admin
