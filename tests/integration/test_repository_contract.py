@@ -301,3 +301,11 @@ def test_clearing_the_throttle_forgets_the_attempts(repo):
     repo.clear_signin_attempts("k1")
     repo.clear_signin_attempts("k9")  # nothing to forget is fine
     assert repo.reserve_signin_attempt("k1", 103.0, 10, 3) is None
+
+
+def test_a_bootstrap_step_is_remembered_once_marked(repo):
+    assert repo.bootstrapped("admin-root") is False
+    repo.mark_bootstrapped("admin-root")
+    repo.mark_bootstrapped("admin-root")  # idempotent
+    assert repo.bootstrapped("admin-root") is True
+    assert repo.bootstrapped("admin-other") is False
