@@ -56,6 +56,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IOT_SIGNIN_MAX_FAILURES", "5", "Sign-in attempts that did not succeed allowed per (username, "
              "client address) within IOT_SIGNIN_WINDOW; further attempts get 429 with Retry-After."),
     Variable("IOT_SIGNIN_WINDOW", "300", "Sign-in throttle window in seconds."),
+    Variable("IOT_SIGNIN_MAX_FAILURES_PER_USER", "20", "Sign-in attempts that did not succeed allowed per username "
+             "from addresses it never signed in from, across all of them, within IOT_SIGNIN_USER_WINDOW (429 "
+             "beyond). Addresses it signed in from before stay exempt, so nobody can lock the owner out."),
+    Variable("IOT_SIGNIN_USER_WINDOW", "900", "Window of the per-username sign-in limit in seconds."),
+    Variable("IOT_PASSWORD_HASH_CONCURRENCY", "2", "Password hashes (scrypt: 32 MiB and ~0.1 s of CPU each) one "
+             "instance computes at once; a sign-in that cannot start one within a second gets 503 with "
+             "Retry-After."),
     Variable("IOT_TRUSTED_PROXY_HOPS", "0", "Proxies in front of the API (and of gateway-mqtt's WebSocket) that "
              "append to X-Forwarded-For; the client address (for the sign-in throttle, and gateway-mqtt's bound "
              "per address) is read that many entries from its right end. 0 uses the socket peer. Cloud Run: 1 "
@@ -151,6 +158,9 @@ class Settings:
     admin_password: str | None
     signin_max_failures: int
     signin_window: int
+    signin_max_failures_per_user: int
+    signin_user_window: int
+    password_hash_concurrency: int
     trusted_proxy_hops: int
     push_endpoint: str
     push_audience: str | None
@@ -229,6 +239,9 @@ class Settings:
             admin_password=get("IOT_ADMIN_PASSWORD"),
             signin_max_failures=number("IOT_SIGNIN_MAX_FAILURES"),
             signin_window=number("IOT_SIGNIN_WINDOW"),
+            signin_max_failures_per_user=number("IOT_SIGNIN_MAX_FAILURES_PER_USER"),
+            signin_user_window=number("IOT_SIGNIN_USER_WINDOW"),
+            password_hash_concurrency=number("IOT_PASSWORD_HASH_CONCURRENCY"),
             trusted_proxy_hops=number("IOT_TRUSTED_PROXY_HOPS"),
             push_endpoint=get("IOT_PUSH_ENDPOINT"),
             push_audience=get("IOT_PUSH_AUDIENCE"),

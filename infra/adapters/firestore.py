@@ -31,6 +31,8 @@ logger = logging.getLogger(__name__)
 USERS, USERNAMES, DEVICES, SENSORS = "users", "usernames", "devices", "sensors"
 CONSUMERS, GRANTS, SIGNIN_THROTTLE = "consumers", "grants", "signin_throttle"
 BOOTSTRAP = "bootstrap"  # one document per one-time bootstrap step that ran
+KNOWN_ADDRESSES = 10  # per username: the addresses of its latest successful sign-ins
+KNOWN_ADDRESS_SECONDS = 90 * 86400  # forgotten after 90 days without a sign-in
 THROTTLE_EXPIRY_FIELD = "expires_at"  # a Firestore TTL policy on it (terraform/project.tf) deletes stale throttles
 BATCH_SIZE = 400  # Firestore allows 500 writes per commit
 
@@ -329,6 +331,25 @@ class FirestoreRepository:
         """Forget the counted attempts of ``key`` (after a successful sign-in)."""
         self.db.collection(SIGNIN_THROTTLE).document(key).delete()
 
+    def signin_address_known(self, user_key: str, address_key: str) -> bool:
+        """Whether a username (``user_key``) signed in from an address (``address_key``) lately."""
+        snapshot = self.db.collection(SIGNIN_THROTTLE).document(_known_id(user_key)).get()
+        return snapshot.exists and address_key in (snapshot.get("addresses") or [])
+
+    def remember_signin_address(self, user_key: str, address_key: str, now: float) -> None:
+        """Remember the address of a successful sign-in (the most recent ``KNOWN_ADDRESSES`` per username)."""
+        ref = self.db.collection(SIGNIN_THROTTLE).document(_known_id(user_key))
+
+        @firestore.transactional
+        def remember(transaction) -> None:
+            snapshot = ref.get(transaction=transaction)
+            addresses = [a for a in (snapshot.get("addresses") if snapshot.exists else []) if a != address_key]
+            addresses = (addresses + [address_key])[-KNOWN_ADDRESSES:]
+            expires_at = datetime.fromtimestamp(now + KNOWN_ADDRESS_SECONDS, timezone.utc)
+            transaction.set(ref, {"addresses": addresses, THROTTLE_EXPIRY_FIELD: expires_at})
+
+        remember(self.db.transaction())
+
     # --- bootstrap ------------------------------------------------------------------------------------------------
 
     def bootstrapped(self, step: str) -> bool:
@@ -439,3 +460,6 @@ _HOLDERS = {
     CONSUMER: _HolderStore(CONSUMERS, _consumer, ((GRANTS, "consumer_id"),)),
 }
 
+
+def _known_id(user_key: str) -> str:
+    return f"known-{user_key}"

@@ -1,9 +1,16 @@
-"""Accounts: sign-in with its throttle, user administration and the bootstrapped admin.
+"""Accounts: sign-in with its throttles, user administration and the bootstrapped admin.
 
-Sign-in is throttled per (username, client address): after ``max_failures`` attempts within ``window`` seconds
-that did not succeed, further attempts from that address get 429 with ``Retry-After`` until the oldest counted
-attempt leaves the window, even with the right password. Another address can still sign in, so a guessing
-client cannot lock the owner out. The state lives in Firestore, shared by every instance.
+Sign-in is throttled twice, with state shared by every instance (the repository):
+
+- per (username, client address): after ``max_failures`` attempts within ``window`` seconds that did not
+  succeed, further attempts from that address get 429 with ``Retry-After`` until the oldest counted attempt
+  leaves the window, even with the right password;
+- per username, across addresses: after ``user_max_failures`` attempts within ``user_window`` from addresses the
+  account never signed in from, such addresses get 429 too, so rotating addresses buys no more guesses. The
+  addresses of the account's latest successful sign-ins stay exempt: an attacker can keep new addresses out,
+  never lock the owner out of the places they sign in from.
+
+Hashing itself is bounded per instance by the password hasher (``infra.adapters.passwords.BoundedPasswords``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ class SignInPolicy:
 
     max_failures: int = 5
     window: int = 300
+    user_max_failures: int = 20
+    user_window: int = 900
 
 
 @dataclass(frozen=True)
@@ -57,8 +66,14 @@ def sign_in(repo: Repository, passwords: PasswordHasher, issuer: TokenIssuer, po
     """
     fields = SIGN_IN.parse(body)
     username, password = fields["username"], fields["password"]
-    key = throttle_key(username, address)
-    wait = repo.reserve_signin_attempt(key, time.time() if now is None else now, policy.window, policy.max_failures)
+    now = time.time() if now is None else now
+    key, user_key = throttle_key(username, address), throttle_key(username, None)
+    if not repo.signin_address_known(user_key, key):
+        wait = repo.reserve_signin_attempt(user_key, now, policy.user_window, policy.user_max_failures)
+        if wait is not None:
+            raise RateLimitedError("too many sign-in attempts for this account from new addresses; try again later, "
+                               "or from an address it signed in from before", retry_after=math.ceil(wait))
+    wait = repo.reserve_signin_attempt(key, now, policy.window, policy.max_failures)
     if wait is not None:
         raise RateLimitedError("too many sign-in attempts; try again later", retry_after=math.ceil(wait))
     user = repo.get_user_by_username(username)
@@ -68,13 +83,17 @@ def sign_in(repo: Repository, passwords: PasswordHasher, issuer: TokenIssuer, po
     if not passwords.verify(user.password_hash, password):
         raise _bad_credentials()
     repo.clear_signin_attempts(key)
+    repo.clear_signin_attempts(user_key)  # as with any lockout counter, a success resets it
+    repo.remember_signin_address(user_key, key, now)
     token = issuer.issue(USER, user.id, version=user.token_version, role=user.role)
     return SignedIn(user, token, issuer.user_ttl)
 
 
-def throttle_key(username: str, address: str) -> str:
-    """The throttle document id of (username, address): a hash, so neither is stored in the clear."""
-    return hashlib.sha256(f"{username.strip().lower()}\n{address}".encode()).hexdigest()[:40]
+def throttle_key(username: str, address: str | None) -> str:
+    """The throttle document id of (username, address), or of the username alone (``address`` None): a hash, so
+    neither is stored in the clear."""
+    scope = "*" if address is None else f"@{address}"
+    return hashlib.sha256(f"{username.strip().lower()}\n{scope}".encode()).hexdigest()[:40]
 
 
 def _bad_credentials() -> UnauthorizedError:

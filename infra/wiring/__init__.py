@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from infra.adapters.google_oidc import PushVerifier
     from infra.adapters.jwt_tokens import JwtIssuer, JwtVerifier
     from infra.adapters.keys import SigningKey
-    from infra.adapters.passwords import ScryptPasswords
+    from infra.adapters.passwords import BoundedPasswords
     from infra.usecases.accounts import AdminAccount, SignInPolicy
     from infra.usecases.indexing import PushIndexer
     from infra.usecases.ingest import Ingestor
@@ -107,16 +107,17 @@ class Wiring:
         return RevocationCache(self.repository, self.settings.revocation_cache_ttl)
 
     @cached_property
-    def passwords(self) -> ScryptPasswords:
-        from infra.adapters.passwords import SCRYPT
+    def passwords(self) -> BoundedPasswords:
+        from infra.adapters.passwords import SCRYPT, BoundedPasswords
 
-        return SCRYPT
+        return BoundedPasswords(SCRYPT, self.settings.password_hash_concurrency)
 
     @cached_property
     def signin_policy(self) -> SignInPolicy:
         from infra.usecases.accounts import SignInPolicy
 
-        return SignInPolicy(self.settings.signin_max_failures, self.settings.signin_window)
+        return SignInPolicy(self.settings.signin_max_failures, self.settings.signin_window,
+                            self.settings.signin_max_failures_per_user, self.settings.signin_user_window)
 
     @cached_property
     def admin(self) -> AdminAccount:

@@ -29,7 +29,8 @@ _SKIPPED_RULES = ("/healthz", "/static/<path:filename>")
 _IMPLICIT_METHODS = {"HEAD", "OPTIONS"}
 _CONVERTER = re.compile(r"<[^<>]*:([a-z_]+)>")  # <other("self"):user_id> → <user_id>
 # The API under test trusts one proxy hop, so tests can pose as different client addresses.
-API_ENV = {"IOT_TRUSTED_PROXY_HOPS": "1", "IOT_SIGNIN_MAX_FAILURES": "5", "IOT_SIGNIN_WINDOW": "300"}
+API_ENV = {"IOT_TRUSTED_PROXY_HOPS": "1", "IOT_SIGNIN_MAX_FAILURES": "5", "IOT_SIGNIN_WINDOW": "300",
+           "IOT_SIGNIN_MAX_FAILURES_PER_USER": "10", "IOT_SIGNIN_USER_WINDOW": "900"}
 
 
 @dataclass

@@ -83,6 +83,20 @@ def test_signin_throttle_per_username_and_address(api, admin):
     assert api.client().signin(other, PASSWORD, headers=attacker)["token"]
 
 
+def test_rotating_addresses_is_limited_per_username_but_the_owners_address_stays_open(api, admin):
+    username = _name()
+    admin.create_user(username, PASSWORD)
+    owner = {"X-Forwarded-For": "10.20.30.40"}
+    assert api.client().signin(username, PASSWORD, headers=owner)["token"]
+    for n in range(10):  # IOT_SIGNIN_MAX_FAILURES_PER_USER in API_ENV: one guess per address
+        _raises(lambda: api.client().signin(username, "guess-guess-guess", headers={"X-Forwarded-For": f"10.7.0.{n}"}),
+                401, "invalid_credentials")
+    limited = _raises(lambda: api.client().signin(username, PASSWORD, headers={"X-Forwarded-For": "10.7.1.1"}),
+                      429, "rate_limited")
+    assert 1 <= int(limited.headers["Retry-After"]) <= 900
+    assert api.client().signin(username, PASSWORD, headers=owner)["token"]  # no lockout where the owner signs in
+
+
 def test_a_successful_signin_resets_the_count(api, admin):
     username = _name()
     admin.create_user(username, PASSWORD)

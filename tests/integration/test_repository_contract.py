@@ -309,3 +309,12 @@ def test_a_bootstrap_step_is_remembered_once_marked(repo):
     repo.mark_bootstrapped("admin-root")  # idempotent
     assert repo.bootstrapped("admin-root") is True
     assert repo.bootstrapped("admin-other") is False
+
+
+def test_known_sign_in_addresses_are_the_latest_ten(repo):
+    assert repo.signin_address_known("user-key", "a0") is False
+    for n in range(11):
+        repo.remember_signin_address("user-key", f"a{n}", 1000.0 + n)
+    repo.remember_signin_address("user-key", "a5", 2000.0)  # again: no duplicate, now the latest
+    assert [repo.signin_address_known("user-key", f"a{n}") for n in range(11)] == [False] + [True] * 10
+    assert repo.signin_address_known("other-user", "a5") is False

@@ -204,6 +204,14 @@ class InMemoryRepository:
     def clear_signin_attempts(self, key: str) -> None:
         self.collections[SIGNIN_THROTTLE].pop(key, None)
 
+    def signin_address_known(self, user_key: str, address_key: str) -> bool:
+        return address_key in self.collections[SIGNIN_THROTTLE].get(f"known-{user_key}", {}).get("addresses", [])
+
+    def remember_signin_address(self, user_key: str, address_key: str, now: float) -> None:
+        record = self.collections[SIGNIN_THROTTLE].setdefault(f"known-{user_key}", {"addresses": []})
+        addresses = [a for a in record["addresses"] if a != address_key] + [address_key]
+        record["addresses"] = addresses[-10:]  # the latest ten, as FirestoreRepository keeps
+
     # ---- bootstrap -----------------------------------------------------------------------------------------
 
     def bootstrapped(self, step: str) -> bool:

@@ -57,6 +57,25 @@ def test_attempts_beyond_the_limit_are_refused_even_with_the_right_password(alic
     assert sign_in("alice", PASSWORD, at=1061.0).user == alice  # the first guess has left the window
 
 
+def test_rotating_addresses_buys_no_more_guesses_but_the_owners_addresses_stay_open(alice, repo, passwords,
+                                                                                  tokens):
+    policy = SignInPolicy(max_failures=3, window=60, user_max_failures=4, user_window=600)
+
+    def attempt(password: str, address: str, at: float):
+        return accounts.sign_in(repo, passwords, tokens, policy, {"username": "alice", "password": password},
+                                address, now=at)
+
+    assert attempt(PASSWORD, "10.0.0.1", 900.0).user == alice  # the owner's usual address
+    for n in range(4):  # an attacker, a fresh address per guess
+        with pytest.raises(UnauthorizedError):
+            attempt("a wrong guess", f"192.0.2.{n}", 1000.0 + n)
+    with pytest.raises(RateLimitedError) as caught:  # a fifth new address, even with the right password
+        attempt(PASSWORD, "192.0.2.99", 1010.0)
+    assert caught.value.retry_after == 590  # until the first of the four leaves the 600 s window
+    assert attempt(PASSWORD, "10.0.0.1", 1011.0).user == alice  # where the owner signed in before: open
+    assert attempt(PASSWORD, "192.0.2.99", 1601.0).user == alice  # the window passed
+
+
 def test_a_successful_sign_in_clears_the_count(alice, sign_in):
     for round_start in (1000.0, 1010.0):
         for second in range(2):
