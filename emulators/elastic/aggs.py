@@ -73,10 +73,13 @@ def _parse(spec: Any) -> list[tuple[str, str, dict, list]]:
         params = body[kind]
         if not isinstance(params, dict):
             raise parsing(f"[{kind}] aggregation [{name}] expects an object")
-        if params.get("script") is not None:
+        # Refused when present at all: ES refuses a null script too, and ignoring one would run without it.
+        if "script" in params:
             raise unsupported(f"scripts in aggregations (in [{name}])")
-        if params.get("missing") is not None:
+        if "missing" in params:
             raise unsupported(f"[missing] in aggregations (in [{name}])")
+        if "aggs" in body and "aggregations" in body:
+            raise parsing(f"Found two sub aggregation definitions under [{name}]")
         subs = body.get("aggs", body.get("aggregations"))
         if subs is not None and kind in _METRICS:
             raise EsError(400, "aggregation_initialization_exception",

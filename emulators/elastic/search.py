@@ -120,7 +120,9 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
         track = _int_param(track, "track_total_hits")
     source_filter = SourceFilter(body.get("_source"))
     want_version = bool(body.get("version"))
-    aggs_spec = body.get("aggs", body.get("aggregations"))
+    # Both names may be given; ES keeps whichever comes last in the body.
+    aggs_keys = [key for key in body if key in ("aggs", "aggregations")]
+    aggs_spec = body[aggs_keys[-1]] if aggs_keys else None
     now_ns = time.time_ns()
     with store.lock:
         indices = store.resolve(target, **target_opts(params))

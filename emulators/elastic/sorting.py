@@ -3,7 +3,9 @@
 Keys: fields (options ``order``, ``missing``, ``unmapped_type``, ``format`` for dates), ``_score`` and ``_doc``.
 Sort values follow ES: ``date_nanos`` as epoch nanoseconds (or the ``format``ted string), booleans as 1 or 0, and
 Long.MAX/MIN_VALUE or ±Infinity for missing values. Sorting on ``_id`` is refused as in ES 8; ``mode``,
-``numeric_type`` and nested sorting are refused by name.
+``numeric_type``, nested sorting and the ``_script`` and ``_geo_distance`` sorts are refused by name (a script sort
+is never answered as a sort on a field of that name). In a body a string is a field name, colon and all: only the
+URL parameter ``sort=field:desc`` splits on the colon in ES.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class SortSpec:
 
 _SORT_OPTS = {"order", "missing", "unmapped_type", "format"}
 _UNSUPPORTED_SORT_OPTS = {"mode", "numeric_type", "nested", "nested_path", "nested_filter"}
+_UNSUPPORTED_SORTS = {"_script": "script-based sorting ([_script])", "_geo_distance": "[_geo_distance] sorting"}
 
 
 def parse_sort(raw: Any) -> list[SortSpec]:
@@ -43,8 +46,7 @@ def parse_sort(raw: Any) -> list[SortSpec]:
     specs = []
     for item in items:
         if isinstance(item, str):
-            name, _, order = item.partition(":")
-            specs.append(_sort_spec(name, {"order": order} if order else {}))
+            specs.append(_sort_spec(item, {}))
         elif isinstance(item, dict) and len(item) == 1:
             name, opts = next(iter(item.items()))
             if isinstance(opts, str):
@@ -58,6 +60,8 @@ def parse_sort(raw: Any) -> list[SortSpec]:
 
 
 def _sort_spec(name: str, opts: dict) -> SortSpec:
+    if name in _UNSUPPORTED_SORTS:
+        raise unsupported(_UNSUPPORTED_SORTS[name])
     for key in opts:
         if key in _UNSUPPORTED_SORT_OPTS:
             raise unsupported(f"sort [{key}]")

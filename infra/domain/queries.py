@@ -12,9 +12,14 @@ MAX_BUCKETS = 10_000
 AGGREGATIONS = ("avg", "min", "max", "sum", "count")
 ORDERS = ("desc", "asc")
 
-# /api/consumers/consume: the Elasticsearch-compatible search of granted sensors
+# /api/consumers/consume: the Elasticsearch-compatible search of granted sensors (grammar in
+# infra/adapters/elasticsearch/grammar.py); a reply holds at most MAX_BUCKETS buckets, as a downsampled one
 MAX_SIZE = 1000
 MAX_WINDOW = 10_000
 MAX_TERMS = 1000
 MAX_AGG_DEPTH = 3
 MAX_SENSORS = 1000
+MAX_QUERY_DEPTH = 8  # compound queries (bool, constant_score) inside one another
+MAX_VALUES = 1000  # values of a terms or ids query, clauses of a bool
+MAX_TEXT = 1024  # characters of a string value (a keyword reading holds at most as many)
+MAX_WILDCARDS = 3  # '*' in a wildcard pattern

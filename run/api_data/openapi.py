@@ -20,8 +20,10 @@ POINT = obj({"timestamp": {"type": "string", "description": "ISO-8601 UTC with n
              "value": VALUE}, ["timestamp", "value"])
 ES_REPLY = {"type": "object", "description": "Elasticsearch's own reply, restricted to granted sensors"}
 ES_QUERY = {"type": "object", "description": f"An Elasticsearch search body: query, size (≤ {MAX_SIZE}), from "
-                                             f"(from + size ≤ {MAX_WINDOW}), sort, search_after, _source, aggs, "
-                                             "track_total_hits. Other keys are refused (400)."}
+                                             f"(from + size ≤ {MAX_WINDOW}), sort, search_after, _source, aggs "
+                                             "or aggregations, track_total_hits (a count: query only), each down "
+                                             "to its options as the README's grammar lists them. Anything else, "
+                                             "and any query-string parameter, is refused (400) naming where."}
 READERS = "A user token (the owner, or an admin) or a consumer token with a grant on the sensor."
 SENSOR_ID = path_parameter("sensor_id", "The sensor's id.")
 INDEX = path_parameter("index", "Granted sensor ids, comma-separated (no wildcards, no _all).")

@@ -133,6 +133,10 @@ def _body() -> dict:
 
 
 def _search(sensor_ids: list[str], body: dict, *, count: bool):
+    if request.args:
+        # Elasticsearch would read them (size, q, sort, _source...); the grammar covers the body only.
+        raise BadRequestError(f"query-string parameters are not supported ({', '.join(sorted(request.args))}): "
+                              "put the search in the body", code="invalid_query")
     try:
         return wiring_of().telemetry.search(sensor_ids, body, count=count)
     except QueryError as exc:

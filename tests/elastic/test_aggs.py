@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 from elasticsearch import BadRequestError, helpers
 
 BASE = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -192,6 +194,20 @@ def test_date_histogram_offset_keyed_format_and_hard_bounds(es, series):
     assert month["key_as_string"] == "2024-06-01T00:00:00.000+14:00" and month["doc_count"] == len(points)
     assert [b["key"] for b in got["bounded"]["buckets"]] == [BASE_MS + 3_600_000]
     assert got["bounded"]["buckets"][0]["doc_count"] == len([ms for ms, _ in points if ms >= BASE_MS + 3_600_000])
+
+
+def test_aggs_and_aggregations_together(es, es_url, series):
+    """At the top both names may be given and the last one runs; under one aggregation both are an error (ES 8)."""
+    name, points = series
+    for first, last in (("aggs", "aggregations"), ("aggregations", "aggs")):
+        body = {"size": 0, first: {"low": {"min": {"field": "value"}}}, last: {"high": {"max": {"field": "value"}}}}
+        resp = requests.post(f"{es_url}/{name}/_search", data=json.dumps(body), timeout=10,
+                             headers={"Content-Type": "application/json"})
+        assert list(resp.json()["aggregations"]) == ["high"], resp.text
+    nested = {"t": {"terms": {"field": "sensor_id"}, "aggs": {"a": {"max": {"field": "value"}}},
+                    "aggregations": {"b": {"min": {"field": "value"}}}}}
+    resp = requests.post(f"{es_url}/{name}/_search", json={"size": 0, "aggs": nested}, timeout=10)
+    assert resp.status_code == 400 and "Found two sub aggregation definitions under [t]" in resp.text
 
 
 def test_bad_aggregations_are_refused(es, series):

@@ -55,6 +55,23 @@ REFUSED = [
     pytest.param("POST", "/{index}/_search?typed_keys=true", {}, "[typed_keys]", id="typed-keys"),
     pytest.param("POST", "/{index}/_search?_source_includes=k", {}, "[_source_includes]", id="source-param"),
     pytest.param("POST", "/{index},-{index}/_search", {}, "excluding indices", id="index-exclusion"),
+    # Scripts, wherever they may appear: refused by name, never run nor ignored.
+    pytest.param("POST", "/{index}/_search", {"query": {"script": {"script": "true"}}}, "[script]",
+                 id="script-query"),
+    pytest.param("POST", "/{index}/_search", {"sort": [{"_script": {"type": "number", "script": "1"}}]},
+                 "[_script]", id="script-sort"),
+    pytest.param("POST", "/{index}/_search", {"sort": [{"_script": {"order": "asc", "unmapped_type": "long"}}]},
+                 "[_script]", id="script-sort-without-script"),
+    pytest.param("POST", "/{index}/_search", {"aggs": {"a": {"avg": {"field": "l", "script": None}}}},
+                 "scripts in aggregations", id="null-script-in-aggregation"),
+    pytest.param("POST", "/{index}/_search", {"aggs": {"a": {"terms": {"script": "1"}}}}, "scripts in aggregations",
+                 id="script-in-terms"),
+    pytest.param("POST", "/{index}/_search", {"script_fields": {"x": {"script": "1"}}}, "[script_fields]",
+                 id="script-fields"),
+    pytest.param("POST", "/{index}/_search", {"runtime_mappings": {"x": {"type": "long", "script": "1"}}},
+                 "[runtime_mappings]", id="runtime-mappings"),
+    pytest.param("POST", "/{index}/_search", {"sort": [{"_geo_distance": {"order": "asc", "unmapped_type": "long"}}]},
+                 "[_geo_distance]", id="geo-distance-sort"),
 ]
 
 

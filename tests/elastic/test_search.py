@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import requests
 from elasticsearch import BadRequestError, helpers
 
 BASE = datetime(2024, 5, 1, tzinfo=timezone.utc)
@@ -114,6 +115,12 @@ def test_sort_by_several_keys_and_doc(es, readings):
     assert resp["hits"]["hits"][0]["sort"][0] == "s1"
     resp = es.client.search(index=readings, sort=["_doc"], size=3)
     assert len(resp["hits"]["hits"]) == 3
+
+
+def test_a_string_sort_in_the_body_is_a_field_name_colon_and_all(es, es_url, readings):
+    """Only the URL parameter splits ``field:desc``; in a body, ES looks for a field of that name."""
+    resp = requests.post(f"{es_url}/{readings}/_search", json={"sort": ["value:desc"]}, timeout=10)
+    assert resp.status_code == 400 and "No mapping found for [value:desc]" in resp.text, resp.text
 
 
 def test_sort_on_id_is_refused_like_es8(es, readings):
