@@ -92,10 +92,11 @@ def start_firestore(port: int, project: str, log_dir: Path, host: str = "127.0.0
     return emulator
 
 
-def wipe_firestore(address: str, project: str) -> None:
-    """Delete every document in the emulator's default database (between tests)."""
-    url = f"http://{address}/emulator/v1/projects/{project}/databases/(default)/documents"
-    requests.delete(url, timeout=10).raise_for_status()
+def wipe_firestore(address: str, project: str, databases: tuple[str, ...] = ("(default)",)) -> None:
+    """Delete every document in the emulator's ``databases`` (between tests)."""
+    for database in databases:
+        url = f"http://{address}/emulator/v1/projects/{project}/databases/{database}/documents"
+        requests.delete(url, timeout=10).raise_for_status()
 
 
 @contextlib.contextmanager

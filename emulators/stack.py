@@ -6,6 +6,7 @@ several runs (and a running ``make dev``) never collide.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ import requests
 from emulators import gcloud
 from emulators.process import ManagedProcess, StartupError, free_port, port_is_free, wait_until
 from infra.config import ROOT, Settings
+from run.services import CREDENTIALS_DATABASE, reads_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -175,22 +177,32 @@ class LocalStack:
 
         The admin line (with a generated password) is added to ``notices`` for the person running the stack.
         """
-        from google.cloud import firestore
 
-        from infra.adapters.firestore import FirestoreRepository
         from infra.adapters.passwords import SCRYPT
         from infra.usecases.accounts import ensure_admin
         from infra.wiring.admin import admin_account
 
         admin = admin_account(settings or self.settings())
-        client = firestore.Client(project=self.project)
-        try:
-            ensure_admin(FirestoreRepository(client), SCRYPT, admin)
-        finally:
-            client.close()
+        with self.repository() as repository:
+            ensure_admin(repository, SCRYPT, admin)
         if admin.notice() not in self.notices:
             self.notices.append(admin.notice())
         return admin.username
+
+    @contextlib.contextmanager
+    def repository(self):
+        """A Firestore repository on the emulator with both databases, as api-users has them (bootstrap, tests)."""
+        from google.cloud import firestore
+
+        from infra.adapters.firestore import FirestoreRepository
+
+        default = firestore.Client(project=self.project)
+        credentials = firestore.Client(project=self.project, database=CREDENTIALS_DATABASE)
+        try:
+            yield FirestoreRepository(default, credentials)
+        finally:
+            default.close()
+            credentials.close()
 
     def start_service(self, name: str, *, key: str | None = None,
                       extra_env: dict[str, str] | None = None) -> ManagedProcess:
@@ -210,6 +222,10 @@ class LocalStack:
         if running is not None and running.alive():
             raise RuntimeError(f"{key} is already running (pid {running.pid}); stop it or start it under another key")
         env = {**os.environ, **self.env(), "PORT": str(self.ports.for_process(key)), **(extra_env or {})}
+        # As IAM does in the cloud, only the services entitled to it may reach the credentials' database.
+        env.pop("IOT_CREDENTIALS_DATABASE", None)
+        if reads_credentials(name):
+            env["IOT_CREDENTIALS_DATABASE"] = CREDENTIALS_DATABASE
         process = ManagedProcess(key, [sys.executable, "-m", "run", name], env=env, cwd=ROOT,
                                  log_path=self.log_dir / f"{key}.log").start()
         self.processes[key] = process

@@ -35,6 +35,9 @@ VARIABLES: tuple[Variable, ...] = (
              "`make dev` uses 127.0.0.1:8085."),
     Variable("FIRESTORE_EMULATOR_HOST", None, "Firestore emulator `host:port`; unset means real Firestore. "
              "`make dev` uses 127.0.0.1:8086."),
+    Variable("IOT_CREDENTIALS_DATABASE", None, "Firestore database of the credentials (password hashes, the sign-in "
+             "throttle, bootstrap records); set for api-users only, the one service IAM lets read it "
+             "(`iot-credentials` in `make dev` and the deployments). Unset: no access."),
     Variable("ELASTICSEARCH_URL", "http://127.0.0.1:9200", "Elasticsearch endpoint; locally the stand-in, "
              "or a real cluster when set."),
     Variable("ELASTICSEARCH_API_KEY", None, "API key for Elasticsearch (Secret Manager in the cloud)."),
@@ -144,6 +147,7 @@ class Settings:
     env: str
     pubsub_emulator_host: str | None
     firestore_emulator_host: str | None
+    credentials_database: str | None
     elasticsearch_url: str
     elasticsearch_api_key: str | None
     data_dir: Path
@@ -225,6 +229,7 @@ class Settings:
             env=mode,
             pubsub_emulator_host=get("PUBSUB_EMULATOR_HOST"),
             firestore_emulator_host=get("FIRESTORE_EMULATOR_HOST"),
+            credentials_database=get("IOT_CREDENTIALS_DATABASE"),
             elasticsearch_url=get("ELASTICSEARCH_URL"),
             elasticsearch_api_key=get("ELASTICSEARCH_API_KEY"),
             data_dir=path("IOT_DATA_DIR"),

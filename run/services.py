@@ -14,7 +14,9 @@ class Service:
     """One deployable service.
 
     ``paths`` are the load balancer's URL-map prefixes; ``threads`` equals the Cloud Run ``concurrency``
-    because each in-flight request (or open WebSocket) holds one gunicorn thread.
+    because each in-flight request (or open WebSocket) holds one gunicorn thread. ``credentials``: the service
+    reads and writes the credentials' Firestore database (IAM grants it to these services only; locally only
+    they get ``IOT_CREDENTIALS_DATABASE``).
     """
 
     name: str
@@ -27,6 +29,7 @@ class Service:
     cpu: str = "1"
     memory: str = "512Mi"
     max_instances: int = 20
+    credentials: bool = False
 
     @property
     def module(self) -> str:
@@ -38,7 +41,7 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8),
+    Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8, credentials=True),
     Service("api-devices", "api_devices", 8080, ("/api/devices",)),
     Service("api-consumers", "api_consumers", 8080, ("/api/consumers",)),
     Service("api-data", "api_data", 8080, ("/api/consumers/consume", "/api/sensors")),
@@ -56,3 +59,14 @@ BY_NAME = {service.name: service for service in SERVICES}
 COMPOSED_NAME = "api"
 COMPOSED_PORT = 8080
 COMPOSED_MEMBERS: tuple[Service, ...] = tuple(s for s in SERVICES if s.port == COMPOSED_PORT)
+
+# The Firestore database of the credentials (password hashes, sign-in throttle, bootstrap records); terraform
+# creates it under this name.
+CREDENTIALS_DATABASE = "iot-credentials"
+
+
+def reads_credentials(name: str) -> bool:
+    """Whether the process ``name`` (a service, or the local composition) may reach the credentials database."""
+    if name == COMPOSED_NAME:
+        return any(service.credentials for service in COMPOSED_MEMBERS)
+    return BY_NAME[name].credentials

@@ -15,13 +15,36 @@ resource "google_service_account" "service" {
   depends_on = [google_project_service.enabled]
 }
 
-# Firestore roles exist only at project level; each service gets viewer or user, or nothing (web).
+# Firestore roles exist only at project level, where they would reach every database: each grant is conditioned on
+# one database's name. Each service gets viewer or user on the (default) database, or nothing (web); only the
+# services with `credentials = true` (api-users) get the credentials' database, so no other service, the
+# internet-facing gateways least of all, can read a password hash.
 resource "google_project_iam_member" "firestore" {
   for_each = { for name, service in local.services : name => service.firestore if service.firestore != null }
 
   project = var.project_id
   role    = each.value
   member  = "serviceAccount:${google_service_account.service[each.key].email}"
+
+  condition {
+    title       = "default-database-only"
+    description = "The (default) Firestore database, not the credentials'."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/(default)\""
+  }
+}
+
+resource "google_project_iam_member" "credentials" {
+  for_each = { for name, service in local.services : name => service if service.credentials }
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.service[each.key].email}"
+
+  condition {
+    title       = "credentials-database-only"
+    description = "The credentials' Firestore database: password hashes, sign-in throttle, bootstrap records."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${google_firestore_database.credentials.name}\""
+  }
 }
 
 # Gateways publish telemetry, on that one topic only.

@@ -68,23 +68,43 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.enabled]
 }
 
+# The credentials (password hashes, the sign-in throttle, bootstrap records) in a database of their own: project-level
+# Firestore roles would reach every database, so every grant carries an IAM condition on the database's name
+# (iam.tf), and only the services with `credentials = true` (api-users) are granted this one.
+resource "google_firestore_database" "credentials" {
+  name                              = "iot-credentials" # run/services.py CREDENTIALS_DATABASE
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "OPTIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = var.deletion_protection ? "ABANDON" : "DELETE"
+
+  depends_on = [google_project_service.enabled]
+}
+
 # Documents that only matter for a while carry an expiry timestamp; Firestore's TTL deletes them after it
 # (within about a day), so neither collection grows without bound. The collection and field names are the
 # code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py); tests/deploy checks they match.
 locals {
   firestore_ttl_fields = {
-    rejections      = "expire_at"  # refused telemetry, kept 30 days for its owner to read
-    signin_throttle = "expires_at" # sign-in attempt windows, minutes long
+    # refused telemetry, kept 30 days for its owner to read
+    rejections = { database = "(default)", field = "expire_at" }
+    # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)
+    signin_throttle = { database = "iot-credentials", field = "expires_at" }
   }
 }
 
 resource "google_firestore_field" "ttl" {
   for_each = local.firestore_ttl_fields
 
-  database   = google_firestore_database.default.name
+  database   = each.value.database
   collection = each.key
-  field      = each.value
+  field      = each.value.field
 
   ttl_config {}
   index_config {} # no query reads the field: skip its single-field indexes (and their write hot spot)
+
+  depends_on = [google_firestore_database.default, google_firestore_database.credentials]
 }

@@ -41,7 +41,8 @@ locals {
   # secrets: env variable => Secret Manager secret id (version "latest"). Token issuers get the private
   # signing key; verifiers that issue nothing get only the public JWKS. api-data reads Elasticsearch with a
   # read-only key, the pipeline writes with its own.
-  # firestore: project role on Firestore (readers of devices/sensors/grants get viewer, writers get user).
+  # firestore: role on the (default) Firestore database (readers of devices/sensors/grants get viewer, writers user).
+  # credentials: datastore.user on the credentials' database (iam.tf); api-users only, as run/services.py says.
   # publishes: may publish to the telemetry topic.
   services = {
     "api-users" = {
@@ -53,9 +54,10 @@ locals {
       paths         = ["/api/users", "/.well-known"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CREDENTIALS_DATABASE = "iot-credentials" }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_ADMIN_PASSWORD = "iot-admin-password" }
       firestore     = "roles/datastore.user"
+      credentials   = true
       publishes     = false
       probe         = local.tcp_probe
     }
@@ -71,6 +73,7 @@ locals {
       env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
       firestore     = "roles/datastore.user"
+      credentials   = false
       publishes     = false
       probe         = local.tcp_probe
     }
@@ -86,6 +89,7 @@ locals {
       env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
       firestore     = "roles/datastore.user"
+      credentials   = false
       publishes     = false
       probe         = local.tcp_probe
     }
@@ -101,6 +105,7 @@ locals {
       env           = { ELASTICSEARCH_URL = var.elasticsearch_url, IOT_TRUSTED_PROXY_HOPS = "2" }
       secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-reader-key" }
       firestore     = "roles/datastore.viewer"
+      credentials   = false
       publishes     = false
       probe         = local.tcp_probe
     }
@@ -116,6 +121,7 @@ locals {
       env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CONSOLE_GATEWAY_URL = local.gateway_http_url }
       secrets       = {}
       firestore     = null
+      credentials   = false
       publishes     = false
       probe         = local.tcp_probe
     }
@@ -131,6 +137,7 @@ locals {
       env           = {}
       secrets       = { IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.viewer"
+      credentials   = false
       publishes     = true
       probe         = local.tcp_probe
     }
@@ -146,6 +153,7 @@ locals {
       env           = {}
       secrets       = { IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.viewer"
+      credentials   = false
       publishes     = true
       probe         = local.tcp_probe
     }
@@ -160,11 +168,12 @@ locals {
       public        = true
       # Cloud Run has no raw TCP: MQTT over WebSocket on $PORT only. Its front end is every WebSocket's peer, so
       # the client address (bound per address before CONNECT) is the last X-Forwarded-For entry.
-      env       = { IOT_MQTT_TCP_PORT = "0", IOT_TRUSTED_PROXY_HOPS = "1" }
-      secrets   = { IOT_JWKS = "iot-jwks" }
-      firestore = "roles/datastore.viewer"
-      publishes = true
-      probe     = local.tcp_probe
+      env         = { IOT_MQTT_TCP_PORT = "0", IOT_TRUSTED_PROXY_HOPS = "1" }
+      secrets     = { IOT_JWKS = "iot-jwks" }
+      firestore   = "roles/datastore.viewer"
+      credentials = false
+      publishes   = true
+      probe       = local.tcp_probe
     }
     "pipeline" = {
       concurrency   = 16
@@ -180,10 +189,11 @@ locals {
         IOT_PUSH_AUDIENCE        = local.pipeline_url
         IOT_PUSH_SERVICE_ACCOUNT = google_service_account.pubsub_push.email
       }
-      secrets   = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-writer-key" }
-      firestore = "roles/datastore.user"
-      publishes = false
-      probe     = local.healthz_probe
+      secrets     = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-writer-key" }
+      firestore   = "roles/datastore.user"
+      credentials = false
+      publishes   = false
+      probe       = local.healthz_probe
     }
   }
 }

@@ -14,6 +14,7 @@ import pytest
 
 from emulators import gcloud
 from emulators.stack import LocalStack, Ports
+from run.services import CREDENTIALS_DATABASE
 
 
 # Fixtures that start or reach a real process or socket: the emulators, an Elasticsearch stand-in or cluster, an
@@ -54,7 +55,8 @@ def firestore_db(stack):
     """A Firestore client on the emulator, with every document deleted before the test."""
     from google.cloud import firestore
 
-    gcloud.wipe_firestore(f"127.0.0.1:{stack.ports.firestore}", stack.project)
+    gcloud.wipe_firestore(f"127.0.0.1:{stack.ports.firestore}", stack.project,
+                          ("(default)", CREDENTIALS_DATABASE))
     client = firestore.Client(project=stack.project)
     yield client
     client.close()

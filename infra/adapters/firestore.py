@@ -1,5 +1,10 @@
 """Storage of users, devices, sensors, consumers, grants and sign-in throttling: the ``Repository`` port
-(``infra.domain.ports``) on Firestore.
+(``infra.domain.ports``) on Firestore, in two databases.
+
+The credentials (``credentials/{user_id}``: the password hash; ``signin_throttle``; ``bootstrap``) live in their
+own database (``IOT_CREDENTIALS_DATABASE``), which IAM lets only api-users read (terraform/iam.tf); everything else
+in the ``(default)`` database, which the other services reach. A repository built without the credentials database
+refuses the credential methods (``CredentialsUnavailableError``) instead of reaching for them.
 
 Collections are top-level and keyed by the objects' random ids (see ``infra.domain.model``):
 ``users``, ``usernames/{username}`` (uniqueness, written in the same commit as the user), ``devices``,
@@ -31,6 +36,7 @@ logger = logging.getLogger(__name__)
 USERS, USERNAMES, DEVICES, SENSORS = "users", "usernames", "devices", "sensors"
 CONSUMERS, GRANTS, SIGNIN_THROTTLE = "consumers", "grants", "signin_throttle"
 BOOTSTRAP = "bootstrap"  # one document per one-time bootstrap step that ran
+CREDENTIALS = "credentials"  # one document per user: its password hash
 KNOWN_ADDRESSES = 10  # per username: the addresses of its latest successful sign-ins
 KNOWN_ADDRESS_SECONDS = 90 * 86400  # forgotten after 90 days without a sign-in
 THROTTLE_EXPIRY_FIELD = "expires_at"  # a Firestore TTL policy on it (terraform/project.tf) deletes stale throttles
@@ -39,11 +45,31 @@ BATCH_SIZE = 400  # Firestore allows 500 writes per commit
 T = TypeVar("T")
 
 
-class FirestoreRepository:
-    """The ``Repository`` on Firestore (the emulator locally). Thread-safe: the client is, and nothing else is kept."""
+class CredentialsUnavailableError(RuntimeError):
+    """This process was given no access to the credentials database (only api-users is)."""
 
-    def __init__(self, client: firestore.Client):
+
+class FirestoreRepository:
+    """The ``Repository`` on Firestore (the emulator locally). Thread-safe: the clients are, and nothing else is kept.
+
+    ``credentials`` is the client of the credentials database; None in every service but api-users.
+    """
+
+    def __init__(self, client: firestore.Client, credentials: firestore.Client | None = None):
         self.db = client
+        self._credentials = credentials
+
+    @property
+    def credentials(self) -> firestore.Client:
+        """The credentials database.
+
+        Raises:
+            CredentialsUnavailableError: this repository was built without it.
+        """
+        if self._credentials is None:
+            raise CredentialsUnavailableError("this service has no access to the credentials database "
+                                              "(IOT_CREDENTIALS_DATABASE is set for api-users only)")
+        return self._credentials
 
     # ---- users ---------------------------------------------------------------------------------------------
 
@@ -60,23 +86,45 @@ class FirestoreRepository:
             return None
         return self.get_user(entry.get("user_id"))
 
-    def create_user(self, user: User) -> None:
-        """Store a new user and claim its username in one commit.
+    def create_user(self, user: User, password_hash: str) -> None:
+        """Store a new user's password hash, then the user and its username in one commit.
 
         Raises:
-            DuplicateError: the username is taken.
+            DuplicateError: the username (or, by chance, the id) is taken; nothing is left behind.
         """
+        credential = self.credentials.collection(CREDENTIALS).document(user.id)
+        try:
+            credential.create({"password_hash": password_hash})
+        except (google_errors.AlreadyExists, google_errors.Conflict):
+            raise DuplicateError(user.id) from None
         batch = self.db.batch()
         batch.create(self.db.collection(USERNAMES).document(user.username), {"user_id": user.id})
         batch.create(self.db.collection(USERS).document(user.id), _record(user))
         try:
             batch.commit()
         except (google_errors.AlreadyExists, google_errors.Conflict):
+            credential.delete()
             raise DuplicateError(user.username) from None
 
-    def update_user(self, user_id: str, changes: dict[str, Any]) -> bool:
-        """Apply ``changes`` (already validated) to a user; False when it does not exist."""
-        return self._update(USERS, user_id, changes)
+    def update_user(self, user_id: str, changes: dict[str, Any], *, password_hash: str | None = None) -> bool:
+        """Apply ``changes`` (already validated) to a user, and replace its password hash when given; False when
+        the user does not exist.
+
+        The profile goes first: a new password comes with a new token version, so the sessions are signed out
+        even if storing the hash then fails (the caller sees the error and may retry).
+        """
+        if not self._update(USERS, user_id, changes):
+            return False
+        if password_hash is not None:
+            self.credentials.collection(CREDENTIALS).document(user_id).set({"password_hash": password_hash})
+        return True
+
+    def get_password_hash(self, user_id: str) -> str | None:
+        """The user's password hash (from the credentials database)."""
+        if not valid_id(user_id):
+            return None
+        snapshot = self.credentials.collection(CREDENTIALS).document(user_id).get()
+        return snapshot.get("password_hash") if snapshot.exists else None
 
     def list_users(self, page: PageRequest) -> Page[User]:
         """Every user, a page at a time."""
@@ -94,6 +142,7 @@ class FirestoreRepository:
         batch.delete(self.db.collection(USERS).document(user_id))
         batch.delete(self.db.collection(USERNAMES).document(user.username))
         batch.commit()
+        self.credentials.collection(CREDENTIALS).document(user_id).delete()
         # Parents before children, grants last, so nothing created concurrently is missed (see delete_holder).
         for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
             self._delete_where(collection, "owner_id", user_id)
@@ -312,7 +361,8 @@ class FirestoreRepository:
         Returns None when the attempt may proceed, else the seconds until one becomes possible. Counting before
         the password check (in a transaction) means parallel guesses cannot slip past the limit.
         """
-        ref = self.db.collection(SIGNIN_THROTTLE).document(key)
+        db = self.credentials
+        ref = db.collection(SIGNIN_THROTTLE).document(key)
 
         @firestore.transactional
         def reserve(transaction) -> float | None:
@@ -325,20 +375,21 @@ class FirestoreRepository:
             transaction.set(ref, {"attempts": attempts, THROTTLE_EXPIRY_FIELD: expires_at})
             return None
 
-        return reserve(self.db.transaction())
+        return reserve(db.transaction())
 
     def clear_signin_attempts(self, key: str) -> None:
         """Forget the counted attempts of ``key`` (after a successful sign-in)."""
-        self.db.collection(SIGNIN_THROTTLE).document(key).delete()
+        self.credentials.collection(SIGNIN_THROTTLE).document(key).delete()
 
     def signin_address_known(self, user_key: str, address_key: str) -> bool:
         """Whether a username (``user_key``) signed in from an address (``address_key``) lately."""
-        snapshot = self.db.collection(SIGNIN_THROTTLE).document(_known_id(user_key)).get()
+        snapshot = self.credentials.collection(SIGNIN_THROTTLE).document(_known_id(user_key)).get()
         return snapshot.exists and address_key in (snapshot.get("addresses") or [])
 
     def remember_signin_address(self, user_key: str, address_key: str, now: float) -> None:
         """Remember the address of a successful sign-in (the most recent ``KNOWN_ADDRESSES`` per username)."""
-        ref = self.db.collection(SIGNIN_THROTTLE).document(_known_id(user_key))
+        db = self.credentials
+        ref = db.collection(SIGNIN_THROTTLE).document(_known_id(user_key))
 
         @firestore.transactional
         def remember(transaction) -> None:
@@ -348,17 +399,17 @@ class FirestoreRepository:
             expires_at = datetime.fromtimestamp(now + KNOWN_ADDRESS_SECONDS, timezone.utc)
             transaction.set(ref, {"addresses": addresses, THROTTLE_EXPIRY_FIELD: expires_at})
 
-        remember(self.db.transaction())
+        remember(db.transaction())
 
     # --- bootstrap ------------------------------------------------------------------------------------------------
 
     def bootstrapped(self, step: str) -> bool:
         """Whether the one-time bootstrap ``step`` ran."""
-        return self.db.collection(BOOTSTRAP).document(step).get().exists
+        return self.credentials.collection(BOOTSTRAP).document(step).get().exists
 
     def mark_bootstrapped(self, step: str) -> None:
         """Remember that ``step`` ran (idempotent)."""
-        self.db.collection(BOOTSTRAP).document(step).set({"at": datetime.now(timezone.utc)})
+        self.credentials.collection(BOOTSTRAP).document(step).set({"at": datetime.now(timezone.utc)})
 
     # ---- helpers -------------------------------------------------------------------------------------------
 

@@ -67,7 +67,8 @@ class DuplicateError(Exception):
 
 @dataclass(frozen=True)
 class User:
-    """An account; ``password_hash`` never leaves the service (``public()`` omits it).
+    """An account. Its password hash is not part of it: it lives apart, where only api-users can read it
+    (``Repository.get_password_hash``).
 
     ``token_version`` is in the account's tokens; a password change bumps it, which signs out every session.
     """
@@ -76,7 +77,6 @@ class User:
     username: str
     name: str
     role: str
-    password_hash: str
     created_at: datetime
     updated_at: datetime
     token_version: int = 1

@@ -77,10 +77,11 @@ def sign_in(repo: Repository, passwords: PasswordHasher, issuer: TokenIssuer, po
     if wait is not None:
         raise RateLimitedError("too many sign-in attempts; try again later", retry_after=math.ceil(wait))
     user = repo.get_user_by_username(username)
-    if user is None:
+    stored = repo.get_password_hash(user.id) if user is not None else None
+    if stored is None:
         passwords.spend_verification_time(password)
         raise _bad_credentials()
-    if not passwords.verify(user.password_hash, password):
+    if not passwords.verify(stored, password):
         raise _bad_credentials()
     repo.clear_signin_attempts(key)
     repo.clear_signin_attempts(user_key)  # as with any lockout counter, a success resets it
@@ -113,10 +114,9 @@ def create_user(repo: Repository, passwords: PasswordHasher, caller: User, body:
     fields = USER_CREATE.parse(body)
     now = utc_now()
     user = User(id=new_id(), username=fields["username"], name=fields.get("name", fields["username"]),
-                role=fields["role"], password_hash=passwords.hash(fields["password"]), created_at=now,
-                updated_at=now)
+                role=fields["role"], created_at=now, updated_at=now)
     try:
-        repo.create_user(user)
+        repo.create_user(user, passwords.hash(fields["password"]))
     except DuplicateError:
         raise ConflictError(f"username {user.username!r} is taken", code="username_taken",
                             details={"field": "username"}) from None
@@ -169,7 +169,8 @@ def update_self(repo: Repository, passwords: PasswordHasher, caller: User, body:
     out everywhere, this session included (sign in again with the new password)."""
     fields = SELF_PATCH.parse(body)
     current = fields.pop("current_password", None)
-    if "password" in fields and (current is None or not passwords.verify(caller.password_hash, current)):
+    if "password" in fields and (current is None or not passwords.verify(repo.get_password_hash(caller.id) or "",
+                                                                         current)):
         raise ForbiddenError("changing the password needs the right current_password",
                              code="current_password_required", details={"field": "current_password"})
     return _apply(repo, passwords, caller, fields)
@@ -179,12 +180,13 @@ def _apply(repo: Repository, passwords: PasswordHasher, user: User, fields: dict
     if not fields:
         return user
     changes = dict(fields)
+    password_hash = None
     if "password" in changes:
-        changes["password_hash"] = passwords.hash(changes.pop("password"))
+        password_hash = passwords.hash(changes.pop("password"))
         # Every token issued so far stops working: whoever knew the old password is signed out.
         changes["token_version"] = user.token_version + 1
     changes["updated_at"] = utc_now()
-    if not repo.update_user(user.id, changes):
+    if not repo.update_user(user.id, changes, password_hash=password_hash):
         raise NotFoundError("no such user")
     return replace(user, **changes)
 
@@ -227,10 +229,10 @@ def ensure_admin(repo: Repository, passwords: PasswordHasher, admin: AdminAccoun
     created = False
     if repo.get_user_by_username(admin.username) is None:
         now = utc_now()
-        user = User(id=new_id(), username=admin.username, name="Administrator", role=ROLE_ADMIN,
-                    password_hash=passwords.hash(admin.password), created_at=now, updated_at=now)
+        user = User(id=new_id(), username=admin.username, name="Administrator", role=ROLE_ADMIN, created_at=now,
+                    updated_at=now)
         try:
-            repo.create_user(user)
+            repo.create_user(user, passwords.hash(admin.password))
             created = True
         except DuplicateError:
             pass  # another process bootstrapped it at the same moment

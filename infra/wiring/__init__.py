@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from infra.config import Settings
+from infra.config import ConfigError, Settings
 from infra.wiring.clients import Clients
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ class Wiring:
 
         Args:
             signing: the app issues tokens (else it only verifies them: public keys suffice).
-            admin: the app bootstraps the admin, so IOT_ADMIN_PASSWORD must be usable.
+            admin: the app bootstraps the admin and checks passwords, so IOT_ADMIN_PASSWORD must be usable and
+                IOT_CREDENTIALS_DATABASE set.
 
         Raises:
             ConfigError: naming the missing or malformed variable.
@@ -60,6 +61,8 @@ class Wiring:
             self.issuer
         if admin:
             self.admin
+            if not self.settings.credentials_database:
+                raise ConfigError("IOT_CREDENTIALS_DATABASE is required by api-users (the credentials' database)")
 
     # --- the management API -----------------------------------------------------------------------------------
 
@@ -67,7 +70,9 @@ class Wiring:
     def repository(self) -> FirestoreRepository:
         from infra.adapters.firestore import FirestoreRepository
 
-        return FirestoreRepository(self.clients.firestore)
+        # The credentials' database only where it is configured: api-users (IAM grants no other service).
+        credentials = self.clients.credentials_firestore if self.settings.credentials_database else None
+        return FirestoreRepository(self.clients.firestore, credentials)
 
     @cached_property
     def signing_key(self) -> SigningKey:

@@ -36,6 +36,20 @@ class Clients:
             return client
 
     @cached_property
+    def credentials_firestore(self):
+        """The Firestore client of the credentials database (``IOT_CREDENTIALS_DATABASE``; api-users only)."""
+        from google.cloud import firestore
+
+        from infra.config import ConfigError
+
+        if not self.settings.credentials_database:
+            raise ConfigError("IOT_CREDENTIALS_DATABASE is not set: this service has no access to the credentials")
+        with self._lock:
+            client = firestore.Client(project=self.settings.project_id, database=self.settings.credentials_database)
+            self._closers.append(client.close)
+            return client
+
+    @cached_property
     def publisher(self):
         """The telemetry-topic publisher (see infra.adapters.pubsub)."""
         from infra.adapters.pubsub import PubSubPublisher

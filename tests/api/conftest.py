@@ -20,7 +20,8 @@ from emulators.api_client import ApiClient
 from infra.config import ROOT, Settings
 from infra.adapters.keys import load_signing_key
 from infra.adapters.firestore import FirestoreRepository
-from run.services import COMPOSED_MEMBERS
+from tests.support.accounts import accounts_repository
+from run.services import COMPOSED_MEMBERS, CREDENTIALS_DATABASE
 from tests.support.names import unique
 
 PASSWORD = "correct horse battery staple"
@@ -69,7 +70,7 @@ def api(stack) -> Api:
     try:
         wait_until(lambda: requests.get(f"{base_url}/healthz", timeout=1).status_code == 200, timeout=30,
                    what="the API under test", process=process)
-        yield Api(base_url, settings, FirestoreRepository(client), process)
+        yield Api(base_url, settings, accounts_repository(client), process)
     finally:
         process.stop()
         client.close()
@@ -109,7 +110,8 @@ def signing_key(api):
 def served_routes(tmp_path_factory) -> dict[str, list[tuple[str, str]]]:
     """(Flask rule without converters, method) of every route each API group's app serves, without /healthz and
     implicit methods."""
-    settings = Settings.from_env({"IOT_DATA_DIR": str(tmp_path_factory.mktemp("route-walk"))})
+    settings = Settings.from_env({"IOT_DATA_DIR": str(tmp_path_factory.mktemp("route-walk")),
+                                  "IOT_CREDENTIALS_DATABASE": CREDENTIALS_DATABASE})
     routes = {}
     for member in COMPOSED_MEMBERS:
         if member.name in API_GROUPS:

@@ -1,8 +1,8 @@
-"""The Firestore TTL policies in terraform name the collections and expiry fields the code writes."""
-
-from infra.adapters import firestore_rejections as rejections
+"""The Firestore TTL policies in terraform name the databases, collections and expiry fields the code writes."""
 
 from infra.adapters import firestore as repository
+from infra.adapters import firestore_rejections as rejections
+from run.services import CREDENTIALS_DATABASE
 from tests.deploy.deployfiles import Terraform
 
 
@@ -11,7 +11,9 @@ def test_terraform_expires_exactly_the_documents_the_code_marks_for_expiry():
     ttl = terraform.resource("google_firestore_field.ttl")
     assert terraform.resolve(ttl["for_each"]) == terraform.locals["firestore_ttl_fields"]
     assert terraform.locals["firestore_ttl_fields"] == {
-        rejections.COLLECTION: rejections.EXPIRY_FIELD,
-        repository.SIGNIN_THROTTLE: repository.THROTTLE_EXPIRY_FIELD,
+        rejections.COLLECTION: {"database": "(default)", "field": rejections.EXPIRY_FIELD},
+        # the sign-in throttle is a credential: it lives in the credentials' database
+        repository.SIGNIN_THROTTLE: {"database": CREDENTIALS_DATABASE, "field": repository.THROTTLE_EXPIRY_FIELD},
     }
-    assert ttl["ttl_config"] and ttl["collection"] == "${each.key}" and ttl["field"] == "${each.value}"
+    assert ttl["ttl_config"] and ttl["collection"] == "${each.key}" and ttl["field"] == "${each.value.field}"
+    assert ttl["database"] == "${each.value.database}"

@@ -13,7 +13,7 @@ import pytest
 
 from infra.config import ROOT, VARIABLES, PubSubTopology
 from run.compose import PrefixDispatcher
-from run.services import SERVICES
+from run.services import CREDENTIALS_DATABASE, SERVICES
 from tests.deploy.deployfiles import (
     Dockerfile,
     Terraform,
@@ -239,3 +239,26 @@ def test_gcloud_accepts_every_deploy_step(build, tmp_path):
         results = dict(zip(steps, pool.map(run, steps.values()), strict=True))
     for name, result in results.items():
         assert "You do not currently have an active account selected" in result.stderr, f"{name}: {result.stderr}"
+
+
+def test_only_the_services_entitled_to_credentials_reach_their_database(terraform, build):
+    """IAM is what keeps password hashes from the gateways: every Firestore grant is conditioned on one database,
+    and the credentials' database is granted (and configured) exactly where run/services.py says."""
+    entitled = {service.name for service in SERVICES if service.credentials}
+    assert entitled == {"api-users"}
+    database = terraform.resource("google_firestore_database.credentials")
+    assert database["name"] == CREDENTIALS_DATABASE
+    services = terraform.locals["services"]
+    assert {name for name in NAMES if services[name]["credentials"]} == entitled
+    for name in NAMES:
+        expected = CREDENTIALS_DATABASE if name in entitled else None
+        for deployed in (deployment_from_terraform(terraform, name),
+                         deployment_from_cloudbuild(deploy_steps(build)[name])):
+            assert deployed.env.get("IOT_CREDENTIALS_DATABASE") == expected, name
+    default_grant = terraform.resource("google_project_iam_member.firestore")
+    assert default_grant["condition"][0]["expression"] == (
+        'resource.name == "projects/${var.project_id}/databases/(default)"')
+    credentials_grant = terraform.resource("google_project_iam_member.credentials")
+    assert "service.credentials" in credentials_grant["for_each"]
+    assert credentials_grant["condition"][0]["expression"] == (
+        'resource.name == "projects/${var.project_id}/databases/${google_firestore_database.credentials.name}"')

@@ -6,7 +6,7 @@ from emulators import devices
 from infra.adapters.passwords import SCRYPT
 from infra.usecases.accounts import ensure_admin
 from infra.wiring.admin import admin_account
-from infra.adapters.firestore import FirestoreRepository
+from tests.support.accounts import accounts_repository
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ def simulator_api(stack, gateways):
 def test_simulated_devices_send_over_each_protocol(stack, gateways, simulator_api, firestore_db, tap, protocol,
                                                    monkeypatch, capsys):
     monkeypatch.setenv("IOT_DATA_DIR", str(stack.data_dir))  # the simulator reads the admin password there
-    ensure_admin(FirestoreRepository(firestore_db), SCRYPT, admin_account(stack.settings()))
+    ensure_admin(accounts_repository(firestore_db), SCRYPT, admin_account(stack.settings()))
     gateway = {"http": gateways.http, "ws": gateways.ws, "mqtt": f"mqtt://127.0.0.1:{gateways.mqtt_tcp_port}",
                "mqtt-ws": f"ws://127.0.0.1:{gateways.mqtt_ws_port}/mqtt"}[protocol]
     code = devices.main(["--api", simulator_api, "--protocol", protocol, "--gateway", gateway, "--devices", "2",

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from infra.adapters.firestore import FirestoreRepository
+from tests.support.accounts import accounts_repository
 from infra.domain.claims import CONSUMER, DEVICE
 from infra.domain.model import Consumer, Device, DuplicateError, Grant, Page, PageRequest, Sensor, User
 from tests.support.fakes import InMemoryRepository
@@ -25,11 +25,11 @@ def repo(request):
     """The fake, or the real repository on a wiped Firestore emulator."""
     if request.param == "memory":
         return InMemoryRepository()
-    return FirestoreRepository(request.getfixturevalue("firestore_db"))
+    return accounts_repository(request.getfixturevalue("firestore_db"))
 
 
 def user(user_id: str, username: str | None = None) -> User:
-    return User(user_id, username or f"name-{user_id}", f"User {user_id}", "user", "hash", T0, T0)
+    return User(user_id, username or f"name-{user_id}", f"User {user_id}", "user", T0, T0)
 
 
 def device(device_id: str, owner_id: str) -> Device:
@@ -74,7 +74,7 @@ def world(repo) -> World:
     c1, c2 = consumer("c1", "u1"), consumer("c2", "u2")
     s1, s2, s3, s4 = sensor("s1", d1, ("Wheels",)), sensor("s2", d1), sensor("s3", d2), sensor("s4", d3)
     for account in (alice, bob):
-        repo.create_user(account)
+        repo.create_user(account, "hash")
     for holder in (d1, d2, d3, c1, c2):
         repo.create_holder(holder)
     for new in (s1, s2, s3, s4):
@@ -88,7 +88,7 @@ def world(repo) -> World:
 
 def test_a_user_reads_back_as_stored_by_id_and_by_username(repo):
     alice = user("u1", "alice")
-    repo.create_user(alice)
+    repo.create_user(alice, "hash")
     assert repo.get_user("u1") == alice and repo.get_user_by_username("alice") == alice
     for missing in ("u9", "", "a/b", "U1"):
         assert repo.get_user(missing) is None
@@ -97,19 +97,19 @@ def test_a_user_reads_back_as_stored_by_id_and_by_username(repo):
 
 
 def test_a_taken_username_or_id_is_a_duplicate_and_stores_nothing(repo):
-    repo.create_user(user("u1", "alice"))
+    repo.create_user(user("u1", "alice"), "hash")
     with pytest.raises(DuplicateError):
-        repo.create_user(user("u2", "alice"))
+        repo.create_user(user("u2", "alice"), "hash")
     with pytest.raises(DuplicateError):
-        repo.create_user(user("u1", "carol"))
+        repo.create_user(user("u1", "carol"), "hash")
     assert repo.get_user("u2") is None and repo.get_user_by_username("carol") is None
     assert repo.get_user_by_username("alice").id == "u1"
 
 
 def test_updating_a_user_changes_only_the_given_fields(repo):
-    repo.create_user(user("u1", "alice"))
+    repo.create_user(user("u1", "alice"), "hash")
     assert repo.update_user("u1", {"name": "Alice", "token_version": 2}) is True
-    assert repo.get_user("u1") == User("u1", "alice", "Alice", "user", "hash", T0, T0, token_version=2)
+    assert repo.get_user("u1") == User("u1", "alice", "Alice", "user", T0, T0, token_version=2)
     assert repo.update_user("u9", {"name": "x"}) is False
     assert repo.update_user("a/b", {"name": "x"}) is False
 
@@ -124,7 +124,7 @@ def test_deleting_a_user_deletes_everything_they_own_and_frees_the_username(repo
     assert repo.get_device("d3") == world.d3 and repo.get_sensor("s4") == world.s4
     assert repo.granted_sensor_ids("c2") == ["s4"]
     assert repo.delete_user("u1") is False
-    repo.create_user(user("u3", "alice"))
+    repo.create_user(user("u3", "alice"), "hash")
     assert repo.get_user_by_username("alice").id == "u3"
 
 
@@ -273,7 +273,7 @@ def test_granted_sensors_are_paged_by_grant_id(repo, world):
 
 def test_listings_are_paged_in_id_order_after_the_cursor(repo):
     for user_id in ("u3", "u1", "u5", "u2", "u4"):
-        repo.create_user(user(user_id))
+        repo.create_user(user(user_id), "hash")
     ids = lambda page: ([u.id for u in page.items], page.next_cursor)  # noqa: E731
     assert ids(repo.list_users(PageRequest(limit=2))) == (["u1", "u2"], "u2")
     assert ids(repo.list_users(PageRequest(limit=2, cursor="u2"))) == (["u3", "u4"], "u4")
@@ -318,3 +318,17 @@ def test_known_sign_in_addresses_are_the_latest_ten(repo):
     repo.remember_signin_address("user-key", "a5", 2000.0)  # again: no duplicate, now the latest
     assert [repo.signin_address_known("user-key", f"a{n}") for n in range(11)] == [False] + [True] * 10
     assert repo.signin_address_known("other-user", "a5") is False
+
+
+def test_password_hashes_live_beside_the_user_and_go_with_it(repo):
+    repo.create_user(user("u1", "alice"), "first hash")
+    assert repo.get_password_hash("u1") == "first hash"
+    assert repo.update_user("u1", {"token_version": 2}, password_hash="second hash") is True
+    assert repo.get_password_hash("u1") == "second hash" and repo.get_user("u1").token_version == 2
+    assert repo.update_user("nobody", {"token_version": 2}, password_hash="stray") is False
+    assert repo.get_password_hash("nobody") is None
+    with pytest.raises(DuplicateError):
+        repo.create_user(user("u2", "alice"), "taken username's hash")
+    assert repo.get_password_hash("u2") is None  # nothing left behind
+    assert repo.delete_user("u1") is True
+    assert repo.get_password_hash("u1") is None

@@ -10,12 +10,19 @@ from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient
 from infra.config import Settings
 from infra.adapters.firestore import FirestoreRepository
+from run.services import CREDENTIALS_DATABASE
+
+
+def accounts_repository(db: firestore.Client) -> FirestoreRepository:
+    """The repository on ``db`` (the emulator's default database) and the credentials' database, as api-users has
+    it."""
+    return FirestoreRepository(db, firestore.Client(project=db.project, database=CREDENTIALS_DATABASE))
 
 
 def signed_in_admin(settings: Settings, db: firestore.Client, base_url: str) -> ApiClient:
     """An API client signed in as the admin of ``settings``, with ``.username`` and ``.password`` set."""
     account = admin_account(settings)
-    ensure_admin(FirestoreRepository(db), SCRYPT, account)
+    ensure_admin(accounts_repository(db), SCRYPT, account)
     client = ApiClient(base_url)
     client.signin(account.username, account.password)
     client.username, client.password = account.username, account.password

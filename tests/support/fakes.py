@@ -24,7 +24,7 @@ Record = dict[str, Any]
 # The Firestore collections, each a map from document id to the stored fields (the id is not among them).
 USERS, USERNAMES, DEVICES, SENSORS = "users", "usernames", "devices", "sensors"
 CONSUMERS, GRANTS, SIGNIN_THROTTLE = "consumers", "grants", "signin_throttle"
-BOOTSTRAP = "bootstrap"
+BOOTSTRAP, CREDENTIALS = "bootstrap", "credentials"
 
 # Per audience: the type, its collection, and (collection, field) of what is deleted with it, in order.
 _HOLDERS: dict[str, tuple[type[KeyHolder], str, tuple[tuple[str, str], ...]]] = {
@@ -42,7 +42,7 @@ class InMemoryRepository:
 
     def __init__(self):
         self.collections: dict[str, dict[str, Record]] = {name: {} for name in (
-            USERS, USERNAMES, DEVICES, SENSORS, CONSUMERS, GRANTS, SIGNIN_THROTTLE, BOOTSTRAP)}
+            USERS, USERNAMES, DEVICES, SENSORS, CONSUMERS, GRANTS, SIGNIN_THROTTLE, BOOTSTRAP, CREDENTIALS)}
 
     # ---- users ---------------------------------------------------------------------------------------------
 
@@ -55,15 +55,25 @@ class InMemoryRepository:
         entry = self.collections[USERNAMES].get(username)
         return None if entry is None else self.get_user(entry["user_id"])
 
-    def create_user(self, user: User) -> None:
-        # Firestore commits the user and its username entry together, failing if either exists.
-        if user.username in self.collections[USERNAMES] or user.id in self.collections[USERS]:
+    def create_user(self, user: User, password_hash: str) -> None:
+        # Firestore commits the user and its username entry together, failing if either exists; the password hash
+        # (in the credentials' database) is stored only then.
+        if (user.username in self.collections[USERNAMES] or user.id in self.collections[USERS]
+                or user.id in self.collections[CREDENTIALS]):
             raise DuplicateError(user.username)
         self.collections[USERNAMES][user.username] = {"user_id": user.id}
         self._put(USERS, user)
+        self.collections[CREDENTIALS][user.id] = {"password_hash": password_hash}
 
-    def update_user(self, user_id: str, changes: dict[str, Any]) -> bool:
-        return self._update(USERS, user_id, changes)
+    def update_user(self, user_id: str, changes: dict[str, Any], *, password_hash: str | None = None) -> bool:
+        if not self._update(USERS, user_id, changes):
+            return False
+        if password_hash is not None:
+            self.collections[CREDENTIALS][user_id] = {"password_hash": password_hash}
+        return True
+
+    def get_password_hash(self, user_id: str) -> str | None:
+        return self.collections[CREDENTIALS].get(user_id, {}).get("password_hash") if valid_id(user_id) else None
 
     def list_users(self, page: PageRequest) -> Page[User]:
         return self._page(USERS, lambda record: True, page, User)
@@ -74,6 +84,7 @@ class InMemoryRepository:
             return False
         del self.collections[USERS][user_id]
         del self.collections[USERNAMES][user.username]
+        self.collections[CREDENTIALS].pop(user_id, None)
         for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
             self._delete_where(collection, "owner_id", user_id)
         return True

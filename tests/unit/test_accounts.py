@@ -111,7 +111,7 @@ def test_a_new_name_keeps_the_sessions(repo, passwords, alice):
 def test_an_admin_setting_a_password_bumps_the_token_version(repo, passwords, admin, alice):
     accounts.update_user(repo, passwords, admin, alice.id, {"password": "set by the admin"})
     stored = repo.get_user(alice.id)
-    assert stored.token_version == 2 and passwords.verify(stored.password_hash, "set by the admin")
+    assert stored.token_version == 2 and passwords.verify(repo.get_password_hash(stored.id), "set by the admin")
 
 
 def test_only_admins_administer_accounts(repo, passwords, alice, bob):

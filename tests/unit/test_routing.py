@@ -6,11 +6,13 @@ import pytest
 
 from infra.config import Settings
 from run import api_data, api_users
+from run.services import CREDENTIALS_DATABASE
 
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory) -> Settings:
-    return Settings.from_env({"IOT_DATA_DIR": str(tmp_path_factory.mktemp("routing"))})
+    return Settings.from_env({"IOT_DATA_DIR": str(tmp_path_factory.mktemp("routing")),
+                              "IOT_CREDENTIALS_DATABASE": CREDENTIALS_DATABASE})
 
 
 def _allow(response) -> set[str]:
