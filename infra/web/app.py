@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 HealthCheck = Callable[[], None]  # raises when the service cannot serve
 
 MAX_BODY_BYTES = 1024 * 1024  # any request body of the API; gateway-http and the pipeline set their own
+MAX_JSON_DEPTH = 100  # nesting of a JSON body: far beyond any real request, far below Python's recursion limit
 _BODY_LIMIT = "IOT_MAX_BODY_BYTES"  # the app.config key limit_bodies sets
 
 
@@ -151,7 +152,7 @@ def _too_large() -> PayloadTooLargeError:
 
 def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
     """Parse the request body as JSON: 415 when it is not declared JSON, 413 over the body limit, 400 when
-    malformed.
+    malformed or nested deeper than ``MAX_JSON_DEPTH``.
 
     With ``lenient``, a body without a content type (or curl's default form type) is read as JSON too.
     Returns a dict (or a list when ``allow_list``); anything else is a 400.
@@ -161,6 +162,23 @@ def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
         body = orjson.loads(request_bytes())
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"malformed JSON: {exc}") from None
+    if _deeper_than(body, MAX_JSON_DEPTH):
+        # Whatever walks the body next (a copy, a validator) recurses; refuse before it hits the recursion limit.
+        raise BadRequestError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(body, dict) or (allow_list and isinstance(body, list)):
         return body
     raise BadRequestError("the body must be a JSON object" + (" or array" if allow_list else ""))
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when objects and arrays nest more than ``limit`` levels in ``value`` (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False

@@ -9,7 +9,7 @@ import pytest
 from infra.config import Settings
 from infra.domain.errors import ConflictError, RateLimitedError
 from infra.logs import CloudLoggingFormatter, current_trace, trace_from_headers
-from infra.web.app import MAX_BODY_BYTES, create_flask_app, json_body
+from infra.web.app import MAX_BODY_BYTES, MAX_JSON_DEPTH, create_flask_app, json_body
 
 
 @pytest.fixture
@@ -125,6 +125,18 @@ def test_bodies_over_the_limit_are_413_declared_or_chunked(app, chunked):
     for size in (MAX_BODY_BYTES + 1, 3 * MAX_BODY_BYTES):
         response = post(_body(size))
         assert (response.status_code, response.json["error"]["code"]) == (413, "too_large"), size
+
+
+@pytest.mark.parametrize("depth, status", [(MAX_JSON_DEPTH, 200), (MAX_JSON_DEPTH + 1, 400), (1000, 400)])
+def test_bodies_nest_at_most_max_json_depth_levels(app, depth, status):
+    # Alternating objects and arrays, as a query nests: {"a": [{"a": [... 1 ...]}]}
+    opening = "".join('{"a": ' if level % 2 == 0 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 == 0 else "]" for level in reversed(range(depth)))
+    response = app.test_client().post("/things", data=opening + "1" + closing, content_type="application/json")
+    assert response.status_code == status, response.json
+    if status == 400:
+        assert response.json["error"] == {"code": "bad_request",
+                                          "message": f"the body nests deeper than {MAX_JSON_DEPTH} levels"}
 
 
 def test_lenient_bodies_accept_curls_default_type(app):
