@@ -315,7 +315,7 @@ def parse_mapping(name: str, value: Any) -> dict:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # the stdlib parser recurses: a deeply nested string overflows it
             raise _invalid(name, 'is not valid JSON (send e.g. {"type": "double"})', code="invalid_mapping") from None
     if not isinstance(value, dict):
         raise _invalid(name, 'must be an object like {"type": "double"}', code="invalid_mapping")

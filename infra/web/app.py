@@ -9,18 +9,23 @@ from typing import Any, Callable
 import orjson
 from flask import Flask, Response, current_app, request
 from flask.json.provider import JSONProvider
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from infra.wiring import attach
 from infra.wiring.clients import Clients
 from infra.config import Settings
-from infra.domain.errors import AppError, BadRequestError, ServiceUnavailableError, UnsupportedMediaTypeError
+from infra.domain.errors import (AppError, BadRequestError, PayloadTooLargeError, ServiceUnavailableError,
+                                UnsupportedMediaTypeError)
 from infra.logs import current_trace, trace_from_headers
 from infra.web.routing import CONVERTERS
 
 logger = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], None]  # raises when the service cannot serve
+
+MAX_BODY_BYTES = 1024 * 1024  # any request body of the API; gateway-http and the pipeline set their own
+MAX_JSON_DEPTH = 100  # nesting of a JSON body: far beyond any real request, far below Python's recursion limit
+_BODY_LIMIT = "IOT_MAX_BODY_BYTES"  # the app.config key limit_bodies sets
 
 
 class OrjsonProvider(JSONProvider):
@@ -46,6 +51,7 @@ def create_flask_app(name: str, settings: Settings | None = None, clients: Clien
     # Rules are declared without a trailing slash; with strict_slashes off they match either form.
     app.url_map.strict_slashes = False
     app.url_map.converters.update(CONVERTERS)
+    limit_bodies(app, MAX_BODY_BYTES)
     attach(app, settings, clients or Clients(settings))
     register_error_handlers(app)
 
@@ -100,6 +106,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if isinstance(exc, RequestEntityTooLarge):  # Werkzeug refused a declared length: the platform's code
+            return error_response(_too_large())
         code = (exc.name or "error").lower().replace(" ", "_")
         body = {"error": {"code": code, "message": exc.description or exc.name}}
         response = app.json.response(body)
@@ -138,17 +146,65 @@ def require_json_type(*, lenient: bool = False, what: str = "the body") -> None:
         raise UnsupportedMediaTypeError(f"send {what} as application/json")
 
 
+def limit_bodies(app: Flask, max_bytes: int) -> None:
+    """Refuse request bodies over ``max_bytes`` (read through ``request_bytes``) with 413 ``too_large``.
+
+    Werkzeug refuses a declared length over ``MAX_CONTENT_LENGTH`` unread, but stops reading a chunked body there
+    without a word: it would reach the app cut short. So Werkzeug is told one byte more, and ``request_bytes``
+    refuses a body that holds that byte.
+    """
+    app.config["MAX_CONTENT_LENGTH"] = max_bytes + 1
+    app.config[_BODY_LIMIT] = max_bytes
+
+
+def request_bytes() -> bytes:
+    """The request body, whole.
+
+    Raises:
+        PayloadTooLargeError: the body, declared or chunked, is over the app's limit (``limit_bodies``).
+    """
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise _too_large() from None
+    if len(data) > current_app.config[_BODY_LIMIT]:
+        raise _too_large()
+    return data
+
+
+def _too_large() -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"the body exceeds {current_app.config[_BODY_LIMIT]} bytes")
+
+
 def json_body(*, allow_list: bool = False, lenient: bool = False) -> Any:
-    """Parse the request body as JSON: 415 when it is not declared JSON, 400 when malformed.
+    """Parse the request body as JSON: 415 when it is not declared JSON, 413 over the body limit, 400 when
+    malformed or nested deeper than ``MAX_JSON_DEPTH``.
 
     With ``lenient``, a body without a content type (or curl's default form type) is read as JSON too.
     Returns a dict (or a list when ``allow_list``); anything else is a 400.
     """
     require_json_type(lenient=lenient)
     try:
-        body = orjson.loads(request.get_data(cache=False))
+        body = orjson.loads(request_bytes())
     except orjson.JSONDecodeError as exc:
         raise BadRequestError(f"malformed JSON: {exc}") from None
+    if _deeper_than(body, MAX_JSON_DEPTH):
+        # Whatever walks the body next (a copy, a validator) recurses; refuse before it hits the recursion limit.
+        raise BadRequestError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(body, dict) or (allow_list and isinstance(body, list)):
         return body
     raise BadRequestError("the body must be a JSON object" + (" or array" if allow_list else ""))
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when objects and arrays nest more than ``limit`` levels in ``value`` (walked without recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False

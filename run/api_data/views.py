@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 
 from flask import Blueprint, Response, current_app, request
 
+from infra.domain.csv_export import readings_csv
 from infra.web.auth import current_consumer, current_user, reader_audience, sensor_for_reading, sensors_for_reading
 from infra.domain.errors import AppError, BadRequestError, ForbiddenError, NotFoundError
 from infra.usecases.readings import parse_data_query
@@ -42,7 +41,7 @@ def sensor_data(sensor_id: str):
     except QueryError as exc:
         raise BadRequestError(str(exc), code="invalid_query") from None
     if query.format == "csv":
-        return _csv(points, next_cursor)
+        return _csv(points, next_cursor, text=sensor.type == "keyword" and query.interval is None)
     reply = {"sensor_id": sensor.id, "type": sensor.type, "points": points, "next_cursor": next_cursor}
     if query.interval is not None:
         reply.update(interval=query.interval, agg=query.agg)
@@ -143,12 +142,8 @@ def _search(sensor_ids: list[str], body: dict, *, count: bool):
         raise BadRequestError(str(exc), code="invalid_query") from None
 
 
-def _csv(points: list[dict], next_cursor: str | None) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["timestamp", "value"])
-    writer.writerows((point["timestamp"], point["value"]) for point in points)
-    response = Response(out.getvalue(), mimetype="text/csv")
+def _csv(points: list[dict], next_cursor: str | None, *, text: bool) -> Response:
+    response = Response(readings_csv(points, text=text), mimetype="text/csv")
     if next_cursor:
         response.headers["X-Next-Cursor"] = next_cursor
     return response

@@ -6,7 +6,7 @@ from flask import Flask
 
 from infra.config import Settings
 from infra.usecases.ingest import Ingestor
-from infra.web.app import create_flask_app
+from infra.web.app import create_flask_app, limit_bodies
 from infra.wiring import wiring_of
 from infra.wiring.clients import Clients
 from infra.wiring.gateway import build_ingestor
@@ -19,7 +19,6 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
     app = create_flask_app("gateway-http", settings, clients)
     wiring = wiring_of(app)
     wiring.ingestor = ingestor or build_ingestor(wiring.settings, wiring.clients, "http")
-    # Werkzeug refuses longer bodies before reading them (413), also when no Content-Length is sent.
-    app.config["MAX_CONTENT_LENGTH"] = wiring.ingestor.limits.max_body_bytes
+    limit_bodies(app, wiring.ingestor.limits.max_body_bytes)  # 413 for longer bodies, chunked ones too
     app.register_blueprint(bp)
     return app

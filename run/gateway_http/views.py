@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from infra.domain.errors import PayloadTooLargeError
-from infra.web.app import require_json_type
+from infra.web.app import request_bytes, require_json_type
 from infra.web.auth import bearer_token
 from infra.wiring import wiring_of
 
@@ -18,7 +17,4 @@ def ingest():
     ingestor = wiring_of().ingestor
     identity = ingestor.authenticate(bearer_token(request.headers))
     require_json_type(lenient=True, what="readings")
-    length = request.content_length
-    if length is not None and length > ingestor.limits.max_body_bytes:
-        raise PayloadTooLargeError(f"the body exceeds {ingestor.limits.max_body_bytes} bytes")
-    return ingestor.ingest(identity, request.get_data(cache=False)).to_dict()
+    return ingestor.ingest(identity, request_bytes()).to_dict()

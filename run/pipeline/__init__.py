@@ -6,7 +6,7 @@ from flask import Flask
 
 from infra.adapters.google_oidc import PushVerifier
 from infra.config import Settings
-from infra.web.app import create_flask_app
+from infra.web.app import create_flask_app, limit_bodies
 from infra.wiring import wiring_of
 from infra.wiring.clients import Clients
 from run.pipeline.views import bp
@@ -25,6 +25,6 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
     if verifier is not None:
         wiring.push_verifier = verifier
     # Pub/Sub messages hold at most 10 MB, 13.4 MB once base64-encoded in the envelope; refuse larger bodies unread.
-    app.config["MAX_CONTENT_LENGTH"] = MAX_PUSH_BYTES
+    limit_bodies(app, MAX_PUSH_BYTES)
     app.register_blueprint(bp)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from infra.web.app import request_bytes
 from infra.web.auth import bearer_token
 from infra.wiring import wiring_of
 
@@ -21,5 +22,5 @@ def push():
     wiring = wiring_of()
     if wiring.push_verifier is not None:
         wiring.push_verifier.verify(bearer_token(request.headers))
-    wiring.push_indexer.handle(request.get_data(cache=False))
+    wiring.push_indexer.handle(request_bytes())
     return "", 204

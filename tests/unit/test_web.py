@@ -1,5 +1,6 @@
 """The shared Flask skeleton: JSON errors everywhere, optional trailing slashes, body parsing, tracing."""
 
+import io
 import logging
 
 import orjson
@@ -8,7 +9,7 @@ import pytest
 from infra.config import Settings
 from infra.domain.errors import ConflictError, RateLimitedError
 from infra.logs import CloudLoggingFormatter, current_trace, trace_from_headers
-from infra.web.app import create_flask_app, json_body
+from infra.web.app import MAX_BODY_BYTES, MAX_JSON_DEPTH, create_flask_app, json_body
 
 
 @pytest.fixture
@@ -101,6 +102,41 @@ def test_bodies_are_checked(app, body, content_type, status, code):
     response = app.test_client().post("/things", data=body, headers=headers)
     assert response.status_code == status
     assert response.json["error"]["code"] == code
+
+
+def _body(size: int) -> bytes:
+    """A JSON object of exactly ``size`` bytes."""
+    return b'{"a": "' + b"x" * (size - 9) + b'"}'
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared length", "chunked"])
+def test_bodies_over_the_limit_are_413_declared_or_chunked(app, chunked):
+    client = app.test_client()
+
+    def post(body: bytes):
+        if not chunked:
+            return client.post("/things", data=body, content_type="application/json")
+        # What gunicorn hands over for Transfer-Encoding: chunked: no length, a stream it ends itself.
+        return client.post("/things", input_stream=io.BytesIO(body), content_type="application/json",
+                           headers={"Transfer-Encoding": "chunked"}, environ_overrides={"wsgi.input_terminated": True})
+
+    assert len(_body(MAX_BODY_BYTES)) == MAX_BODY_BYTES
+    assert post(_body(MAX_BODY_BYTES)).status_code == 200
+    for size in (MAX_BODY_BYTES + 1, 3 * MAX_BODY_BYTES):
+        response = post(_body(size))
+        assert (response.status_code, response.json["error"]["code"]) == (413, "too_large"), size
+
+
+@pytest.mark.parametrize("depth, status", [(MAX_JSON_DEPTH, 200), (MAX_JSON_DEPTH + 1, 400), (1000, 400)])
+def test_bodies_nest_at_most_max_json_depth_levels(app, depth, status):
+    # Alternating objects and arrays, as a query nests: {"a": [{"a": [... 1 ...]}]}
+    opening = "".join('{"a": ' if level % 2 == 0 else "[" for level in range(depth))
+    closing = "".join("}" if level % 2 == 0 else "]" for level in reversed(range(depth)))
+    response = app.test_client().post("/things", data=opening + "1" + closing, content_type="application/json")
+    assert response.status_code == status, response.json
+    if status == 400:
+        assert response.json["error"] == {"code": "bad_request",
+                                          "message": f"the body nests deeper than {MAX_JSON_DEPTH} levels"}
 
 
 def test_lenient_bodies_accept_curls_default_type(app):

@@ -120,7 +120,8 @@ export async function renderSensor(main, deviceId, sensorId) {
     chartSlot.append(draw());
   }
 
-  // The range as CSV, oldest first, following X-Next-Cursor page by page (header kept once).
+  // The range as CSV, oldest first, following X-Next-Cursor page by page (header kept once). The pages are saved
+  // as the API wrote them: it already keeps keyword text from running as a spreadsheet formula.
   async function downloadCsv(event) {
     const { from, to } = range();
     await attempt(errors, async () => {
