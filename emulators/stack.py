@@ -102,6 +102,15 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
         }
 
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment of the service (or composition) ``name``: ``env()``, and the credentials' database only
+        where the service is entitled to it, as IAM has it in the cloud (unset elsewhere, whatever the caller's
+        environment holds)."""
+        env = {**self.env(), "IOT_CREDENTIALS_DATABASE": ""}
+        if reads_credentials(name):
+            env["IOT_CREDENTIALS_DATABASE"] = CREDENTIALS_DATABASE
+        return env
+
     def settings(self) -> Settings:
         """Settings as a service of this stack sees them."""
         return Settings.from_env({**os.environ, **self.env()})
@@ -221,11 +230,7 @@ class LocalStack:
         running = self.processes.get(key)
         if running is not None and running.alive():
             raise RuntimeError(f"{key} is already running (pid {running.pid}); stop it or start it under another key")
-        env = {**os.environ, **self.env(), "PORT": str(self.ports.for_process(key)), **(extra_env or {})}
-        # As IAM does in the cloud, only the services entitled to it may reach the credentials' database.
-        env.pop("IOT_CREDENTIALS_DATABASE", None)
-        if reads_credentials(name):
-            env["IOT_CREDENTIALS_DATABASE"] = CREDENTIALS_DATABASE
+        env = {**os.environ, **self.service_env(name), "PORT": str(self.ports.for_process(key)), **(extra_env or {})}
         process = ManagedProcess(key, [sys.executable, "-m", "run", name], env=env, cwd=ROOT,
                                  log_path=self.log_dir / f"{key}.log").start()
         self.processes[key] = process

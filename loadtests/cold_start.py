@@ -48,7 +48,7 @@ def service_module(name: str) -> str:
 
 def service_env(stack: LocalStack, name: str, port: int) -> dict[str, str]:
     """The environment of one instance, as close to Cloud Run's as the local stack allows."""
-    return {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
+    return {**os.environ, **stack.service_env(name), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1",
             "IOT_SERVICE": name, "PORT": str(port), "IOT_MQTT_TCP_PORT": "0"}
 
 

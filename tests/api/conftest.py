@@ -62,7 +62,7 @@ def api(stack) -> Api:
 
     settings = stack.settings()
     port = free_port()
-    env = {**os.environ, **stack.env(), **API_ENV, "PORT": str(port)}
+    env = {**os.environ, **stack.service_env("api"), **API_ENV, "PORT": str(port)}
     process = ManagedProcess("api-tests", [sys.executable, "-m", "run", "api"], env=env, cwd=ROOT,
                              log_path=stack.log_dir / "api-tests.log").start()
     base_url = f"http://127.0.0.1:{port}"
