@@ -43,12 +43,14 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("ELASTICSEARCH_API_KEY", None, "API key for Elasticsearch (Secret Manager in the cloud)."),
     Variable("IOT_DATA_DIR", ".local", "Ignored local folder for generated keys, the generated admin "
              "password, stand-in data and logs (relative to the repository)."),
-    Variable("IOT_SIGNING_KEY", None, "PEM of the RSA private key that signs tokens (from Secret Manager). "
-             "In development, generated into IOT_DATA_DIR when neither this nor the file is set."),
-    Variable("IOT_SIGNING_KEY_FILE", None, "Path of a PEM file holding the RSA private signing key."),
-    Variable("IOT_JWKS", None, "JWKS JSON with the public keys verifiers trust (gateways need only this). "
-             "Defaults to the public half of the signing key."),
-    Variable("IOT_JWKS_FILE", None, "Path of a JWKS JSON file with the public keys verifiers trust."),
+    Variable("IOT_SIGNING_KEY", None, "PEM of the current RSA private key, which signs tokens (from Secret "
+             "Manager). Its public half must be in IOT_JWKS when that is set. In development, generated into "
+             "IOT_DATA_DIR when neither this nor the file is set."),
+    Variable("IOT_SIGNING_KEY_FILE", None, "Path of a PEM file holding the current RSA private signing key."),
+    Variable("IOT_JWKS", None, "JWKS JSON of the public keys every service accepts tokens of, by `kid`: the "
+             "current key, and during a rotation the previous or next one; api-users publishes it at "
+             "`/.well-known/jwks.json`. Defaults to the public half of the signing key."),
+    Variable("IOT_JWKS_FILE", None, "Path of a JWKS JSON file, read when IOT_JWKS is unset."),
     Variable("IOT_TOKEN_ISSUER", "iot-platform", "`iss` claim of every token."),
     Variable("IOT_USER_TOKEN_TTL", "3600", "Lifetime of user tokens in seconds."),
     Variable("IOT_REVOCATION_CACHE_TTL", "60", "Seconds a verifier may cache a key version (revocation "

@@ -2,12 +2,37 @@
 # are added as versions out of band (README.md, "Secrets"), so they never enter the terraform state.
 
 locals {
+  # Each secret: what it holds, and the cloudbuild.yaml substitution naming the version every revision mounts.
   secrets = {
-    "iot-signing-key"              = "PEM of the RSA private key that signs user, device and consumer tokens (IOT_SIGNING_KEY)."
-    "iot-jwks"                     = "JWKS of the public keys verifiers trust (IOT_JWKS); public, versioned with the signing key."
-    "iot-admin-password"           = "Password of the bootstrapped admin account (IOT_ADMIN_PASSWORD)."
-    "iot-elasticsearch-writer-key" = "Elasticsearch API key of the pipeline (ELASTICSEARCH_API_KEY): the index template and writes to telemetry-*."
-    "iot-elasticsearch-reader-key" = "Read-only Elasticsearch API key of api-data (ELASTICSEARCH_API_KEY) on telemetry-*."
+    "iot-signing-key" = {
+      description  = "PEM of the current RSA private key, which signs user, device and consumer tokens (IOT_SIGNING_KEY)."
+      substitution = "_SIGNING_KEY_VERSION"
+    }
+    "iot-jwks" = {
+      description  = "JWKS of the public keys every service accepts tokens of (IOT_JWKS): the current key, and during a rotation the previous or next one."
+      substitution = "_JWKS_VERSION"
+    }
+    "iot-admin-password" = {
+      description  = "Password of the bootstrapped admin account (IOT_ADMIN_PASSWORD)."
+      substitution = "_ADMIN_PASSWORD_VERSION"
+    }
+    "iot-elasticsearch-writer-key" = {
+      description  = "Elasticsearch API key of the pipeline (ELASTICSEARCH_API_KEY): the index template and writes to telemetry-*."
+      substitution = "_ELASTICSEARCH_WRITER_KEY_VERSION"
+    }
+    "iot-elasticsearch-reader-key" = {
+      description  = "Read-only Elasticsearch API key of api-data (ELASTICSEARCH_API_KEY) on telemetry-*."
+      substitution = "_ELASTICSEARCH_READER_KEY_VERSION"
+    }
+  }
+
+  # Pinned versions, never "latest": Cloud Run resolves "latest" whenever an instance starts, so during a rotation
+  # old and new instances would hold different keys. cloudbuild.yaml's substitutions are the one place the numbers
+  # are set (a rotation is a reviewed commit that Cloud Build deploys), and terraform reads the same numbers, so an
+  # apply never moves a service to another version than the last build deployed.
+  secret_versions = {
+    for secret, entry in local.secrets :
+    secret => yamldecode(file("${path.module}/../cloudbuild.yaml")).substitutions[entry.substitution]
   }
 
   # One grant per (service, secret) the service mounts, and nothing else.
@@ -28,7 +53,7 @@ resource "google_secret_manager_secret" "secret" {
     auto {}
   }
 
-  annotations = { description = each.value }
+  annotations = { description = each.value.description }
 
   depends_on = [google_project_service.enabled]
 }

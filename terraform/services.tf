@@ -38,9 +38,10 @@ locals {
   # (devices use their run.app URL or a gateway_domains host); the pipeline takes only Pub/Sub pushes.
   # public: allUsers may invoke (callers authenticate with the platform's own JWTs); otherwise Cloud Run IAM
   # checks an identity token (the pipeline: Pub/Sub's OIDC token for the push service account).
-  # secrets: env variable => Secret Manager secret id (version "latest"). Token issuers get the private
-  # signing key; verifiers that issue nothing get only the public JWKS. api-data reads Elasticsearch with a
-  # read-only key, the pipeline writes with its own.
+  # secrets: env variable => Secret Manager secret id, mounted at its pinned version (secrets.tf). Every service
+  # that verifies tokens gets the public JWKS (the current key, and the previous or next one of a rotation); token
+  # issuers also get the current private signing key. api-data reads Elasticsearch with a read-only key, the
+  # pipeline writes with its own.
   # firestore: role on the (default) Firestore database (readers of devices/sensors/grants get viewer, writers user).
   # credentials: datastore.user on the credentials' database (iam.tf); api-users only, as run/services.py says.
   # publishes: may publish to the telemetry topic.
@@ -55,7 +56,7 @@ locals {
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CREDENTIALS_DATABASE = "iot-credentials" }
-      secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_ADMIN_PASSWORD = "iot-admin-password" }
+      secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks", IOT_ADMIN_PASSWORD = "iot-admin-password" }
       firestore     = "roles/datastore.user"
       credentials   = true
       publishes     = false
@@ -71,7 +72,7 @@ locals {
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
-      secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
+      secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
       publishes     = false
@@ -87,7 +88,7 @@ locals {
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
-      secrets       = { IOT_SIGNING_KEY = "iot-signing-key" }
+      secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
       publishes     = false
@@ -252,7 +253,7 @@ resource "google_cloud_run_v2_service" "service" {
           value_source {
             secret_key_ref {
               secret  = google_secret_manager_secret.secret[env.value].secret_id
-              version = "latest"
+              version = local.secret_versions[env.value]
             }
           }
         }

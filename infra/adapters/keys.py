@@ -1,8 +1,9 @@
 """RSA signing keys and the public key set (JWKS) verifiers trust.
 
-The private key comes from ``IOT_SIGNING_KEY`` (Secret Manager in the cloud) or ``IOT_SIGNING_KEY_FILE``; in
-development only, one is generated into the ignored data folder. Verifiers need only public keys:
-``IOT_JWKS``/``IOT_JWKS_FILE``, or the public half of the signing key.
+The current private key comes from ``IOT_SIGNING_KEY`` (Secret Manager in the cloud) or ``IOT_SIGNING_KEY_FILE``;
+in development only, one is generated into the ignored data folder. Verifiers need only public keys: the key set
+``IOT_JWKS``/``IOT_JWKS_FILE`` (during a rotation the current key and the previous or next one, by ``kid``), or the
+public half of the signing key. Issuers publish the same set, and must find their own key in it.
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ def load_public_keys(settings: Settings) -> dict[str, rsa.RSAPublicKey]:
         key = load_signing_key(settings)
         return {key.kid: key.private_key.public_key()}
     return parse_jwks(document)
+
+
+def require_published(key: SigningKey, public_keys: dict[str, rsa.RSAPublicKey]) -> None:
+    """Refuse to sign with a key the trusted set lacks: its tokens would be refused by this and every verifier.
+
+    Raises:
+        ConfigError: naming the key, so a rotation step taken out of order stops the new revision at start.
+    """
+    if key.kid not in public_keys:
+        raise ConfigError(f"IOT_JWKS lacks the signing key (kid {key.kid}): publish a key to the verifiers "
+                          "(IOT_JWKS) before making it current (IOT_SIGNING_KEY)")
 
 
 def parse_jwks(document: str) -> dict[str, rsa.RSAPublicKey]:

@@ -83,7 +83,9 @@ class Wiring:
     @cached_property
     def issuer(self) -> JwtIssuer:
         from infra.adapters.jwt_tokens import JwtIssuer
+        from infra.adapters.keys import require_published
 
+        require_published(self.signing_key, self.public_keys)
         return JwtIssuer(self.signing_key, self.settings.token_issuer, self.settings.user_token_ttl)
 
     @cached_property
@@ -94,7 +96,7 @@ class Wiring:
 
     @cached_property
     def jwks(self) -> dict:
-        """The public keys that verify this platform's tokens, as a JWK set."""
+        """The public keys that verify this platform's tokens (current, previous, next), as a JWK set."""
         from infra.adapters.keys import public_jwk
 
         return {"keys": [public_jwk(key, kid) for kid, key in self.public_keys.items()]}

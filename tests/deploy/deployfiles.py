@@ -208,7 +208,7 @@ class Deployment:
     max_instances: int
     service_account: str
     env: dict
-    secrets: dict  # env variable -> secret id (version "latest")
+    secrets: dict  # env variable -> "secret id:version", the version as the cloudbuild.yaml substitution naming it
     ingress: str
     public: bool
     startup_probe: dict
@@ -230,8 +230,8 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
         raise AssertionError(f"unexpected secrets of the Cloud Run services: {secret_env['for_each']}")
     env = {**tf.locals["common_env"], "IOT_SERVICE": name, **entry["env"]}
     secret_ref = secret_env["content"][0]["value_source"][0]["secret_key_ref"][0]
-    if secret_ref["version"] != "latest":
-        raise AssertionError("secrets must follow their latest version, as cloudbuild.yaml mounts them")
+    if secret_ref["version"] != "${local.secret_versions[env.value]}":
+        raise AssertionError(f"secrets must be mounted at their pinned version, not {secret_ref['version']}")
     probe_block = container["startup_probe"][0]
     expected_block = {
         "initial_delay_seconds": 0,
@@ -266,7 +266,8 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
         max_instances=int(tf.resolve(scaling["max_instance_count"], each)),
         service_account=tf.resolve(template["service_account"], each),
         env={key: str(tf.resolve(value, each)) for key, value in env.items()},
-        secrets=dict(entry["secrets"]),
+        secrets={variable: f"{secret}:${{{tf.locals['secrets'][secret]['substitution']}}}"
+                 for variable, secret in entry["secrets"].items()},
         ingress=INGRESS_WORDS[tf.resolve(body["ingress"], each)],
         public=bool(entry["public"]),
         startup_probe={"initialDelaySeconds": int(probe_block["initial_delay_seconds"]),
@@ -310,12 +311,10 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
     for arg in step["args"][3:]:
         key, has_value, value = arg.partition("=")
         flags[key] = value if has_value else True
-    secrets = {}
-    for key, reference in _pairs(str(flags.get("--set-secrets", ""))).items():
-        secret, _, version = reference.partition(":")
-        if version != "latest":
-            raise AssertionError(f"{key} must mount version latest of {secret}, as terraform does")
-        secrets[key] = secret
+    secrets = _pairs(str(flags.get("--set-secrets", "")))
+    for key, reference in secrets.items():
+        if not re.fullmatch(r"[\w-]+:\$\{_\w+\}", reference):
+            raise AssertionError(f"{key} must mount a version pinned by a substitution, not {reference}")
     probe = _pairs(str(flags["--startup-probe"]))
     return Deployment(
         name=step["args"][2],

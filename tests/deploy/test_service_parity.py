@@ -112,9 +112,11 @@ def test_secrets_reach_only_the_services_that_need_them(terraform):
     for name in NAMES:
         for variable in deployment_from_terraform(terraform, name).secrets:
             holders.setdefault(variable, set()).add(name)
-    # Only token issuers hold the private key; verifiers that issue nothing get the public JWKS.
+    # Only token issuers hold the private key. Every service that verifies tokens, issuers included, holds the key
+    # set, so during a rotation each accepts the tokens of old and new issuers alike (api-users publishes it).
     assert holders["IOT_SIGNING_KEY"] == {"api-users", "api-devices", "api-consumers"}
-    assert holders["IOT_JWKS"] == {"api-data", "gateway-http", "gateway-ws", "gateway-mqtt"}
+    assert holders["IOT_JWKS"] == {"api-users", "api-devices", "api-consumers", "api-data", "gateway-http",
+                                   "gateway-ws", "gateway-mqtt"}
     assert holders["IOT_ADMIN_PASSWORD"] == {"api-users"}
     assert holders["ELASTICSEARCH_API_KEY"] == {"api-data", "pipeline"}
     # api-data, facing the internet, reads with a key that cannot write; the pipeline writes with its own.
@@ -221,6 +223,8 @@ def test_gcloud_accepts_every_deploy_step(build, tmp_path):
     substitutions = {"$PROJECT_ID": "p", "$PROJECT_NUMBER": "1", "$COMMIT_SHA": "abc", "${_REGION}": "europe-west1",
                      "${_REPOSITORY}": "iot", "${_IMAGE}": "iot-platform", "${_ELASTICSEARCH_URL}": "https://es",
                      "${_LOG_LEVEL}": "INFO"}
+    substitutions.update({f"${{{name}}}": value for name, value in build["substitutions"].items()
+                          if name.endswith("_VERSION")})
     env = {key: value for key, value in os.environ.items() if not key.startswith(("CLOUDSDK_", "GOOGLE_"))}
     env.update(CLOUDSDK_CONFIG=str(tmp_path), CLOUDSDK_CORE_DISABLE_PROMPTS="1",
                CLOUDSDK_CORE_CHECK_GCE_METADATA="false", CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK="1")

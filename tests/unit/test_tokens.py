@@ -146,3 +146,37 @@ def test_weak_or_unreadable_keys_are_refused():
         SigningKey.from_pem(_pem(1024))
     with pytest.raises(ConfigError, match="PEM"):
         SigningKey.from_pem("nonsense")
+
+
+def _pem_text(key: SigningKey) -> str:
+    return key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode()
+
+
+def test_a_verifier_accepts_tokens_of_every_key_of_its_set_and_no_other(key):
+    """During a rotation old and new issuers sign with different keys; a verifier holding both accepts both."""
+    previous, stranger = SigningKey.from_pem(_pem()), SigningKey.from_pem(_pem())
+    verifier = JwtVerifier(parse_jwks(json.dumps(jwks(previous, key))), "iot-platform")
+    for signer in (previous, key):
+        token = JwtIssuer(signer, "iot-platform", 60).issue(DEVICE, "d1", version=1)
+        assert jwt.get_unverified_header(token)["kid"] == signer.kid
+        assert verifier.verify(token, DEVICE).subject == "d1"
+    with pytest.raises(TokenError, match="unknown key"):
+        verifier.verify(JwtIssuer(stranger, "iot-platform", 60).issue(DEVICE, "d1", version=1), DEVICE)
+
+
+def test_an_issuer_starts_only_when_its_key_set_publishes_its_signing_key(key, tmp_path):
+    """Making a key current before the verifiers know it is refused at start (the new revision never serves)."""
+    from run.api_devices import create_app
+    from infra.wiring import wiring_of
+
+    previous = SigningKey.from_pem(_pem())
+    env = {"IOT_ENV": "production", "IOT_DATA_DIR": str(tmp_path), "IOT_SIGNING_KEY": _pem_text(key)}
+    with pytest.raises(ConfigError, match=f"IOT_JWKS lacks the signing key \\(kid {key.kid}\\)"):
+        create_app(Settings.from_env({**env, "IOT_JWKS": json.dumps(jwks(previous))}))
+    app = create_app(Settings.from_env({**env, "IOT_JWKS": json.dumps(jwks(previous, key))}))
+    published = wiring_of(app).jwks
+    assert [entry["kid"] for entry in published["keys"]] == [previous.kid, key.kid]
+    assert all("d" not in entry for entry in published["keys"])  # public halves only
+    token = wiring_of(app).issuer.issue(DEVICE, "d1", version=1)
+    assert jwt.get_unverified_header(token)["kid"] == key.kid
