@@ -55,6 +55,9 @@ SERVICES: tuple[Service, ...] = (
 
 BY_NAME = {service.name: service for service in SERVICES}
 
+# Seconds Cloud Run waits after SIGTERM before it kills an instance: every graceful shutdown must fit in it.
+SIGTERM_GRACE = 10
+
 # Locally the API groups and the console share one process on 8080, routed like the load balancer's URL map.
 COMPOSED_NAME = "api"
 COMPOSED_PORT = 8080
