@@ -177,7 +177,7 @@ locals {
     }
     "pipeline" = {
       concurrency   = 16
-      timeout       = 120
+      timeout       = 300 # the push subscription's ack deadline (infra/pubsub_topology.json)
       cpu           = "1"
       memory        = "512Mi"
       max_instances = 10
