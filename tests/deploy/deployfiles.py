@@ -210,7 +210,7 @@ class Deployment:
     env: dict
     secrets: dict  # env variable -> secret id (version "latest")
     ingress: str
-    public: bool
+    public: bool  # Cloud Run's invoker IAM check is off (no allUsers grant)
     startup_probe: dict
     cpu_throttling: bool
     cpu_boost: bool
@@ -268,7 +268,7 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
         env={key: str(tf.resolve(value, each)) for key, value in env.items()},
         secrets=dict(entry["secrets"]),
         ingress=INGRESS_WORDS[tf.resolve(body["ingress"], each)],
-        public=bool(entry["public"]),
+        public=tf.resolve(body["invoker_iam_disabled"], each),
         startup_probe={"initialDelaySeconds": int(probe_block["initial_delay_seconds"]),
                        **{PROBE_KEYS[key]: int(probe[key]) for key in PROBE_KEYS if key in probe}, **target},
         cpu_throttling=bool(resources["cpu_idle"]),
@@ -317,6 +317,10 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
             raise AssertionError(f"{key} must mount version latest of {secret}, as terraform does")
         secrets[key] = secret
     probe = _pairs(str(flags["--startup-probe"]))
+    if {"--allow-unauthenticated", "--no-allow-unauthenticated"} & set(flags):
+        raise AssertionError("--[no-]allow-unauthenticated sets an allUsers grant: use --[no-]invoker-iam-check")
+    if flags.get("--no-invoker-iam-check") == flags.get("--invoker-iam-check"):
+        raise AssertionError("say --no-invoker-iam-check or --invoker-iam-check, exactly one")
     return Deployment(
         name=step["args"][2],
         port=int(flags["--port"]),
@@ -330,7 +334,7 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
         env=_pairs(substitute(str(flags["--set-env-vars"]))),
         secrets=secrets,
         ingress=str(flags["--ingress"]),
-        public=bool(flags.get("--allow-unauthenticated")) and not flags.get("--no-allow-unauthenticated"),
+        public=bool(flags.get("--no-invoker-iam-check")),
         startup_probe={key: (value if key == "httpGet.path" else int(value)) for key, value in probe.items()},
         cpu_throttling=bool(flags.get("--cpu-throttling")),
         cpu_boost=bool(flags.get("--cpu-boost")),

@@ -38,9 +38,15 @@ def test_terraform_and_provider_versions_are_pinned():
     assert settings["required_version"].startswith(">=")
     providers = settings["required_providers"][0] if isinstance(settings["required_providers"], list) \
         else settings["required_providers"]
-    assert set(providers) == {"google"}
-    assert providers["google"]["source"] == "hashicorp/google"
-    assert re.fullmatch(r"~> \d+\.\d+", providers["google"]["version"])
+    # google-beta only for what the GA provider lacks (google_project_service_identity), at the same version.
+    assert set(providers) == {"google", "google-beta"}
+    for name in providers:
+        assert providers[name]["source"] == f"hashicorp/{name}"
+        assert re.fullmatch(r"~> \d+\.\d+", providers[name]["version"])
+    assert providers["google"]["version"] == providers["google-beta"]["version"]
+    beta_users = [(rtype, name) for rtype, named in tf.resources.items() for name, body in named.items()
+                  if body.get("provider") == "${google-beta}" or body.get("provider") == "google-beta"]
+    assert beta_users == [("google_project_service_identity", "pubsub")]
 
 
 def test_every_variable_is_typed_and_described():
