@@ -10,10 +10,11 @@ from gunicorn.app.base import BaseApplication
 from infra.config import Settings
 from infra.logs import NOISY_LOGGERS
 from infra.wiring import EXTENSION
-from run.services import COMPOSED_NAME, Service
+from run.services import COMPOSED_NAME, SIGTERM_GRACE, Service
 
-# gunicorn waits this long for in-flight requests after SIGTERM; Cloud Run kills the instance 10 s after it.
-GRACEFUL_TIMEOUT = 8
+# gunicorn waits this long for in-flight requests after SIGTERM, leaving the rest of Cloud Run's window for the
+# worker_exit hook (flushing the Pub/Sub publisher) and the arbiter's own exit before SIGKILL.
+GRACEFUL_TIMEOUT = SIGTERM_GRACE - 2
 
 
 def log_config(settings: Settings, service_name: str) -> dict:
@@ -45,8 +46,10 @@ def gunicorn_options(settings: Settings, name: str, port: int, threads: int) -> 
         "worker_class": "gthread",
         "workers": settings.workers or 1,
         "threads": settings.threads or threads,
-        # gthread workers heartbeat from their main loop, so long requests and open sockets do not trip this.
-        "timeout": 120,
+        # No worker timeout, as in Google's Cloud Run samples: with CPU only during requests a worker cannot
+        # heartbeat between them, and the arbiter would kill it on the first request after an idle spell.
+        # Cloud Run's request timeout (run/services.py) bounds every request instead.
+        "timeout": 0,
         "graceful_timeout": GRACEFUL_TIMEOUT,
         # Longer than the load balancer's idle timeout, so it never reuses a connection we just closed.
         "keepalive": 75,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.config import PubSubTopology
+
 
 @dataclass(frozen=True)
 class Service:
@@ -40,6 +42,10 @@ class Service:
         return self.threads
 
 
+# A push may take as long as its ack deadline, and no longer: Cloud Run ends the pipeline's requests there, so
+# Pub/Sub never redelivers a message that is still being indexed (tests/deploy/test_push_deadline.py).
+PUSH_DEADLINE = PubSubTopology.load().ack_deadline_seconds
+
 SERVICES: tuple[Service, ...] = (
     Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8, credentials=True),
     Service("api-devices", "api_devices", 8080, ("/api/devices",)),
@@ -50,10 +56,13 @@ SERVICES: tuple[Service, ...] = (
     # Each open WebSocket holds a thread for its whole life: size threads for long-lived connections.
     Service("gateway-ws", "gateway_ws", 8765, threads=250, timeout=3600),
     Service("gateway-mqtt", "gateway_mqtt", 8766, server="asyncio", threads=1000, timeout=3600),
-    Service("pipeline", "pipeline", 8090, threads=16, timeout=120, max_instances=10),
+    Service("pipeline", "pipeline", 8090, threads=16, timeout=PUSH_DEADLINE, max_instances=10),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}
+
+# Seconds Cloud Run waits after SIGTERM before it kills an instance: every graceful shutdown must fit in it.
+SIGTERM_GRACE = 10
 
 # Locally the API groups and the console share one process on 8080, routed like the load balancer's URL map.
 COMPOSED_NAME = "api"

@@ -1,8 +1,20 @@
 # Identities: one service account per Cloud Run service with only what that service does, the account
 # Pub/Sub pushes as, and the account Cloud Build deploys as.
 
+# Enabling pubsub.googleapis.com does not create Pub/Sub's service agent at once; granting it a role before it exists
+# fails on a fresh project. This creates it (generateServiceIdentity; google-beta only) and every grant below
+# references it, so terraform orders them after it.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+
+  depends_on = [google_project_service.enabled]
+}
+
 locals {
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_service_agent = google_project_service_identity.pubsub.member
 }
 
 resource "google_service_account" "service" {
@@ -104,8 +116,9 @@ resource "google_artifact_registry_repository_iam_member" "deployer_writer" {
 }
 
 resource "google_project_iam_member" "deployer" {
-  # run.developer deploys revisions; logWriter lets a build with a user-chosen account write its log
-  # (cloudbuild.yaml: logging CLOUD_LOGGING_ONLY).
+  # run.developer deploys revisions, moves traffic and runs the smoke job; logWriter lets a build with a
+  # user-chosen account write its log (cloudbuild.yaml: logging CLOUD_LOGGING_ONLY; Cloud Build's "Configure
+  # user-specified service accounts").
   for_each = toset(["roles/run.developer", "roles/logging.logWriter"])
 
   project = var.project_id
@@ -113,8 +126,8 @@ resource "google_project_iam_member" "deployer" {
   member  = "serviceAccount:${google_service_account.deployer.email}"
 }
 
-# --allow-unauthenticated / --no-allow-unauthenticated read and set each service's IAM policy, which
-# run.developer cannot: run.admin on these nine services only, not on the project.
+# --[no-]invoker-iam-check needs run.services.setIamPolicy, which run.developer lacks: run.admin on these nine
+# services only, not on the project.
 resource "google_cloud_run_v2_service_iam_member" "deployer_admin" {
   for_each = local.services
 
@@ -125,11 +138,57 @@ resource "google_cloud_run_v2_service_iam_member" "deployer_admin" {
   member   = "serviceAccount:${google_service_account.deployer.email}"
 }
 
-# A revision runs as its service's account: the deployer must be allowed to act as each of them.
+# A revision runs as its service's account, the smoke job as its own: the deployer must be allowed to act as each.
 resource "google_service_account_iam_member" "deployer_acts_as" {
-  for_each = local.services
+  for_each = merge({ for name in keys(local.services) : name => google_service_account.service[name].name },
+  { smoke = google_service_account.smoke.name })
 
-  service_account_id = google_service_account.service[each.key].name
+  service_account_id = each.value
   role               = "roles/iam.serviceAccountUser"
   member             = "serviceAccount:${google_service_account.deployer.email}"
+}
+
+# `gcloud builds submit` uploads the source to gs://PROJECT_ID_cloudbuild/source and the build, running as the
+# deployer, reads it from there. The bucket is made here rather than by the first `gcloud builds submit`, so the
+# grant exists before the first build; gcloud uses a bucket of that name when the project owns it.
+resource "google_storage_bucket" "build_source" {
+  #checkov:skip=CKV_GCP_62: access logs of a bucket holding only uploaded build sources would cost more than they tell
+  #checkov:skip=CKV_GCP_78: sources are uploaded anew for every build; versions of them would keep nothing of value
+  name                        = "${var.project_id}_cloudbuild"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.deletion_protection
+
+  lifecycle_rule {
+    condition {
+      age = 30
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_storage_bucket_iam_member" "deployer_reads_sources" {
+  bucket = google_storage_bucket.build_source.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.deployer.email}"
+}
+
+# What the first build needs, as one target: `terraform apply -target=terraform_data.first_build` (README.md)
+# creates the APIs, the image repository, the empty secrets and the deployer with every grant it builds with, so
+# the very first `gcloud builds submit --service-account=...iot-deployer...` already runs as the deployer.
+resource "terraform_data" "first_build" {
+  depends_on = [
+    google_project_service.enabled,
+    google_artifact_registry_repository.images,
+    google_secret_manager_secret.secret,
+    google_service_account.deployer,
+    google_artifact_registry_repository_iam_member.deployer_writer,
+    google_project_iam_member.deployer,
+    google_storage_bucket_iam_member.deployer_reads_sources,
+  ]
 }

@@ -29,12 +29,19 @@ resource "google_compute_global_address" "lb" {
   depends_on = [google_project_service.enabled]
 }
 
+# One Google-managed certificate per host name, named after it. A managed certificate's domains cannot change in
+# place, and a replaced one serves nothing until it is ACTIVE (up to an hour, once DNS points here): with one
+# certificate for every host, adding or changing a gateway host would swap the console's working certificate for
+# one still provisioning. Per host, a change creates only the new host's certificate, attached beside the others
+# (which keep serving), and removes only the certificate of a host that is gone; create_before_destroy covers a
+# rename. A target HTTPS proxy holds up to 15 certificates; the first one answers clients without SNI.
 resource "google_compute_managed_ssl_certificate" "lb" {
-  # A certificate's domains cannot change in place: a new one (new name) is made before the old goes.
-  name = "iot-lb-${substr(sha256(join(",", local.certificate_domains)), 0, 8)}"
+  for_each = toset(local.certificate_domains)
+
+  name = "iot-lb-${substr(sha256(each.key), 0, 12)}"
 
   managed {
-    domains = local.certificate_domains
+    domains = [each.key]
   }
 
   lifecycle {
@@ -123,7 +130,7 @@ resource "google_compute_ssl_policy" "modern" {
 resource "google_compute_target_https_proxy" "https" {
   name             = "iot-https"
   url_map          = google_compute_url_map.https.id
-  ssl_certificates = [google_compute_managed_ssl_certificate.lb.id]
+  ssl_certificates = [for domain in local.certificate_domains : google_compute_managed_ssl_certificate.lb[domain].id]
   ssl_policy       = google_compute_ssl_policy.modern.id
 }
 

@@ -12,6 +12,7 @@ locals {
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
+    "storage.googleapis.com", # the build sources' bucket (iam.tf)
   ]
 }
 

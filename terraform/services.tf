@@ -36,8 +36,8 @@ locals {
   # ingress: behind the load balancer, API groups and the console accept only its traffic (so the client
   # address is 2 entries from the right of X-Forwarded-For: IOT_TRUSTED_PROXY_HOPS); gateways are public
   # (devices use their run.app URL or a gateway_domains host); the pipeline takes only Pub/Sub pushes.
-  # public: allUsers may invoke (callers authenticate with the platform's own JWTs); otherwise Cloud Run IAM
-  # checks an identity token (the pipeline: Pub/Sub's OIDC token for the push service account).
+  # public: Cloud Run's invoker IAM check is off (callers authenticate with the platform's own JWTs); otherwise
+  # Cloud Run IAM checks an identity token (the pipeline: Pub/Sub's OIDC token for the push service account).
   # secrets: env variable => Secret Manager secret id, mounted at its pinned version (secrets.tf). Every service
   # that verifies tokens gets the public JWKS (the current key, and the previous or next one of a rotation); token
   # issuers also get the current private signing key. api-data reads Elasticsearch with a read-only key, the
@@ -178,7 +178,7 @@ locals {
     }
     "pipeline" = {
       concurrency   = 16
-      timeout       = 120
+      timeout       = 300 # the push subscription's ack deadline (infra/pubsub_topology.json)
       cpu           = "1"
       memory        = "512Mi"
       max_instances = 10
@@ -206,6 +206,9 @@ resource "google_cloud_run_v2_service" "service" {
   location            = var.region
   ingress             = each.value.ingress
   deletion_protection = var.deletion_protection
+  # Public services skip Cloud Run's invoker check instead of granting run.invoker to allUsers, which the
+  # domain-restricted-sharing organisation policy refuses; callers still need the platform's own tokens.
+  invoker_iam_disabled = each.value.public
 
   template {
     service_account                  = google_service_account.service[each.key].email
@@ -284,25 +287,15 @@ resource "google_cloud_run_v2_service" "service" {
   }
 
   lifecycle {
-    # Cloud Build deploys each commit's image with `gcloud run deploy`; terraform keeps everything else.
-    ignore_changes = [template[0].containers[0].image, client, client_version]
+    # Cloud Build deploys each commit's image with `gcloud run deploy` and moves the traffic (a candidate tag,
+    # then the latest revision); terraform keeps everything else.
+    ignore_changes = [template[0].containers[0].image, client, client_version, traffic]
   }
 
   depends_on = [
     google_project_service.enabled,
     google_secret_manager_secret_iam_member.accessor,
   ]
-}
-
-# Callers of public services authenticate with the platform's own tokens, not with Google identities.
-resource "google_cloud_run_v2_service_iam_member" "public" {
-  for_each = { for name, service in local.services : name => service if service.public }
-
-  project  = var.project_id
-  location = var.region
-  name     = google_cloud_run_v2_service.service[each.key].name
-  role     = "roles/run.invoker"
-  member   = "allUsers"
 }
 
 # Only Pub/Sub, with the push service account's OIDC token, may invoke the pipeline.

@@ -8,10 +8,20 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 7.31"
     }
+    # Only for google_project_service_identity (iam.tf), which the GA provider does not have.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = "~> 7.31"
+    }
   }
 }
 
 provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+provider "google-beta" {
   project = var.project_id
   region  = var.region
 }

