@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from infra.domain.claims import Claims
+from infra.domain.control import Command, Status, Twin
 from infra.domain.model import Consumer, Device, Grant, KeyHolder, Page, PageRequest, Sensor, User
 from infra.domain.rejections import Rejection
 
@@ -143,4 +144,45 @@ class TelemetryWriter(Protocol):
         Raises:
             infra.domain.errors.StoreUnavailableError: nothing may be concluded; retry later.
         """
+        ...
+
+
+class ControlStore(Protocol):
+    """Where twins, commands and device presence live (docs/device-control.md)."""
+
+    def get_twin(self, device_id: str) -> Twin | None: ...
+
+    def update_twin(self, device_id: str, owner_id: str, change: Callable[[Twin], Twin]) -> Twin:
+        """Apply ``change`` to the stored twin (an empty one if none) atomically; return the new twin. ``change``
+        may raise (a version conflict), which stores nothing."""
+        ...
+
+    def create_command(self, command: Command) -> None: ...
+    def get_command(self, command_id: str) -> Command | None: ...
+
+    def update_command(self, command_id: str, change: Callable[[Command], Command]) -> Command | None:
+        """Apply ``change`` atomically; None when there is no such command."""
+        ...
+
+    def list_commands(self, device_id: str, page: PageRequest, status: str | None = None) -> Page[Command]: ...
+
+    def open_commands(self, device_id: str) -> list[Command]:
+        """Queued and delivered commands of a device, oldest first (the caller applies expiry)."""
+        ...
+
+    def statuses(self, device_ids: Sequence[str]) -> dict[str, Status]: ...
+
+    def record_seen(self, seen: Mapping[str, Any]) -> None:
+        """Store the latest ``last_seen`` (a datetime) of each device id (one batched write)."""
+        ...
+
+    def open_session(self, device_id: str, session: str, protocol: str, now: Any) -> None: ...
+    def close_session(self, device_id: str, session: str) -> None: ...
+
+
+class ControlBus(Protocol):
+    """Nudges to the gateway instances: a command to deliver, or a new desired state."""
+
+    def publish(self, kind: str, device_id: str, body: Mapping[str, Any]) -> None:
+        """Publish one nudge (``kind`` is ``command`` or ``config``); raises ``PublishError``."""
         ...
