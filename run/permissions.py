@@ -20,6 +20,11 @@ NONE, READ, WRITE = "none", "read", "write"
 PUBLIC = "public"
 PUBSUB_PUSH = "pubsub-push"
 
+# Firestore's databases: everything but the credentials in (default); the credentials (password hashes, sign-in
+# throttle, bootstrap records) in a database of their own, which terraform creates under this name.
+DEFAULT_DATABASE = "(default)"
+CREDENTIALS_DATABASE = "iot-credentials"
+
 # The one topic services publish to.
 TELEMETRY = PubSubTopology.load().topic
 
@@ -55,6 +60,12 @@ class Permissions:
             raise ValueError(f"unknown Firestore access in {self}")
         if self.invokers not in (PUBLIC, PUBSUB_PUSH):
             raise ValueError(f"unknown invokers {self.invokers!r}")
+
+    def database_access(self, database: str | None) -> str:
+        """The access to the Firestore database ``database`` (None: the default one); NONE to any other."""
+        if database in (None, DEFAULT_DATABASE):
+            return self.firestore
+        return self.credentials if database == CREDENTIALS_DATABASE else NONE
 
 
 # Token issuers sign with the private key; every service that verifies tokens (issuers too) holds the key set.

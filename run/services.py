@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import PubSubTopology
-from run.permissions import NONE, PERMISSIONS, Permissions
+# CREDENTIALS_DATABASE: the Firestore database of the credentials, imported from here by the local stack and tests.
+from run.permissions import CREDENTIALS_DATABASE, NONE, PERMISSIONS, Permissions  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,6 @@ SIGTERM_GRACE = 10
 COMPOSED_NAME = "api"
 COMPOSED_PORT = 8080
 COMPOSED_MEMBERS: tuple[Service, ...] = tuple(s for s in SERVICES if s.port == COMPOSED_PORT)
-
-# The Firestore database of the credentials (password hashes, sign-in throttle, bootstrap records); terraform
-# creates it under this name.
-CREDENTIALS_DATABASE = "iot-credentials"
 
 
 def reads_credentials(name: str) -> bool:

@@ -153,7 +153,7 @@ def limits_for(settings: Settings) -> Limits:
 
 def main(settings: Settings, port: int) -> int:
     """Serve MQTT until SIGTERM; return the exit code."""
-    clients = Clients(settings)
+    clients = Clients(settings).for_service("gateway-mqtt")
     ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop)
     executor = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="mqtt-io")
     offload = Offloader(executor)
