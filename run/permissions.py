@@ -79,6 +79,8 @@ PERMISSIONS: dict[str, Permissions] = {
     "web": Permissions(),
     "gateway-http": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
     "gateway-ws": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    # It reports the payloads it refuses on Pub/Sub for the pipeline to record (run/gateway_mqtt/main.py PubSubSink)
+    # rather than holding a Firestore write role, which would let an internet-facing process change every document.
     "gateway-mqtt": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
     "pipeline": Permissions(firestore=WRITE, secrets=(ELASTICSEARCH_WRITER_KEY,), invokers=PUBSUB_PUSH),
 }
