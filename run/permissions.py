@@ -50,7 +50,7 @@ class Permissions:
     """One service's row: Firestore access per database, the topic it may publish to, its secrets, its invokers."""
 
     firestore: str = NONE  # the (default) database: NONE, READ or WRITE
-    credentials: str = NONE  # the credentials' database (run.services.CREDENTIALS_DATABASE): NONE or WRITE
+    credentials: str = NONE  # the credentials' database (CREDENTIALS_DATABASE): NONE or WRITE
     publishes: str | None = None  # the topic it may publish to
     secrets: tuple[Secret, ...] = ()
     invokers: str = PUBLIC
