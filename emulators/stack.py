@@ -103,10 +103,11 @@ class LocalStack:
         }
 
     def service_env(self, name: str) -> dict[str, str]:
-        """The environment of the service (or composition) ``name``: ``env()``, and the credentials' database only
+        """The environment of the service (or composition) ``name``: ``env()``, its name (``IOT_SERVICE``, which on
+        the emulators restricts its clients to its IAM row, run/permissions.py), and the credentials' database only
         where the service is entitled to it, as IAM has it in the cloud (unset elsewhere, whatever the caller's
         environment holds)."""
-        env = {**self.env(), "IOT_CREDENTIALS_DATABASE": ""}
+        env = {**self.env(), "IOT_SERVICE": name, "IOT_CREDENTIALS_DATABASE": ""}
         if reads_credentials(name):
             env["IOT_CREDENTIALS_DATABASE"] = CREDENTIALS_DATABASE
         return env

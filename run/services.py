@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import PubSubTopology
+# CREDENTIALS_DATABASE: the Firestore database of the credentials, imported from here by the local stack and tests.
+from run.permissions import CREDENTIALS_DATABASE, NONE, PERMISSIONS, Permissions  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -16,9 +18,8 @@ class Service:
     """One deployable service.
 
     ``paths`` are the load balancer's URL-map prefixes; ``threads`` equals the Cloud Run ``concurrency``
-    because each in-flight request (or open WebSocket) holds one gunicorn thread. ``credentials``: the service
-    reads and writes the credentials' Firestore database (IAM grants it to these services only; locally only
-    they get ``IOT_CREDENTIALS_DATABASE``).
+    because each in-flight request (or open WebSocket) holds one gunicorn thread. What it may do (its IAM) is its
+    row of run/permissions.py.
     """
 
     name: str
@@ -31,7 +32,6 @@ class Service:
     cpu: str = "1"
     memory: str = "512Mi"
     max_instances: int = 20
-    credentials: bool = False
 
     @property
     def module(self) -> str:
@@ -41,13 +41,22 @@ class Service:
     def concurrency(self) -> int:
         return self.threads
 
+    @property
+    def permissions(self) -> Permissions:
+        return PERMISSIONS[self.name]
+
+    @property
+    def credentials(self) -> bool:
+        """Whether the service reaches the credentials' database (locally only these get IOT_CREDENTIALS_DATABASE)."""
+        return self.permissions.credentials != NONE
+
 
 # A push may take as long as its ack deadline, and no longer: Cloud Run ends the pipeline's requests there, so
 # Pub/Sub never redelivers a message that is still being indexed (tests/deploy/test_push_deadline.py).
 PUSH_DEADLINE = PubSubTopology.load().ack_deadline_seconds
 
 SERVICES: tuple[Service, ...] = (
-    Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8, credentials=True),
+    Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8),
     Service("api-devices", "api_devices", 8080, ("/api/devices",)),
     Service("api-consumers", "api_consumers", 8080, ("/api/consumers",)),
     Service("api-data", "api_data", 8080, ("/api/consumers/consume", "/api/sensors")),
@@ -68,10 +77,6 @@ SIGTERM_GRACE = 10
 COMPOSED_NAME = "api"
 COMPOSED_PORT = 8080
 COMPOSED_MEMBERS: tuple[Service, ...] = tuple(s for s in SERVICES if s.port == COMPOSED_PORT)
-
-# The Firestore database of the credentials (password hashes, sign-in throttle, bootstrap records); terraform
-# creates it under this name.
-CREDENTIALS_DATABASE = "iot-credentials"
 
 
 def reads_credentials(name: str) -> bool:

@@ -38,9 +38,10 @@ class PubSubPublisher:
         self._stopped = False
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "PubSubPublisher":
-        """Build the publisher for the telemetry topic of ``settings``."""
-        return cls(settings.project_id, settings.topology.topic, timeout=settings.publish_timeout)
+    def from_settings(cls, settings: Settings,
+                      client: pubsub_v1.PublisherClient | None = None) -> "PubSubPublisher":
+        """Build the publisher for the telemetry topic of ``settings`` (over ``client`` when given)."""
+        return cls(settings.project_id, settings.topology.topic, timeout=settings.publish_timeout, client=client)
 
     def publish_future(self, data: bytes, **attributes: str) -> concurrent.futures.Future:
         """Start a publish and return its future (a ``concurrent.futures.Future``, usable with asyncio)."""

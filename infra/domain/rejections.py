@@ -3,7 +3,8 @@
 A rejection is one refused message or one refused record of a message. Its id is derived from the message (its
 Pub/Sub publish time, id and the refused part), so recording the same rejection again, after a redelivery,
 overwrites instead of duplicating; ids start with the inverted publish time, so id order is newest first.
-Rejections are kept for ``RETENTION``. The store is a port (``infra.domain.ports.RejectionStore``).
+Rejections are kept for ``RETENTION``. The store is a port (``infra.domain.ports.RejectionStore``); the pipeline
+alone writes it, gateways report their refusals to it through Pub/Sub (``REFUSAL_SCHEMA``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# The ``schema`` attribute of a gateway's report of a request it refused, published on the telemetry topic for the
+# pipeline to record: the gateways' IAM role reads Firestore only (run/permissions.py).
+REFUSAL_SCHEMA = "refusal/v1"
 SAMPLE_CHARS = 512  # a refused message is kept only as a truncated sample
 RETENTION = timedelta(days=30)
 DEFAULT_LIST_LIMIT = 50

@@ -1,4 +1,5 @@
-"""The pipeline's use-case: one Pub/Sub push of a ``telemetry/v1`` message becomes stored readings.
+"""The pipeline's use-case: one Pub/Sub push of a ``telemetry/v1`` message becomes stored readings, one of a
+``refusal/v1`` message (a gateway's report of a request it refused) a rejection.
 
 ``PushIndexer.handle`` returns normally when the message may be acknowledged: every record was stored, or
 refused for good and recorded as a rejection its owner can list. It raises ``ServiceUnavailableError`` when
@@ -22,7 +23,7 @@ import orjson
 
 from infra.domain.errors import ServiceUnavailableError
 from infra.domain.ports import RejectionStore, Stored, TelemetryWriter
-from infra.domain.rejections import Rejection, truncate
+from infra.domain.rejections import REFUSAL_SCHEMA, Rejection, truncate
 from infra.domain.telemetry import MESSAGE_SCHEMA, RecordError, format_timestamp, parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,9 @@ class PushIndexer:
         """
         try:
             pushed = decode_envelope(body)
+            if pushed.attributes.get("schema") == REFUSAL_SCHEMA:
+                self._reject(pushed, [_refusal(pushed)])
+                return Outcome(pushed.message_id, 0, 1)
             meta, records = _telemetry(pushed)
         except InvalidMessageError as exc:
             pushed = exc.pushed
@@ -168,6 +172,24 @@ def _telemetry(pushed: PushedMessage) -> tuple[dict[str, Any], list]:
     if not isinstance(records, list) or not records:
         raise InvalidMessageError("the message holds no records", pushed)
     return meta, records
+
+
+def _refusal(pushed: PushedMessage) -> Rejection:
+    """The rejection a gateway reported (``Ingestor.refusal``), as it reported it."""
+    try:
+        data = orjson.loads(pushed.data)
+    except orjson.JSONDecodeError:
+        raise InvalidMessageError("the refusal is not JSON", pushed) from None
+    if not isinstance(data, dict) or not all(isinstance(data.get(name), str) for name in ("reason", "gateway")):
+        raise InvalidMessageError("the refusal lacks its reason or gateway", pushed)
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        return value if isinstance(value, str) and value else None
+
+    return Rejection(reason=data["reason"], message_id=pushed.message_id, published_at=pushed.published_at,
+                     owner_id=text("owner_id"), device_id=text("device_id"), sample=truncate(text("sample") or ""),
+                     source=f"gateway-{data['gateway'][:20]}")
 
 
 def _rejection(pushed: PushedMessage, reason: str, *, part: str = "message", meta: dict | None = None,

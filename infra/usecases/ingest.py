@@ -17,12 +17,13 @@ from typing import Any, Callable, Mapping
 
 import orjson
 
-from infra.domain.errors import (BadRequestError, ForbiddenError, PayloadTooLargeError, RateLimitedError,
+from infra.domain.errors import (AppError, BadRequestError, ForbiddenError, PayloadTooLargeError, RateLimitedError,
                           ServiceUnavailableError, ValidationError)
 from infra.domain.ports import Publisher
 from infra.domain.ports import PublishError
 from infra.domain.telemetry import MESSAGE_SCHEMA, Invalid, ReadingBounds, format_timestamp, normalise_records
 from infra.domain.ports import TokenVerifier
+from infra.domain.rejections import REFUSAL_SCHEMA, truncate
 from infra.domain.claims import DEVICE, TokenError
 from infra.usecases.caches import TtlCache
 
@@ -71,7 +72,7 @@ class Receipt:
 
 @dataclass(frozen=True)
 class Batch:
-    """An accepted request, ready to publish as one Pub/Sub message."""
+    """A request ready to publish as one Pub/Sub message: an accepted one's readings, or the report of a refusal."""
 
     data: bytes
     attributes: dict[str, str]
@@ -278,6 +279,22 @@ class Ingestor:
                       "schema": MESSAGE_SCHEMA}
         sent = len(body) if isinstance(body, list) else 1
         return Batch(orjson.dumps(message), attributes, sent, sent - len(records))
+
+    def refusal(self, identity: Identity, error: AppError, body: bytes) -> Batch:
+        """The message reporting a refused request, for the pipeline to record where the device's owner sees it.
+
+        For a transport that cannot tell the device why (MQTT 3.1.1 has no reason codes). May read the device (its
+        owner) on a cache miss.
+        """
+        device = self.directory.get(identity.device_id)
+        owner_id = device.owner_id if device else ""
+        problems = [f"record {d['index']}: {d['message']}" for d in (error.details or [])[:5] if isinstance(d, dict)]
+        message = {"device_id": identity.device_id, "owner_id": owner_id, "gateway": self.gateway,
+                   "received_at": format_timestamp(time.time_ns()), "reason": "; ".join([error.message, *problems]),
+                   "sample": truncate(bytes(body).decode("utf-8", "replace"))}
+        attributes = {"device_id": identity.device_id, "owner_id": owner_id, "gateway": self.gateway,
+                      "schema": REFUSAL_SCHEMA}
+        return Batch(orjson.dumps(message), attributes, 0)
 
     def publish(self, batch: Batch) -> Receipt:
         """Publish and wait for Pub/Sub's confirmation; return what to tell the device.

@@ -52,7 +52,8 @@ def create_flask_app(name: str, settings: Settings | None = None, clients: Clien
     app.url_map.strict_slashes = False
     app.url_map.converters.update(CONVERTERS)
     limit_bodies(app, MAX_BODY_BYTES)
-    attach(app, settings, clients or Clients(settings))
+    # On the emulators each service's clients refuse what its IAM does not allow (Clients.for_service).
+    attach(app, settings, (clients or Clients(settings)).for_service(name))
     register_error_handlers(app)
 
     @app.before_request

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from functools import cached_property
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from infra.config import Settings
+
+if TYPE_CHECKING:
+    from run.permissions import Permissions
 
 logger = logging.getLogger(__name__)
 
@@ -26,27 +29,39 @@ class Clients:
         self._lock = threading.Lock()
         self._closers: list[Callable[[], None]] = []
 
+    def for_service(self, name: str) -> Clients:
+        """The clients the service ``name`` (a member of this process) uses.
+
+        In a service process on the emulators (``IOT_SERVICE`` and an emulator host set), clients that refuse what
+        the service's IAM row (run/permissions.py) does not allow, as IAM does in the cloud; elsewhere (Cloud Run,
+        tests building apps in-process) these very clients.
+        """
+        settings = self.settings
+        if not settings.service or not (settings.firestore_emulator_host or settings.pubsub_emulator_host):
+            return self
+        from run.permissions import PERMISSIONS
+
+        return RoleClients(self, name, PERMISSIONS[name])
+
     @cached_property
     def firestore(self):
         """The Firestore client (the emulator when FIRESTORE_EMULATOR_HOST is set)."""
-        from google.cloud import firestore
-
-        with self._lock:
-            client = firestore.Client(project=self.settings.project_id)
-            self._closers.append(client.close)
-            return client
+        return self._open_firestore(None)
 
     @cached_property
     def credentials_firestore(self):
         """The Firestore client of the credentials database (``IOT_CREDENTIALS_DATABASE``; api-users only)."""
-        from google.cloud import firestore
-
         from infra.config import ConfigError
 
         if not self.settings.credentials_database:
             raise ConfigError("IOT_CREDENTIALS_DATABASE is not set: this service has no access to the credentials")
+        return self._open_firestore(self.settings.credentials_database)
+
+    def _open_firestore(self, database: str | None):
+        from google.cloud import firestore
+
         with self._lock:
-            client = firestore.Client(project=self.settings.project_id, database=self.settings.credentials_database)
+            client = firestore.Client(project=self.settings.project_id, database=database)
             self._closers.append(client.close)
             return client
 
@@ -56,9 +71,12 @@ class Clients:
         from infra.adapters.pubsub import PubSubPublisher
 
         with self._lock:
-            publisher = PubSubPublisher.from_settings(self.settings)
+            publisher = PubSubPublisher.from_settings(self.settings, client=self._publisher_client())
             self._closers.append(publisher.stop)
             return publisher
+
+    def _publisher_client(self):
+        return None  # the publisher's own
 
     @cached_property
     def elasticsearch(self):
@@ -90,3 +108,39 @@ class Clients:
                 closer()
             except Exception:  # one failing close must not keep the others open
                 logger.warning("closing a client failed", exc_info=True)
+
+
+class RoleClients(Clients):
+    """One service's clients in a process on the emulators: Firestore and Pub/Sub clients that refuse what its role
+    does not allow (infra.wiring.local_iam); Elasticsearch's and the closing are the process's, shared."""
+
+    def __init__(self, shared: Clients, service: str, permissions: Permissions):
+        super().__init__(shared.settings)
+        self._lock, self._closers = shared._lock, shared._closers  # the process's close() closes these too
+        self._shared = shared
+        self.service = service
+        self.permissions = permissions
+
+    @property
+    def elasticsearch(self):
+        return self._shared.elasticsearch
+
+    def _open_firestore(self, database: str | None):
+        if not self.settings.firestore_emulator_host:
+            return super()._open_firestore(database)
+        from infra.wiring.local_iam import LocalIamFirestore
+
+        with self._lock:
+            client = LocalIamFirestore(project=self.settings.project_id, database=database,
+                                       access=self.permissions.database_access(database), who=self.service)
+            self._closers.append(client.close)
+            return client
+
+    def _publisher_client(self):
+        if not self.settings.pubsub_emulator_host:
+            return None
+        from infra.adapters.pubsub import BATCH_SETTINGS
+        from infra.wiring.local_iam import LocalIamPublisher
+
+        return LocalIamPublisher(project=self.settings.project_id, topic=self.permissions.publishes,
+                                 who=self.service, batch_settings=BATCH_SETTINGS)

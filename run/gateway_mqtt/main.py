@@ -15,8 +15,6 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
-import uuid
-from datetime import datetime, timezone
 from typing import Callable, TypeVar
 
 from infra.wiring.clients import Clients
@@ -24,9 +22,6 @@ from infra.config import Settings
 from infra.domain.errors import AppError, ForbiddenError, RateLimitedError
 from infra.wiring.gateway import build_ingestor
 from infra.usecases.ingest import DeviceProfile, Identity, Ingestor
-from infra.adapters.firestore_rejections import FirestoreRejections
-from infra.domain.ports import RejectionStore
-from infra.domain.rejections import Rejection
 from run.gateway_mqtt.ports import (BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable,
                                     Stored)
 from run.gateway_mqtt.protocol import Limits
@@ -35,7 +30,7 @@ from run.gateway_mqtt.server import serve
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# Threads for Firestore reads and rejection writes; only cache misses and refusals use them.
+# Threads for Firestore reads; only cache misses use them.
 IO_THREADS = 16
 
 
@@ -97,15 +92,17 @@ class TokenAuthenticator:
 class PubSubSink:
     """Validate a publish with the shared ingestion core and await Pub/Sub's confirmation.
 
-    A refused payload is recorded as a rejection the owner can list (``GET /api/devices/{id}/rejections``)
-    before the gateway answers: an MQTT 3.1.1 client gets a plain PUBACK for it, so the record is where the
-    refusal stays visible. The delivery id is scoped to the device by the ingestion core, so two devices (or
-    two clients of one device) never share one.
+    A refused payload becomes a rejection the owner can list (``GET /api/devices/{id}/rejections``) before the
+    gateway answers: an MQTT 3.1.1 client gets a plain PUBACK for it, so the record is where the refusal stays
+    visible. The gateway publishes a report of it on the telemetry topic and the pipeline records it, rather than
+    the gateway writing Firestore: its IAM role reads Firestore only (run/permissions.py), and a write role would
+    let an internet-facing process change devices, sensors and grants, where publishing is a grant it holds anyway.
+    The delivery id is scoped to the device by the ingestion core, so two devices (or two clients of one device)
+    never share one.
     """
 
-    def __init__(self, ingestor: Ingestor, rejections: RejectionStore, offload: Offloader):
+    def __init__(self, ingestor: Ingestor, offload: Offloader):
         self.ingestor = ingestor
-        self.rejections = rejections
         self.offload = offload
 
     async def publish(self, identity: Identity, payload: bytes, *, delivery_id: str | None = None,
@@ -128,21 +125,12 @@ class PubSubSink:
 
     async def _record(self, identity: Identity, exc: AppError, payload: bytes) -> None:
         try:
-            await self.offload.in_thread(self._record_now, identity, exc, payload)
+            refusal = await self.offload(self.ingestor.refusal, identity, exc, payload)
+            await asyncio.wrap_future(self.ingestor.publish_future(refusal))
         except Exception as error:  # unrecorded, it must not be acknowledged: the client will resend
             raise ServiceUnavailable(f"the refusal could not be recorded: {error}") from error
         logger.warning("refused an MQTT publish of device %s: %s", identity.device_id, exc.message,
                        extra={"device_id": identity.device_id, "error_code": exc.code})
-
-    def _record_now(self, identity: Identity, exc: AppError, payload: bytes) -> None:
-        device = self.ingestor.directory.get(identity.device_id)
-        problems = [f"record {d['index']}: {d['message']}" for d in (exc.details or [])[:5]
-                    if isinstance(d, dict)]
-        rejection = Rejection(reason="; ".join([exc.message, *problems]), message_id=uuid.uuid4().hex,
-                              published_at=datetime.now(timezone.utc), owner_id=device.owner_id if device else None,
-                              device_id=identity.device_id, sample=payload.decode("utf-8", "replace"),
-                              source="gateway-mqtt")
-        self.rejections.record([rejection])
 
 
 def limits_for(settings: Settings) -> Limits:
@@ -153,12 +141,12 @@ def limits_for(settings: Settings) -> Limits:
 
 def main(settings: Settings, port: int) -> int:
     """Serve MQTT until SIGTERM; return the exit code."""
-    clients = Clients(settings)
+    clients = Clients(settings).for_service("gateway-mqtt")
     ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop)
     executor = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="mqtt-io")
     offload = Offloader(executor)
     try:
-        sink = PubSubSink(ingestor, FirestoreRejections(clients.firestore), offload)
+        sink = PubSubSink(ingestor, offload)
         asyncio.run(serve(TokenAuthenticator(ingestor, offload), sink,
                           host=settings.bind_host, tcp_port=settings.mqtt_tcp_port or None, ws_port=port,
                           limits=limits_for(settings), trusted_proxy_hops=settings.trusted_proxy_hops))

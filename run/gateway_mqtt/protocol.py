@@ -25,9 +25,9 @@ Decisions that MQTT leaves to the server, and why:
   not offered (Topic Alias Maximum 0; using one is DISCONNECT 0x94).
 - Sink errors. ``InvalidPayload``: v5 QoS 1 gets PUBACK 0x99 with the message as Reason String; 3.1.1
   QoS 1 gets a plain PUBACK. Closing instead would make the client resend the same bad payload forever
-  (paho does), and the sink has recorded the rejection where the owner can see it, as the pipeline does
-  with a poison message. ``RateLimited``: v5 QoS 1 gets PUBACK 0x97 Quota exceeded; 3.1.1 QoS 1 closes,
-  so the reading is not lost and the client's reconnect back-off slows it down. A QoS 0 publish that is
+  (paho does), and the sink has handed the rejection to Pub/Sub, for the pipeline to record where the owner
+  can see it, as it records a poison message. ``RateLimited``: v5 QoS 1 gets PUBACK 0x97 Quota exceeded;
+  3.1.1 QoS 1 closes, so the reading is not lost and the client's reconnect back-off slows it down. A QoS 0 publish that is
   invalid or over quota is dropped: at most once allows it, and the sink has counted it.
   ``ServiceUnavailable`` (and any unexpected sink failure): no PUBACK; v5 DISCONNECT 0x89 Server busy
   (0x88 is not a DISCONNECT code; 0x89 tells the client to come back later), 3.1.1 close. The client

@@ -13,6 +13,7 @@ import threading
 
 import orjson
 import pytest
+from google.api_core.exceptions import PermissionDenied
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -22,7 +23,7 @@ from infra.adapters.jwt_tokens import JwtIssuer, JwtVerifier
 from infra.domain.claims import DEVICE
 from run.gateway_mqtt.codec import MQTT_3_1_1, MQTT_5
 from run.gateway_mqtt.main import Offloader, PubSubSink, TokenAuthenticator, off_the_event_loop
-from run.gateway_mqtt.ports import InvalidPayload, NotAuthorized
+from run.gateway_mqtt.ports import InvalidPayload, NotAuthorized, ServiceUnavailable
 from tests.mqtt.conftest import WAIT, FakeClock
 
 SENSOR = "s1"
@@ -46,14 +47,18 @@ class Devices:
 
 
 class Published:
-    """An in-memory publisher: every message is confirmed at once."""
+    """An in-memory publisher: every message is confirmed at once, or refused with ``error``."""
 
     def __init__(self) -> None:
         self.messages: list[dict] = []
+        self.error: Exception | None = None  # set: every publish fails with it
 
     def publish_future(self, data: bytes, **attributes: str) -> concurrent.futures.Future:
-        self.messages.append(orjson.loads(data))
         future: concurrent.futures.Future = concurrent.futures.Future()
+        if self.error is not None:
+            future.set_exception(self.error)
+            return future
+        self.messages.append(orjson.loads(data))
         future.set_result("id")
         return future
 
@@ -102,7 +107,7 @@ def authenticator(ingestor, offload) -> TokenAuthenticator:
 
 @pytest.fixture
 def sink(ingestor, offload):
-    return PubSubSink(ingestor, None, offload)
+    return PubSubSink(ingestor, offload)
 
 
 @pytest.fixture
@@ -173,14 +178,19 @@ def test_a_qos1_resend_gets_the_receive_time_of_the_first_delivery(sink, publish
     assert not set(other) & set(first)  # another client's publish with the same packet id is its own
 
 
-def test_refused_and_revoked_publishes_map_to_their_port_errors(sink, devices, cache_clock):
+def test_refused_and_revoked_publishes_map_to_their_port_errors(sink, devices, cache_clock, published):
     identity = Identity("dev1", 1, None)
-    recorded = []
-    sink._record_now = lambda *args: recorded.append(args)  # Firestore is not part of this test
     with pytest.raises(InvalidPayload):
         asyncio.run(sink.publish(identity, b'{"sensor_id": "s1", "value": "warm"}'))
-    assert len(recorded) == 1
+    [refusal] = published.messages  # reported for the pipeline to record
+    assert refusal["device_id"] == "dev1" and refusal["owner_id"] == "owner" and "warm" in refusal["sample"]
     devices.key_version = 2
     cache_clock.advance(61)
     with pytest.raises(NotAuthorized):
         asyncio.run(sink.publish(identity, reading(1)))
+
+
+def test_a_refusal_that_could_not_be_reported_is_not_acknowledged(sink, published):
+    published.error = PermissionDenied("User not authorized to perform this action.")
+    with pytest.raises(ServiceUnavailable, match="could not be recorded"):  # no PUBACK: the client resends
+        asyncio.run(sink.publish(Identity("dev1", 1, None), b'{"sensor_id": "s1", "value": "warm"}'))

@@ -1,9 +1,9 @@
 """Fixtures of the attack suite: the real services, and a world of two tenants per module.
 
 Every attack goes through real processes on the stack's emulators: the composed API (every API group, routed as
-the load balancer routes them) and the three gateways, started once for the package with the default limits and a
-1 s revocation cache. A world is two tenants made through the API, each with a device (a double and a keyword
-sensor), a consumer granted the double sensor, and their keys. Each module builds its own world, so a test
+the load balancer routes them), the three gateways and the pipeline, started once for the package with the default
+limits and a 1 s revocation cache. A world is two tenants made through the API, each with a device (a double and a
+keyword sensor), a consumer granted the double sensor, and their keys. Each module builds its own world, so a test
 elsewhere that wipes Firestore cannot pull it away.
 """
 
@@ -59,10 +59,11 @@ class World:
 
 @pytest.fixture(scope="package")
 def services(stack) -> Services:
-    """The composed API and the three gateways, own instances on free ports, stopped after the package."""
+    """The composed API and the three gateways, own instances on free ports, and the pipeline the push subscription
+    targets (it records what gateway-mqtt refuses), stopped after the package."""
     mqtt_tcp_port = free_port()
     keys = {"attack-api": "api", "attack-http": "gateway-http", "attack-ws": "gateway-ws",
-            "attack-mqtt": "gateway-mqtt"}
+            "attack-mqtt": "gateway-mqtt", "pipeline": "pipeline"}
     for key, name in keys.items():
         extra = {"IOT_MQTT_TCP_PORT": str(mqtt_tcp_port)} if name == "gateway-mqtt" else {}
         stack.spawn_service(name, key=key, extra_env={**ATTACK_ENV, **extra})

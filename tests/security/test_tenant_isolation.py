@@ -161,7 +161,11 @@ def test_gateway_mqtt311_acknowledges_but_records_readings_for_another_tenant(se
     body = orjson.dumps([{"sensor_id": b.sensors["label"], "value": marker}])
     [ack] = _mqtt(services.mqtt_tcp_port, MQTT_3_1_1, a.device_token, Publish(a.device, body, qos=1, packet_id=1))
     assert isinstance(ack, PubAck) and ack.reason_code == 0  # 3.1.1 cannot say no; resending would not help
-    rejections = a.client.call("GET", f"/api/devices/{a.device}/rejections")["items"]
+    # The gateway reported the refusal on Pub/Sub; the pipeline records it for A, a moment later.
+    deadline, rejections = time.monotonic() + 30, []
+    while not rejections and time.monotonic() < deadline:
+        time.sleep(0.2)
+        rejections = a.client.call("GET", f"/api/devices/{a.device}/rejections")["items"]
     assert any(marker in r["sample"] and b.sensors["label"] in r["reason"] for r in rejections), rejections
     assert b.client.call("GET", f"/api/devices/{b.device}/rejections")["items"] == []
 

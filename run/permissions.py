@@ -1,0 +1,86 @@
+"""What each service may do on Google Cloud: its IAM, as one declared table.
+
+Terraform's grants (iam.tf, secrets.tf, services.tf) and cloudbuild.yaml's flags give each service exactly this
+(tests/deploy/test_permissions_parity.py), and the local stack, whose emulators have no IAM, enforces it: each
+service process gets clients that refuse what its row does not allow, raising Google's ``PermissionDenied``
+(infra/wiring/local_iam.py), so a missing grant fails a test here instead of a request in production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.config import PubSubTopology
+
+# Access to a Firestore database: none, read (roles/datastore.viewer) or read and write (roles/datastore.user).
+NONE, READ, WRITE = "none", "read", "write"
+
+# Who may invoke a service. Public services have Cloud Run's invoker IAM check switched off (callers authenticate
+# with the platform's own tokens); the pipeline keeps it, and only the push subscription's account may invoke it.
+PUBLIC = "public"
+PUBSUB_PUSH = "pubsub-push"
+
+# Firestore's databases: everything but the credentials in (default); the credentials (password hashes, sign-in
+# throttle, bootstrap records) in a database of their own, which terraform creates under this name.
+DEFAULT_DATABASE = "(default)"
+CREDENTIALS_DATABASE = "iot-credentials"
+
+# The one topic services publish to.
+TELEMETRY = PubSubTopology.load().topic
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A Secret Manager secret mounted as the environment variable ``variable``."""
+
+    variable: str
+    secret_id: str
+
+
+SIGNING_KEY = Secret("IOT_SIGNING_KEY", "iot-signing-key")
+JWKS = Secret("IOT_JWKS", "iot-jwks")
+ADMIN_PASSWORD = Secret("IOT_ADMIN_PASSWORD", "iot-admin-password")
+# api-data, facing the internet, reads Elasticsearch with a key that cannot write; the pipeline writes with its own.
+ELASTICSEARCH_READER_KEY = Secret("ELASTICSEARCH_API_KEY", "iot-elasticsearch-reader-key")
+ELASTICSEARCH_WRITER_KEY = Secret("ELASTICSEARCH_API_KEY", "iot-elasticsearch-writer-key")
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """One service's row: Firestore access per database, the topic it may publish to, its secrets, its invokers."""
+
+    firestore: str = NONE  # the (default) database: NONE, READ or WRITE
+    credentials: str = NONE  # the credentials' database (CREDENTIALS_DATABASE): NONE or WRITE
+    publishes: str | None = None  # the topic it may publish to
+    secrets: tuple[Secret, ...] = ()
+    invokers: str = PUBLIC
+
+    def __post_init__(self):
+        if self.firestore not in (NONE, READ, WRITE) or self.credentials not in (NONE, WRITE):
+            raise ValueError(f"unknown Firestore access in {self}")
+        if self.invokers not in (PUBLIC, PUBSUB_PUSH):
+            raise ValueError(f"unknown invokers {self.invokers!r}")
+
+    def database_access(self, database: str | None) -> str:
+        """The access to the Firestore database ``database`` (None: the default one); NONE to any other."""
+        if database in (None, DEFAULT_DATABASE):
+            return self.firestore
+        return self.credentials if database == CREDENTIALS_DATABASE else NONE
+
+
+# Token issuers sign with the private key; every service that verifies tokens (issuers too) holds the key set.
+_ISSUER = (SIGNING_KEY, JWKS)
+
+PERMISSIONS: dict[str, Permissions] = {
+    "api-users": Permissions(firestore=WRITE, credentials=WRITE, secrets=(*_ISSUER, ADMIN_PASSWORD)),
+    "api-devices": Permissions(firestore=WRITE, secrets=_ISSUER),
+    "api-consumers": Permissions(firestore=WRITE, secrets=_ISSUER),
+    "api-data": Permissions(firestore=READ, secrets=(JWKS, ELASTICSEARCH_READER_KEY)),
+    "web": Permissions(),
+    "gateway-http": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    "gateway-ws": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    # It reports the payloads it refuses on Pub/Sub for the pipeline to record (run/gateway_mqtt/main.py PubSubSink)
+    # rather than holding a Firestore write role, which would let an internet-facing process change every document.
+    "gateway-mqtt": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    "pipeline": Permissions(firestore=WRITE, secrets=(ELASTICSEARCH_WRITER_KEY,), invokers=PUBSUB_PUSH),
+}
