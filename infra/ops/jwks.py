@@ -60,6 +60,14 @@ def _kids(document: dict) -> list[str]:
     return [entry["kid"] for entry in document["keys"]]
 
 
+def _kid_as_operand(argv: list[str]) -> list[str]:
+    """A kid is base64url and may begin with ``-``, which argparse would read as an option: pass it after ``--``."""
+    if len(argv) >= 2 and argv[0] == "retire" and argv[1].startswith("-") and argv[1] not in ("-h", "--help") \
+            and not argv[1].startswith("--from"):
+        return ["retire", *argv[2:], "--", argv[1]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.ops.jwks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     retiring = commands.add_parser("retire", help="print the key set without one key")
     retiring.add_argument("kid", help="kid of the key to retire")
     retiring.add_argument("--from", dest="source", required=True, help="JWKS file (- for standard input)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_kid_as_operand(sys.argv[1:] if argv is None else argv))
     if args.command == "add" and args.key == args.to == "-":
         parser.error("only one of KEY and --to can come from standard input")
 

@@ -65,3 +65,17 @@ def test_unreadable_input_is_an_error_not_a_set(keys, tmp_path, capsys):
     (tmp_path / "bad.pem").write_text("not a key")
     code, out, err = _run(capsys, "add", str(tmp_path / "bad.pem"))
     assert (code, out) == (2, "") and "PEM" in err
+
+
+def test_a_kid_that_begins_with_a_dash_can_be_retired(keys, tmp_path, capsys):
+    """Thumbprints are base64url: one in 64 begins with "-", which must not be read as an option."""
+    (old_pem, old), (new_pem, new) = keys
+    _, document, _ = _run(capsys, "add", str(old_pem))
+    (tmp_path / "one.json").write_text(document)
+    _, document, _ = _run(capsys, "add", str(new_pem), "--to", str(tmp_path / "one.json"))
+    keyset = json.loads(document)
+    keyset["keys"][0]["kid"] = dashed = "-" + old.kid[1:]
+    (tmp_path / "dash.json").write_text(json.dumps(keyset))
+    code, out, err = _run(capsys, "retire", dashed, "--from", str(tmp_path / "dash.json"))
+    assert code == 0 and [entry["kid"] for entry in json.loads(out)["keys"]] == [new.kid]
+    assert f"retired {dashed}" in err
