@@ -74,8 +74,10 @@ def test_no_secret_is_baked_into_the_image(dockerfile):
 
 
 def _deploy_env(name: str) -> dict[str, str]:
-    """The literal variables terraform deploys the service with (placeholders such as project ids left out)."""
+    """The literal variables terraform deploys the service with, in the default environment (no name prefix);
+    other placeholders such as project ids left out."""
     deployed = deployment_from_terraform(Terraform.read(), name).env
+    deployed = {key: value.replace("{name_prefix}", "") for key, value in deployed.items()}
     return {key: value for key, value in deployed.items() if "{" not in value}
 
 
