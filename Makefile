@@ -32,7 +32,8 @@ GCLOUD_HINT := gcloud components install beta pubsub-emulator cloud-firestore-em
 dev: install platform-check  ## run every service on its port until Ctrl-C
 	$(BIN)/python -m emulators dev
 
-test: install-dev platform-check test-tools tools  ## the whole test suite against the emulators (what CI runs)
+# The load extra too: tests/e2e/test_load_tenant.py runs the paper's locustfile as the README says to.
+test: install-dev install-load platform-check test-tools tools  ## the whole test suite against the emulators (CI)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-load platform-check bench-tools  ## benchmarks; results and plots land in loadtests/results/

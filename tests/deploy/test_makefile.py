@@ -74,7 +74,7 @@ def test_make_dev_installs_no_test_or_benchmark_tool():
     assert "apt-get update" in test and "checkov==" in test and "'.[dev]'" in test
     for package in BENCH_PACKAGES:
         assert f":{package}:" in bench and f":{package}:" not in test, package
-    assert "'.[load]'" in bench and "'.[load]'" not in test
+    assert "'.[load]'" in bench and "'.[load]'" in test and "'.[load]'" not in dev  # Locust runs in a test
 
 
 def test_platform_check_passes_with_java_17_and_both_emulators(machine):
