@@ -197,7 +197,8 @@ class Settings:
     workers: int | None
     threads: int | None
     log_level: str
-    topology: PubSubTopology
+    pubsub_prefix: str
+    topology: PubSubTopology  # the topology file's names, each after pubsub_prefix
 
     @property
     def development(self) -> bool:
@@ -279,7 +280,8 @@ class Settings:
             workers=number("IOT_WORKERS"),
             threads=number("IOT_THREADS"),
             log_level=get("LOG_LEVEL").upper(),
-            topology=PubSubTopology.load(get("IOT_PUBSUB_PREFIX") or ""),
+            pubsub_prefix=get("IOT_PUBSUB_PREFIX") or "",
         )
+        values["topology"] = PubSubTopology.load(values["pubsub_prefix"])
         values.update(overrides)
         return cls(**values)
