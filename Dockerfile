@@ -22,13 +22,11 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# Dependencies get their own layer, rebuilt only when pyproject.toml changes: the runtime dependencies of
-# [project] only (no dev or load extras), read with the standard library's TOML parser.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
-    && pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies get their own layer, rebuilt only when the lock changes: requirements.lock pins every runtime
+# dependency of pyproject.toml's [project], transitive ones included, with the hashes of their files (`make lock`
+# writes it), so every build installs the same files and pip refuses any other.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --disable-pip-version-check --require-hashes -r requirements.lock
 
 COPY infra ./infra
 COPY run ./run

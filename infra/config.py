@@ -75,6 +75,9 @@ VARIABLES: tuple[Variable, ...] = (
              "append to X-Forwarded-For; the client address (for the sign-in throttle, and gateway-mqtt's bound "
              "per address) is read that many entries from its right end. 0 uses the socket peer. Cloud Run: 1 "
              "when called directly, 2 behind the external HTTPS load balancer."),
+    Variable("IOT_PUBSUB_PREFIX", None, "Prefix of every topic and subscription name of "
+             "`infra/pubsub_topology.json`: an environment sharing its project with others (terraform's `environment`) "
+             "has its own Pub/Sub resources, e.g. `staging-telemetry`."),
     Variable("IOT_PUSH_ENDPOINT", "http://127.0.0.1:8090/pubsub/push", "Where the `telemetry-indexer` push "
              "subscription delivers (the pipeline)."),
     Variable("IOT_PUSH_AUDIENCE", None, "Expected audience of the OIDC token on Pub/Sub pushes; unset "
@@ -139,9 +142,12 @@ class PubSubTopology:
     message_retention: str
 
     @classmethod
-    def load(cls) -> "PubSubTopology":
-        """Read the topology file shipped with the package."""
-        return cls(**json.loads(TOPOLOGY_FILE.read_text()))
+    def load(cls, prefix: str = "") -> "PubSubTopology":
+        """Read the topology file shipped with the package; ``prefix`` starts every topic and subscription name."""
+        topology = json.loads(TOPOLOGY_FILE.read_text())
+        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription"):
+            topology[name] = prefix + topology[name]
+        return cls(**topology)
 
 
 @dataclass(frozen=True)
@@ -195,7 +201,8 @@ class Settings:
     workers: int | None
     threads: int | None
     log_level: str
-    topology: PubSubTopology
+    pubsub_prefix: str
+    topology: PubSubTopology  # the topology file's names, each after pubsub_prefix
 
     @property
     def development(self) -> bool:
@@ -278,7 +285,8 @@ class Settings:
             workers=number("IOT_WORKERS"),
             threads=number("IOT_THREADS"),
             log_level=get("LOG_LEVEL").upper(),
-            topology=PubSubTopology.load(),
+            pubsub_prefix=get("IOT_PUBSUB_PREFIX") or "",
         )
+        values["topology"] = PubSubTopology.load(values["pubsub_prefix"])
         values.update(overrides)
         return cls(**values)

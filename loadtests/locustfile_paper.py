@@ -7,11 +7,15 @@ seeded account (users × devices × sensors as in the paper, from a JSON file th
 writes) and picks a random device of it per request; a user pauses ``THINK_TIME`` after every request.
 
 Run by ``python -m loadtests.paper_shapes`` through ``run`` below (Locust's library API, in a process of its own
-so gevent's monkey-patching stays out of the stack's process). By hand, with a seed file from a running stack:
+so gevent's monkey-patching stays out of the stack's process). By hand, against any running platform, with a seed
+file from ``python -m loadtests.tenant seed`` (the API's URL is the seed's unless PAPER_API_URL says otherwise):
 
-    PAPER_SEED=seed.json PAPER_API_URL=http://127.0.0.1:8080 locust -f loadtests/locustfile_paper.py --class-picker
+    PAPER_SEED=seed.json locust -f loadtests/locustfile_paper.py --class-picker             # web UI, pick a shape
+    PAPER_SEED=seed.json PAPER_SHAPE=spike locust -f loadtests/locustfile_paper.py --headless --csv spike
 
-(``--class-picker`` lets the web UI choose the shape; without it Locust takes the first, linear.)
+(``--class-picker`` lets the web UI choose the shape; without it Locust takes the first, linear. Headless, Locust
+cannot be told a shape, so ``PAPER_SHAPE`` leaves only that one in this file. ``BENCH_COMPRESSION=1`` runs the
+paper's 30 minutes in real time.)
 """
 
 from __future__ import annotations
@@ -46,21 +50,35 @@ class PaperShape(LoadTestShape):
         return round(users_at(self.waypoints, run_time * COMPRESSION)), 100
 
 
+# PAPER_SHAPE=NAME leaves only that shape to Locust (a headless run cannot pick one); unset, all three are offered.
+CHOSEN = os.environ.get("PAPER_SHAPE") or None
+if CHOSEN not in (None, *WAYPOINTS):
+    raise SystemExit(f"PAPER_SHAPE must be one of {', '.join(WAYPOINTS)}, not {CHOSEN!r}")
+
+
+def _hidden(name: str) -> bool:
+    """True when PAPER_SHAPE names another shape (Locust skips abstract shape classes)."""
+    return CHOSEN not in (None, name)
+
+
 class LinearShape(PaperShape):
     """0 → 100 users over the whole run."""
 
+    abstract = _hidden("linear")
     waypoints = WAYPOINTS["linear"]
 
 
 class RandomShape(PaperShape):
     """60, 30, 100, 40, 0 users at 7, 14, 21, 28, 30 paper minutes."""
 
+    abstract = _hidden("random")
     waypoints = WAYPOINTS["random"]
 
 
 class SpikeShape(PaperShape):
     """10 users, 100 for two paper minutes (14–16), 10 again, then 0."""
 
+    abstract = _hidden("spike")
     waypoints = WAYPOINTS["spike"]
 
 
@@ -79,12 +97,21 @@ def seed() -> dict:
     return _seed
 
 
+def api_url() -> str:
+    """The API under test: PAPER_API_URL, else the seed file's, else the local stack's."""
+    if os.environ.get("PAPER_API_URL"):
+        return os.environ["PAPER_API_URL"]
+    if os.environ.get("PAPER_SEED"):
+        return seed()["api_url"]
+    return "http://127.0.0.1:8080"
+
+
 class PaperUser(FastHttpUser):
     """A user of one seeded account: its devices send readings, the person reads and adds things."""
 
     wait_time = constant(THINK_TIME)
-    # The API is the host; gateway requests use an absolute URL.
-    host = os.environ.get("PAPER_API_URL", "http://127.0.0.1:8080")
+    # The API is the host (Locust's --host overrides it); gateway requests use the seed's absolute URL.
+    host = api_url()
 
     def on_start(self):
         data = seed()

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import requests
-from tqdm import tqdm
 
 from emulators.stack import LocalStack, Ports
 from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient
+from loadtests import tenant
 from loadtests.harness import RESULTS, ROOT, machine, table, write_results
 
 COMPRESSION = int(os.environ.get("BENCH_COMPRESSION", "24"))  # 30 paper minutes → 75 s
@@ -67,8 +63,8 @@ def users_at(waypoints: list[tuple[float, float]], t: float) -> float:
 
 
 ACCOUNTS = int(os.environ.get("BENCH_ACCOUNTS", "100"))  # the thesis: 100 users × 5 devices × 1 sensor
-DEVICES = 5
-SEEDERS = 8  # concurrent seeding clients
+DEVICES = tenant.DEVICES
+SEEDERS = tenant.SEEDERS
 PAUSE = 5.0  # seconds between shapes (the thesis paused 15–30 min between runs)
 SHAPE_ORDER = ("linear", "random", "spike")
 
@@ -104,37 +100,12 @@ PAPER_PEAK_RPS = 350  # the gateway plot's ≈ 3,500 requests per 10 s at 100 VU
 
 def seed_accounts(stack: LocalStack, count: int) -> dict:
     """Create ``count`` users with ``DEVICES`` devices of one sensor each, a consumer granted every sensor, keys,
-    and one reading per sensor; return what the locustfile needs."""
-    api, gateway = stack.url("api", ""), stack.url("gateway-http")
-    admin = ApiClient(api)
+    and one reading per sensor, through the API as on a deployment (loadtests/tenant.py); return the seed."""
+    admin = ApiClient(stack.url("api", ""))
     account = admin_account(stack.settings())
     admin.signin(account.username, account.password)
-
-    def one(index: int) -> dict:
-        username, password = f"paper{index:03d}_{secrets.token_hex(2)}", secrets.token_urlsafe(15)
-        ApiClient(api, admin.token).create_user(username, password, name=f"Paper user {index}")
-        owner = ApiClient(api)
-        signed_in = owner.signin(username, password)
-        devices = []
-        for d in range(DEVICES):
-            device = owner.create_device(f"device {d}", "paper shapes")
-            sensor = owner.create_sensor(device["id"], "temperature", {"type": "double"})
-            devices.append({"id": device["id"], "sensor_id": sensor["id"],
-                            "token": owner.device_key(device["id"])["token"]})
-        consumer = owner.create_consumer("paper consumer")
-        for device in devices:
-            owner.grant(consumer["id"], device["sensor_id"])
-        # One reading per sensor, so the reads find data from the first second.
-        for device in devices:
-            requests.post(gateway, timeout=30, headers={"Authorization": f"Bearer {device['token']}"},
-                          json={"sensor_id": device["sensor_id"], "timestamp": time.time_ns() // 1_000_000,
-                                "value": 20.0}).raise_for_status()
-        return {"username": username, "password": password, "token": signed_in["token"], "devices": devices,
-                "consumer_token": owner.consumer_key(consumer["id"])["token"]}
-
-    with ThreadPoolExecutor(SEEDERS) as pool:
-        accounts = list(tqdm(pool.map(one, range(count)), total=count, unit="user", desc="seeding", ncols=100))
-    return {"api_url": api, "gateway_url": gateway, "accounts": accounts}
+    return tenant.seed(admin, stack.url("gateway-http"), tenant.new_tenant(), users=count, devices=DEVICES,
+                       workers=SEEDERS)
 
 
 def run_shape(shape: str, seed_file: Path, api_url: str, out: Path) -> dict:

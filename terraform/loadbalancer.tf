@@ -24,7 +24,7 @@ locals {
 }
 
 resource "google_compute_global_address" "lb" {
-  name = "iot-lb"
+  name = "${local.name_prefix}iot-lb"
 
   depends_on = [google_project_service.enabled]
 }
@@ -38,7 +38,7 @@ resource "google_compute_global_address" "lb" {
 resource "google_compute_managed_ssl_certificate" "lb" {
   for_each = toset(local.certificate_domains)
 
-  name = "iot-lb-${substr(sha256(each.key), 0, 12)}"
+  name = "${local.name_prefix}iot-lb-${substr(sha256(each.key), 0, 12)}"
 
   managed {
     domains = [each.key]
@@ -54,7 +54,7 @@ resource "google_compute_managed_ssl_certificate" "lb" {
 resource "google_compute_region_network_endpoint_group" "service" {
   for_each = local.routed
 
-  name                  = "iot-${each.key}"
+  name                  = "${local.name_prefix}iot-${each.key}"
   region                = var.region
   network_endpoint_type = "SERVERLESS"
 
@@ -66,7 +66,7 @@ resource "google_compute_region_network_endpoint_group" "service" {
 resource "google_compute_backend_service" "service" {
   for_each = local.routed
 
-  name                  = "iot-${each.key}"
+  name                  = "${local.name_prefix}iot-${each.key}"
   load_balancing_scheme = "EXTERNAL_MANAGED"
   protocol              = "HTTPS"
 
@@ -81,7 +81,7 @@ resource "google_compute_backend_service" "service" {
 }
 
 resource "google_compute_url_map" "https" {
-  name            = "iot-https"
+  name            = "${local.name_prefix}iot-https"
   default_service = google_compute_backend_service.service[local.default_backend].id
 
   host_rule {
@@ -120,7 +120,7 @@ resource "google_compute_url_map" "https" {
 }
 
 resource "google_compute_ssl_policy" "modern" {
-  name            = "iot-modern-tls"
+  name            = "${local.name_prefix}iot-modern-tls"
   profile         = "MODERN"
   min_tls_version = "TLS_1_2"
 
@@ -128,14 +128,14 @@ resource "google_compute_ssl_policy" "modern" {
 }
 
 resource "google_compute_target_https_proxy" "https" {
-  name             = "iot-https"
+  name             = "${local.name_prefix}iot-https"
   url_map          = google_compute_url_map.https.id
   ssl_certificates = [for domain in local.certificate_domains : google_compute_managed_ssl_certificate.lb[domain].id]
   ssl_policy       = google_compute_ssl_policy.modern.id
 }
 
 resource "google_compute_global_forwarding_rule" "https" {
-  name                  = "iot-https"
+  name                  = "${local.name_prefix}iot-https"
   ip_protocol           = "TCP"
   load_balancing_scheme = "EXTERNAL_MANAGED"
   ip_address            = google_compute_global_address.lb.id
@@ -145,7 +145,7 @@ resource "google_compute_global_forwarding_rule" "https" {
 
 # Plain HTTP only redirects to HTTPS.
 resource "google_compute_url_map" "http_redirect" {
-  name = "iot-http-redirect"
+  name = "${local.name_prefix}iot-http-redirect"
 
   default_url_redirect {
     https_redirect         = true
@@ -155,12 +155,12 @@ resource "google_compute_url_map" "http_redirect" {
 }
 
 resource "google_compute_target_http_proxy" "http_redirect" {
-  name    = "iot-http-redirect"
+  name    = "${local.name_prefix}iot-http-redirect"
   url_map = google_compute_url_map.http_redirect.id
 }
 
 resource "google_compute_global_forwarding_rule" "http_redirect" {
-  name                  = "iot-http-redirect"
+  name                  = "${local.name_prefix}iot-http-redirect"
   ip_protocol           = "TCP"
   load_balancing_scheme = "EXTERNAL_MANAGED"
   ip_address            = google_compute_global_address.lb.id

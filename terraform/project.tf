@@ -3,12 +3,14 @@
 locals {
   apis = [
     "artifactregistry.googleapis.com",
+    "billingbudgets.googleapis.com", # the monthly budget (monitoring.tf)
     "cloudbuild.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # Pub/Sub mints the push OIDC tokens through it
+    "monitoring.googleapis.com",     # alerts, the uptime check (monitoring.tf)
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
@@ -27,7 +29,7 @@ resource "google_project_service" "enabled" {
 resource "google_artifact_registry_repository" "images" {
   #checkov:skip=CKV_GCP_84: Google-managed encryption is enough for an image holding no secrets; CMEK would add a KMS key to run for no gain here
   location      = var.region
-  repository_id = var.artifact_repository
+  repository_id = "${local.name_prefix}${var.artifact_repository}"
   description   = "Container images of the IoT platform (one image for every service)."
   format        = "DOCKER"
 
@@ -72,8 +74,12 @@ resource "google_firestore_database" "default" {
 # The credentials (password hashes, the sign-in throttle, bootstrap records) in a database of their own: project-level
 # Firestore roles would reach every database, so every grant carries an IAM condition on the database's name
 # (iam.tf), and only the services with `credentials = true` (api-users) are granted this one.
+locals {
+  credentials_database = "${local.name_prefix}iot-credentials" # run/services.py CREDENTIALS_DATABASE, prefixed
+}
+
 resource "google_firestore_database" "credentials" {
-  name                              = "iot-credentials" # run/services.py CREDENTIALS_DATABASE
+  name                              = local.credentials_database
   location_id                       = var.firestore_location
   type                              = "FIRESTORE_NATIVE"
   concurrency_mode                  = "OPTIMISTIC"
@@ -93,7 +99,7 @@ locals {
     # refused telemetry, kept 30 days for its owner to read
     rejections = { database = "(default)", field = "expire_at" }
     # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)
-    signin_throttle = { database = "iot-credentials", field = "expires_at" }
+    signin_throttle = { database = local.credentials_database, field = "expires_at" }
   }
 }
 

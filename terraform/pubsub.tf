@@ -1,7 +1,8 @@
 # Pub/Sub: the telemetry topic, the push subscription to the pipeline with OIDC and a dead-letter policy,
 # and the dead-letter topic with a pull subscription that keeps dead letters for inspection.
 #
-# Names and policy come from infra/pubsub_topology.json, the file the local bootstrap reads too.
+# Names and policy come from infra/pubsub_topology.json, the file the local bootstrap reads too; names get the
+# environment's prefix, which the services read from IOT_PUBSUB_PREFIX (services.tf).
 
 locals {
   topology = jsondecode(file("${path.module}/../infra/pubsub_topology.json"))
@@ -9,20 +10,20 @@ locals {
 
 resource "google_pubsub_topic" "telemetry" {
   #checkov:skip=CKV_GCP_83: Google-managed encryption; telemetry is not worth a customer-managed KMS key by default
-  name = local.topology.topic
+  name = "${local.name_prefix}${local.topology.topic}"
 
   depends_on = [google_project_service.enabled]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
   #checkov:skip=CKV_GCP_83: Google-managed encryption, as for the telemetry topic it receives from
-  name = local.topology.dead_letter_topic
+  name = "${local.name_prefix}${local.topology.dead_letter_topic}"
 
   depends_on = [google_project_service.enabled]
 }
 
 resource "google_pubsub_subscription" "indexer" {
-  name                       = local.topology.push_subscription
+  name                       = "${local.name_prefix}${local.topology.push_subscription}"
   topic                      = google_pubsub_topic.telemetry.id
   ack_deadline_seconds       = local.topology.ack_deadline_seconds
   message_retention_duration = local.topology.message_retention
@@ -57,7 +58,7 @@ resource "google_pubsub_subscription" "indexer" {
 }
 
 resource "google_pubsub_subscription" "dead_letter_hold" {
-  name                       = local.topology.dead_letter_subscription
+  name                       = "${local.name_prefix}${local.topology.dead_letter_subscription}"
   topic                      = google_pubsub_topic.dead_letter.id
   ack_deadline_seconds       = local.topology.ack_deadline_seconds
   message_retention_duration = local.topology.message_retention

@@ -46,7 +46,7 @@ locals {
 resource "google_secret_manager_secret" "secret" {
   for_each = local.secrets
 
-  secret_id = each.key
+  secret_id = "${local.name_prefix}${each.key}"
   labels    = { app = "iot-platform" }
 
   replication {

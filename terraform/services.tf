@@ -5,7 +5,7 @@
 # deploy steps of cloudbuild.yaml (same settings, env and secrets).
 
 locals {
-  image = "${var.region}-docker.pkg.dev/${var.project_id}/${var.artifact_repository}/${var.image_name}:${var.image_tag}"
+  image = "${var.region}-docker.pkg.dev/${var.project_id}/${local.name_prefix}${var.artifact_repository}/${var.image_name}:${var.image_tag}"
 
   # Cloud Run sends every request to this port and sets PORT to it; `python -m run` listens on $PORT.
   container_port = 8080
@@ -13,10 +13,10 @@ locals {
   # Deterministic run.app URL of the pipeline: the push subscription's endpoint and OIDC audience. Built from
   # the project number rather than the service's own `uri` so the pipeline can be told its audience without
   # a dependency cycle.
-  pipeline_url = "https://pipeline-${data.google_project.this.number}.${var.region}.run.app"
+  pipeline_url = "https://${local.name_prefix}pipeline-${data.google_project.this.number}.${var.region}.run.app"
   # The same for gateway-http, which the console shows in its device examples (always reachable, even when
   # a gateway_domains host is also routed to it).
-  gateway_http_url = "https://gateway-http-${data.google_project.this.number}.${var.region}.run.app/"
+  gateway_http_url = "https://${local.name_prefix}gateway-http-${data.google_project.this.number}.${var.region}.run.app/"
 
   # Startup probes. Cloud Run's default TCP probe (one attempt of up to 240 s) passes the moment the port
   # accepts connections: gunicorn binds before its worker imports the app and holds early requests in the
@@ -27,10 +27,12 @@ locals {
   healthz_probe = { path = "/healthz", period_seconds = 2, timeout_seconds = 2, failure_threshold = 30 }
 
   # Environment every service gets; IOT_SERVICE (its own name) is added per service.
+  # IOT_PUBSUB_PREFIX: this environment's Pub/Sub names are the topology file's with its prefix (pubsub.tf).
   common_env = {
     GOOGLE_CLOUD_PROJECT = var.project_id
     IOT_ENV              = "production"
     LOG_LEVEL            = var.log_level
+    IOT_PUBSUB_PREFIX    = local.name_prefix
   }
 
   # ingress: behind the load balancer, API groups and the console accept only its traffic (so the client
@@ -55,7 +57,7 @@ locals {
       paths         = ["/api/users", "/.well-known"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CREDENTIALS_DATABASE = "iot-credentials" }
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CREDENTIALS_DATABASE = local.credentials_database }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks", IOT_ADMIN_PASSWORD = "iot-admin-password" }
       firestore     = "roles/datastore.user"
       credentials   = true
@@ -202,7 +204,7 @@ locals {
 resource "google_cloud_run_v2_service" "service" {
   for_each = local.services
 
-  name                = each.key
+  name                = "${local.name_prefix}${each.key}"
   location            = var.region
   ingress             = each.value.ingress
   deletion_protection = var.deletion_protection

@@ -8,11 +8,11 @@
 locals {
   # The traffic tag of the revisions a build deploys and smoke-tests; their URLs are TAG---SERVICE-NUMBER.REGION.run.app.
   candidate_tag      = "candidate"
-  smoke_url_template = "https://{tag}---{service}-${data.google_project.this.number}.${var.region}.run.app"
+  smoke_url_template = "https://{tag}---${local.name_prefix}{service}-${data.google_project.this.number}.${var.region}.run.app"
 }
 
 resource "google_compute_network" "smoke" {
-  name                    = "iot-smoke"
+  name                    = "${local.name_prefix}iot-smoke"
   auto_create_subnetworks = false
 
   depends_on = [google_project_service.enabled]
@@ -20,7 +20,7 @@ resource "google_compute_network" "smoke" {
 
 # The job only calls out; nothing may connect into the network (stated, not left to the implied rule).
 resource "google_compute_firewall" "smoke_no_ingress" {
-  name          = "iot-smoke-no-ingress"
+  name          = "${local.name_prefix}iot-smoke-no-ingress"
   network       = google_compute_network.smoke.id
   direction     = "INGRESS"
   source_ranges = ["0.0.0.0/0"]
@@ -33,7 +33,7 @@ resource "google_compute_firewall" "smoke_no_ingress" {
 resource "google_compute_subnetwork" "smoke" {
   #checkov:skip=CKV_GCP_26: flow logs of a subnet that carries one smoke test per build to run.app would only add cost
   #checkov:skip=CKV_GCP_76: the job reaches run.app over IPv4; the subnet has no IPv6 range to give Private Google Access
-  name                     = "iot-smoke"
+  name                     = "${local.name_prefix}iot-smoke"
   region                   = var.region
   network                  = google_compute_network.smoke.id
   ip_cidr_range            = "10.8.0.0/26" # Direct VPC egress needs at least a /26
@@ -41,7 +41,7 @@ resource "google_compute_subnetwork" "smoke" {
 }
 
 resource "google_service_account" "smoke" {
-  account_id   = "iot-smoke"
+  account_id   = "${local.name_prefix}iot-smoke"
   display_name = "IoT platform: release smoke test"
   description  = "Runs the smoke test of candidate revisions (signs in as the admin, sends one reading)."
 
@@ -56,7 +56,7 @@ resource "google_secret_manager_secret_iam_member" "smoke_admin_password" {
 }
 
 resource "google_cloud_run_v2_job" "smoke" {
-  name                = "iot-smoke"
+  name                = "${local.name_prefix}iot-smoke"
   location            = var.region
   deletion_protection = var.deletion_protection
 

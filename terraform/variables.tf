@@ -76,3 +76,53 @@ variable "deletion_protection" {
   description = "Refuse to destroy the Cloud Run services and the Firestore database through terraform (set false to tear a test project down)."
   default     = true
 }
+
+variable "environment" {
+  type        = string
+  description = "Name of this environment when a project holds more than one (e.g. staging): prefixed, with a dash, to the name of every resource it creates that must be unique in the project. Empty for the project's only environment (the names without a prefix). Each environment keeps its own state (prefix of the backend, README.md)."
+  default     = ""
+
+  validation {
+    # Short enough that every prefixed name stays within its limit (a load balancer certificate's 63 characters, a
+    # service account id's 30).
+    condition     = can(regex("^([a-z][a-z0-9]{0,7})?$", var.environment))
+    error_message = "environment must be empty or 1 to 8 lowercase letters and digits, starting with a letter."
+  }
+}
+
+locals {
+  # Every name that must be unique in the project starts with this: "" or "staging-".
+  name_prefix = var.environment == "" ? "" : "${var.environment}-"
+}
+
+variable "alert_email" {
+  type        = string
+  description = "E-mail address notified of every alert (dead letters, 5xx per service, slow pushes, the API's uptime check) and of the budget (monitoring.tf)."
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
+    error_message = "alert_email must be an e-mail address."
+  }
+}
+
+variable "billing_account" {
+  type        = string
+  description = "ID of the billing account the project is billed to (XXXXXX-XXXXXX-XXXXXX), for the monthly budget and its alerts; null skips the budget (creating one needs the Billing Account Costs Manager role on that account)."
+  default     = null
+
+  validation {
+    condition     = var.billing_account == null || can(regex("^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", var.billing_account))
+    error_message = "billing_account must look like 012345-6789AB-CDEF01."
+  }
+}
+
+variable "monthly_budget" {
+  type        = number
+  description = "Monthly budget of the project in the billing account's currency; notifications at 50, 90 and 100 % of actual spend and when the month's forecast exceeds it."
+  default     = 100
+
+  validation {
+    condition     = var.monthly_budget > 0 && floor(var.monthly_budget) == var.monthly_budget
+    error_message = "monthly_budget must be a whole, positive amount."
+  }
+}

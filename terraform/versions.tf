@@ -3,6 +3,11 @@
 terraform {
   required_version = ">= 1.5.0, < 2.0.0"
 
+  # State lives in the versioned bucket terraform/bootstrap creates, one object per environment. Bucket and prefix are
+  # given at init (README.md, "Terraform state"), so one configuration serves every environment:
+  #   terraform init -backend-config="bucket=PROJECT-tfstate" -backend-config="prefix=iot/ENVIRONMENT"
+  backend "gcs" {}
+
   required_providers {
     google = {
       source  = "hashicorp/google"
@@ -19,6 +24,16 @@ terraform {
 provider "google" {
   project = var.project_id
   region  = var.region
+}
+
+# Budgets belong to the billing account, not the project: with user credentials their API needs a quota project, the
+# one deployed to. Only google_billing_budget (monitoring.tf) uses this.
+provider "google" {
+  alias                 = "billing"
+  project               = var.project_id
+  region                = var.region
+  billing_project       = var.project_id
+  user_project_override = true
 }
 
 provider "google-beta" {

@@ -85,8 +85,9 @@ def load_signing_key(settings: Settings) -> SigningKey:
     return SigningKey.from_pem(_development_key(settings.data_dir / DEV_KEY_NAME))
 
 
-def load_public_keys(settings: Settings) -> dict[str, rsa.RSAPublicKey]:
-    """The public keys verifiers trust, by ``kid``: IOT_JWKS, IOT_JWKS_FILE, or the signing key's public half."""
+def load_public_keys(settings: Settings, signing_key: SigningKey | None = None) -> dict[str, rsa.RSAPublicKey]:
+    """The public keys verifiers trust, by ``kid``: IOT_JWKS, IOT_JWKS_FILE, or the signing key's public half
+    (``signing_key`` when the caller loaded it already: parsing a private key costs tens of milliseconds)."""
     if settings.jwks_json:
         document = settings.jwks_json
     elif settings.jwks_file:
@@ -95,7 +96,7 @@ def load_public_keys(settings: Settings) -> dict[str, rsa.RSAPublicKey]:
         except OSError as exc:
             raise ConfigError(f"IOT_JWKS_FILE cannot be read: {exc}") from None
     else:
-        key = load_signing_key(settings)
+        key = signing_key or load_signing_key(settings)
         return {key.kid: key.private_key.public_key()}
     return parse_jwks(document)
 

@@ -92,7 +92,9 @@ class Wiring:
     def public_keys(self) -> dict:
         from infra.adapters.keys import load_public_keys
 
-        return load_public_keys(self.settings)
+        # Without a key set (development), the signing key's public half: signing_key's parse, done once.
+        fallback = None if (self.settings.jwks_json or self.settings.jwks_file) else self.signing_key
+        return load_public_keys(self.settings, fallback)
 
     @cached_property
     def jwks(self) -> dict:

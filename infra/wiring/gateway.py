@@ -1,16 +1,30 @@
-"""Composition of the ingestion core for a gateway process: keys, device cache, publisher, limits."""
+"""Composition of the ingestion core for a gateway process: keys, device cache, publisher, limits.
+
+The keys are loaded at start (a bad key stops the process instead of failing every device); the Firestore and
+Pub/Sub clients, and their SDKs, only when the first reading needs them (``Deferred``).
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.usecases.ingest import DeviceProfile, DeviceDirectory, Ingestor, Limits
 from infra.adapters.keys import load_public_keys
-from infra.adapters.firestore import FirestoreRepository
 from infra.domain.telemetry import ReadingBounds
 from infra.adapters.jwt_tokens import JwtVerifier
+from infra.wiring.deferred import Deferred
+
+if TYPE_CHECKING:
+    from infra.adapters.firestore import FirestoreRepository
+
+
+def firestore_repository(clients: Clients) -> FirestoreRepository:
+    """The repository on the process's Firestore client (built on first call)."""
+    from infra.adapters.firestore import FirestoreRepository
+
+    return FirestoreRepository(clients.firestore)
 
 
 def device_loader(repository: FirestoreRepository):
@@ -35,12 +49,11 @@ def build_ingestor(settings: Settings, clients: Clients, gateway: str, *,
     ``wrap_loader`` wraps the device loader (gateway-mqtt keeps its reads off the event loop).
     """
     verifier = JwtVerifier(load_public_keys(settings), settings.token_issuer)
-    repository = FirestoreRepository(clients.firestore)
-    load = device_loader(repository)
+    load = device_loader(Deferred(lambda: firestore_repository(clients)))
     directory = DeviceDirectory(wrap_loader(load) if wrap_loader else load, ttl=settings.revocation_cache_ttl)
     bounds = ReadingBounds(max_age_ns=settings.reading_max_age_days * 86400 * 10**9,
                            max_ahead_ns=settings.reading_max_ahead_seconds * 10**9,
                            max_months=settings.reading_max_months)
     limits = Limits(max_body_bytes=settings.ingest_max_bytes, max_records=settings.ingest_max_records,
                     rate_per_second=settings.ingest_rate, burst=settings.ingest_burst, bounds=bounds)
-    return Ingestor(verifier, directory, clients.publisher, gateway, limits)
+    return Ingestor(verifier, directory, Deferred(lambda: clients.publisher), gateway, limits)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
 
-from infra.adapters.google_oidc import PushVerifier
 from infra.config import Settings
 from infra.web.app import create_flask_app, limit_bodies
 from infra.wiring import wiring_of
 from infra.wiring.clients import Clients
 from run.pipeline.views import bp
+
+if TYPE_CHECKING:  # google-auth (and cryptography under it) only when the first push is verified
+    from infra.adapters.google_oidc import PushVerifier
 
 MAX_PUSH_BYTES = 16 * 1024 * 1024
 

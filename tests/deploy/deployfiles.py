@@ -32,6 +32,7 @@ INGRESS_WORDS = {
 
 # cloudbuild.yaml substitutions and the placeholder each stands for.
 SUBSTITUTIONS = {
+    "_NAME_PREFIX": "{name_prefix}",
     "PROJECT_ID": "{project_id}",
     "PROJECT_NUMBER": "{project_number}",
     "_REGION": "{region}",
@@ -175,6 +176,8 @@ class Terraform:
         return re.sub(r"\$\{([^{}]*)\}", lambda m: str(self._reference(m.group(1), each)), value)
 
     def _reference(self, expression: str, each):
+        if expression == "local.name_prefix":
+            return "{name_prefix}"  # the environment's prefix: cloudbuild.yaml's _NAME_PREFIX
         if expression.startswith("var."):
             return "{" + expression[4:] + "}"
         if expression == "data.google_project.this.number":
@@ -232,6 +235,9 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
     secret_ref = secret_env["content"][0]["value_source"][0]["secret_key_ref"][0]
     if secret_ref["version"] != "${local.secret_versions[env.value]}":
         raise AssertionError(f"secrets must be mounted at their pinned version, not {secret_ref['version']}")
+    if secret_ref["secret"] != "${google_secret_manager_secret.secret[env.value].secret_id}":
+        raise AssertionError(f"unexpected secret of the Cloud Run services: {secret_ref['secret']}")
+    secret_id = tf.resource("google_secret_manager_secret.secret")["secret_id"]
     probe_block = container["startup_probe"][0]
     expected_block = {
         "initial_delay_seconds": 0,
@@ -266,7 +272,8 @@ def deployment_from_terraform(tf: Terraform, name: str) -> Deployment:
         max_instances=int(tf.resolve(scaling["max_instance_count"], each)),
         service_account=tf.resolve(template["service_account"], each),
         env={key: str(tf.resolve(value, each)) for key, value in env.items()},
-        secrets={variable: f"{secret}:${{{tf.locals['secrets'][secret]['substitution']}}}"
+        secrets={variable: f"{tf.resolve(secret_id, (secret, tf.locals['secrets'][secret]))}:"
+                           f"${{{tf.locals['secrets'][secret]['substitution']}}}"
                  for variable, secret in entry["secrets"].items()},
         ingress=INGRESS_WORDS[tf.resolve(body["ingress"], each)],
         public=tf.resolve(body["invoker_iam_disabled"], each),
@@ -283,12 +290,20 @@ def read_cloudbuild(path: Path = CLOUDBUILD) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def service_name(argument: str) -> str:
+    """The service a gcloud step names, without the environment's prefix (every step must carry it)."""
+    named = substitute(argument)
+    if not named.startswith("{name_prefix}"):
+        raise AssertionError(f"{argument} must start with ${{_NAME_PREFIX}}, the environment's prefix")
+    return named.removeprefix("{name_prefix}")
+
+
 def deploy_steps(build: dict) -> dict[str, dict]:
     """The ``gcloud run deploy`` steps by service name."""
     steps = {}
     for step in build["steps"]:
         if step.get("entrypoint") == "gcloud" and step["args"][:2] == ["run", "deploy"]:
-            steps[step["args"][2]] = step
+            steps[service_name(step["args"][2])] = step
     return steps
 
 
@@ -311,9 +326,9 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
     for arg in step["args"][3:]:
         key, has_value, value = arg.partition("=")
         flags[key] = value if has_value else True
-    secrets = _pairs(str(flags.get("--set-secrets", "")))
+    secrets = _pairs(substitute(str(flags.get("--set-secrets", ""))))
     for key, reference in secrets.items():
-        if not re.fullmatch(r"[\w-]+:\$\{_\w+\}", reference):
+        if not re.fullmatch(r"\{name_prefix\}[\w-]+:\$\{_\w+\}", reference):
             raise AssertionError(f"{key} must mount a version pinned by a substitution, not {reference}")
     probe = _pairs(str(flags["--startup-probe"]))
     if {"--allow-unauthenticated", "--no-allow-unauthenticated"} & set(flags):
@@ -321,7 +336,7 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
     if flags.get("--no-invoker-iam-check") == flags.get("--invoker-iam-check"):
         raise AssertionError("say --no-invoker-iam-check or --invoker-iam-check, exactly one")
     return Deployment(
-        name=step["args"][2],
+        name=substitute(step["args"][2]),
         port=int(flags["--port"]),
         concurrency=int(flags["--concurrency"]),
         timeout=int(flags["--timeout"]),
@@ -338,3 +353,11 @@ def deployment_from_cloudbuild(step: dict) -> Deployment:
         cpu_throttling=bool(flags.get("--cpu-throttling")),
         cpu_boost=bool(flags.get("--cpu-boost")),
     )
+
+
+def check_step_script(build: dict, values: dict[str, str]) -> str:
+    """The build's check step as bash would run it: substitutions replaced as Cloud Build does, ``$$`` kept as ``$``."""
+    step = next(step for step in build["steps"] if step["id"] == "check")
+    script = step["args"][-1].replace("$$", "\0")
+    script = re.sub(r"\$\{(\w+)\}|\$([A-Z_][A-Z0-9_]*)", lambda m: values[m.group(1) or m.group(2)], script)
+    return script.replace("\0", "$")

@@ -58,14 +58,9 @@ def test_command_is_python_dash_m_run(dockerfile):
     assert dockerfile.command == ["python", "-m", "run"]
 
 
-def test_dependencies_are_installed_in_a_layer_before_the_code(dockerfile):
-    manifest = dockerfile.index("COPY", "pyproject.toml")
-    install = dockerfile.index("RUN", "python -c \"import tomllib")
-    first_code = min(dockerfile.index("COPY", "infra"), dockerfile.index("COPY", "run"))
-    assert manifest < install < first_code
-    assert "pip install" in dockerfile.instructions[install][1]
-    assert [args for args in dockerfile.all("COPY") if args.startswith(("infra", "run", "pyproject"))] == \
-        dockerfile.all("COPY")
+def test_only_the_lock_and_the_code_are_copied_into_the_image(dockerfile):
+    # requirements.lock is installed in a layer of its own (tests/deploy/test_dependency_lock.py), then the code.
+    assert [args.split()[0] for args in dockerfile.all("COPY")] == ["requirements.lock", "infra", "run"]
 
 
 def test_no_secret_is_baked_into_the_image(dockerfile):
@@ -75,12 +70,14 @@ def test_no_secret_is_baked_into_the_image(dockerfile):
     lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
              if line.strip() and not line.startswith("#")]
     assert lines[0] == "*"
-    assert {line for line in lines if line.startswith("!")} == {"!pyproject.toml", "!infra/", "!run/"}
+    assert {line for line in lines if line.startswith("!")} == {"!requirements.lock", "!infra/", "!run/"}
 
 
 def _deploy_env(name: str) -> dict[str, str]:
-    """The literal variables terraform deploys the service with (placeholders such as project ids left out)."""
+    """The literal variables terraform deploys the service with, in the default environment (no name prefix);
+    other placeholders such as project ids left out."""
     deployed = deployment_from_terraform(Terraform.read(), name).env
+    deployed = {key: value.replace("{name_prefix}", "") for key, value in deployed.items()}
     return {key: value for key, value in deployed.items() if "{" not in value}
 
 

@@ -10,10 +10,13 @@ def test_terraform_expires_exactly_the_documents_the_code_marks_for_expiry():
     terraform = Terraform.read()
     ttl = terraform.resource("google_firestore_field.ttl")
     assert terraform.resolve(ttl["for_each"]) == terraform.locals["firestore_ttl_fields"]
-    assert terraform.locals["firestore_ttl_fields"] == {
+    fields = {collection: {key: terraform.resolve(value) for key, value in entry.items()}
+              for collection, entry in terraform.locals["firestore_ttl_fields"].items()}
+    assert fields == {
         rejections.COLLECTION: {"database": "(default)", "field": rejections.EXPIRY_FIELD},
-        # the sign-in throttle is a credential: it lives in the credentials' database
-        repository.SIGNIN_THROTTLE: {"database": CREDENTIALS_DATABASE, "field": repository.THROTTLE_EXPIRY_FIELD},
+        # the sign-in throttle is a credential: it lives in the credentials' database (the environment's)
+        repository.SIGNIN_THROTTLE: {"database": "{name_prefix}" + CREDENTIALS_DATABASE,
+                                     "field": repository.THROTTLE_EXPIRY_FIELD},
     }
     assert ttl["ttl_config"] and ttl["collection"] == "${each.key}" and ttl["field"] == "${each.value.field}"
     assert ttl["database"] == "${each.value.database}"

@@ -9,7 +9,7 @@ import pytest
 
 from infra.config import ROOT
 from run.services import SERVICES
-from tests.deploy.deployfiles import CLOUDBUILD, Terraform, deploy_steps, read_cloudbuild
+from tests.deploy.deployfiles import CLOUDBUILD, Terraform, deploy_steps, read_cloudbuild, service_name, substitute
 
 NAMES = [service.name for service in SERVICES]
 FIRST_IMAGE = ROOT / "cloudbuild-first-image.yaml"
@@ -58,7 +58,7 @@ def test_the_smoke_job_tests_the_candidates_of_this_commit_before_any_traffic_mo
                                  "--tag", "${local.candidate_tag}"]
     # Tagged revisions answer at TAG---SERVICE-PROJECT_NUMBER.REGION.run.app.
     assert terraform.resolve(terraform.locals["smoke_url_template"]) == (
-        "https://{tag}---{service}-{project_number}.{region}.run.app")
+        "https://{tag}---{name_prefix}{service}-{project_number}.{region}.run.app")
     # The API groups admit only internal traffic: the job reaches run.app through the project's VPC.
     vpc = job["template"][0]["template"][0]["vpc_access"][0]
     assert vpc["egress"] == "ALL_TRAFFIC"
@@ -66,17 +66,19 @@ def test_the_smoke_job_tests_the_candidates_of_this_commit_before_any_traffic_mo
 
     update, execute = _step(build, "smoke-image"), _step(build, "smoke")
     assert sorted(update["waitFor"]) == sorted(f"deploy-{name}" for name in NAMES)
-    assert update["args"][:4] == ["run", "jobs", "update", job["name"]]
+    assert update["args"][:3] == ["run", "jobs", "update"]
+    assert substitute(update["args"][3]) == terraform.resolve(job["name"]) == "{name_prefix}iot-smoke"
     assert any(arg.startswith("--image=") and arg.endswith(":$COMMIT_SHA") for arg in update["args"])
     assert execute["waitFor"] == ["smoke-image"]
-    assert execute["args"][:4] == ["run", "jobs", "execute", job["name"]] and "--wait" in execute["args"]
+    assert execute["args"][:3] == ["run", "jobs", "execute"] and "--wait" in execute["args"]
+    assert substitute(execute["args"][3]) == "{name_prefix}iot-smoke"
     timeout = int(build["timeout"].removesuffix("s"))
     assert timeout >= int(job["template"][0]["template"][0]["timeout"].removesuffix("s")) + 600
 
 
 def test_traffic_moves_to_every_candidate_only_after_the_smoke_test(build):
-    promotions = {step["args"][3]: step for step in build["steps"] if step["args"][:3] == ["run", "services",
-                                                                                         "update-traffic"]}
+    promotions = {service_name(step["args"][3]): step for step in build["steps"]
+                  if step["args"][:3] == ["run", "services", "update-traffic"]}
     assert sorted(promotions) == sorted(NAMES)
     for name, step in promotions.items():
         assert step["id"] == f"promote-{name}"

@@ -14,7 +14,14 @@ import subprocess
 import pytest
 
 from infra.config import ROOT
-from tests.deploy.deployfiles import CLOUDBUILD, Terraform, deploy_steps, deployment_from_cloudbuild, read_cloudbuild
+from tests.deploy.deployfiles import (
+    CLOUDBUILD,
+    Terraform,
+    check_step_script,
+    deploy_steps,
+    deployment_from_cloudbuild,
+    read_cloudbuild,
+)
 from tests.support.tools import missing
 
 VERSIONS_EXPRESSION = ('${{for secret, entry in local.secrets : secret => '
@@ -37,7 +44,7 @@ def test_every_deploy_step_mounts_the_version_its_secret_names():
     for name, step in deploy_steps(build).items():
         for variable, reference in deployment_from_cloudbuild(step).secrets.items():
             secret, _, version = reference.partition(":")
-            assert version == "${%s}" % named[secret], (name, variable)
+            assert version == "${%s}" % named[secret.removeprefix("{name_prefix}")], (name, variable)
     assert ":latest" not in CLOUDBUILD.read_text()
     readme_mounts = re.findall(r"--set-secrets=(\S+)", (ROOT / "README.md").read_text())
     assert not [mount for mount in readme_mounts if ":latest" in mount]
@@ -64,14 +71,6 @@ def test_terraform_reads_the_versions_cloudbuild_deploys(tmp_path):
                        for secret, entry in terraform.locals["secrets"].items()}
 
 
-def _check_script(build: dict, values: dict[str, str]) -> str:
-    """The build's check step as bash would run it: substitutions replaced as Cloud Build does, ``$$`` kept as ``$``."""
-    step = next(step for step in build["steps"] if step["id"] == "check")
-    script = step["args"][-1].replace("$$", "\0")
-    script = re.sub(r"\$\{(\w+)\}|\$([A-Z_][A-Z0-9_]*)", lambda m: values[m.group(1) or m.group(2)], script)
-    return script.replace("\0", "$")
-
-
 @pytest.mark.integration  # runs bash
 @pytest.mark.parametrize("version, accepted", [(None, True), ("12", True), ("latest", False), ("", False),
                                                ("0", False), ("1,2", False)])
@@ -80,7 +79,7 @@ def test_the_build_stops_on_a_secret_version_that_is_not_a_number(version, accep
     values = {**build["substitutions"], "COMMIT_SHA": "abc", "_ELASTICSEARCH_URL": "https://es"}
     if version is not None:
         values["_JWKS_VERSION"] = version
-    result = subprocess.run(["bash", "-c", _check_script(build, values)], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(["bash", "-c", check_step_script(build, values)], capture_output=True, text=True, timeout=30)
     assert (result.returncode == 0) == accepted, result.stdout + result.stderr
     if not accepted:
         assert f"secret versions are numbers, not '{version}'" in result.stdout

@@ -62,7 +62,7 @@ def test_terraform_has_exactly_the_services_of_run_services(terraform):
 def test_terraform_service_has_the_settings_of_run_services(terraform, service):
     deployed = deployment_from_terraform(terraform, service.name)
     entry = terraform.locals["services"][service.name]
-    assert deployed.name == service.name
+    assert deployed.name == "{name_prefix}" + service.name  # the environment's prefix (terraform var.environment)
     assert deployed.env["IOT_SERVICE"] == service.name
     assert deployed.port == CLOUD_RUN_PORT == int(Dockerfile.read().env["PORT"])
     assert deployed.concurrency == service.concurrency == service.threads
@@ -132,7 +132,7 @@ def test_only_the_gateways_publish_and_the_pipeline_is_private(terraform):
     assert {name for name in NAMES if services[name]["publishes"]} == {"gateway-http", "gateway-ws", "gateway-mqtt"}
     pipeline = deployment_from_terraform(terraform, "pipeline")
     assert (pipeline.public, pipeline.ingress) == (False, "internal")
-    assert pipeline.env["IOT_PUSH_AUDIENCE"] == "https://pipeline-{project_number}.{region}.run.app"
+    assert pipeline.env["IOT_PUSH_AUDIENCE"] == "https://{name_prefix}pipeline-{project_number}.{region}.run.app"
     for name in NAMES:
         if services[name]["paths"]:
             assert deployment_from_terraform(terraform, name).ingress == "internal-and-cloud-load-balancing", name
@@ -149,7 +149,11 @@ def test_pubsub_resources_are_named_by_the_topology_file(terraform):
     }
     fields = {value: key for key, value in vars(topology).items()}
     for address, expected in names.items():
-        assert terraform.resource(address)["name"] == "${local.topology.%s}" % fields[expected], address
+        name = terraform.resource(address)["name"]
+        assert name == "${local.name_prefix}${local.topology.%s}" % fields[expected], address
+    # Every service is told the prefix, so the code's names (PubSubTopology.load(prefix)) are terraform's.
+    for service in NAMES:
+        assert deployment_from_terraform(terraform, service).env["IOT_PUBSUB_PREFIX"] == "{name_prefix}", service
     indexer = terraform.resource("google_pubsub_subscription.indexer")
     assert indexer["dead_letter_policy"][0]["max_delivery_attempts"] == "${local.topology.max_delivery_attempts}"
     assert indexer["retry_policy"][0] == {"minimum_backoff": "${local.topology.min_retry_delay}",
@@ -195,7 +199,8 @@ def test_load_balancer_routes_like_the_local_composition(terraform, path):
 def test_gcloud_accepts_every_gcloud_step(build, tmp_path):
     # With an empty configuration gcloud parses every flag, then stops before any request because no
     # account is active: that message proves the arguments (flag names and probe keys) are valid.
-    substitutions = {"$PROJECT_ID": "p", "$PROJECT_NUMBER": "1", "$COMMIT_SHA": "abc", "${_REGION}": "europe-west1",
+    substitutions = {"${_NAME_PREFIX}": "", "$PROJECT_ID": "p", "$PROJECT_NUMBER": "1", "$COMMIT_SHA": "abc",
+                     "${_REGION}": "europe-west1",
                      "${_REPOSITORY}": "iot", "${_IMAGE}": "iot-platform", "${_ELASTICSEARCH_URL}": "https://es",
                      "${_LOG_LEVEL}": "INFO"}
     substitutions.update({f"${{{name}}}": value for name, value in build["substitutions"].items()
@@ -214,7 +219,7 @@ def test_gcloud_accepts_every_gcloud_step(build, tmp_path):
                               stdin=subprocess.DEVNULL, timeout=120)
 
     steps = {step["id"]: step for step in build["steps"] if step.get("entrypoint") == "gcloud"}
-    assert set(deploy_steps(build)) <= {step["args"][2] for step in steps.values()}
+    assert {"${_NAME_PREFIX}" + name for name in deploy_steps(build)} <= {step["args"][2] for step in steps.values()}
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(steps, pool.map(run, steps.values()), strict=True))
     for name, result in results.items():
@@ -227,11 +232,11 @@ def test_only_the_services_entitled_to_credentials_reach_their_database(terrafor
     entitled = {service.name for service in SERVICES if service.credentials}
     assert entitled == {"api-users"}
     database = terraform.resource("google_firestore_database.credentials")
-    assert database["name"] == CREDENTIALS_DATABASE
+    assert terraform.resolve(database["name"]) == "{name_prefix}" + CREDENTIALS_DATABASE
     services = terraform.locals["services"]
     assert {name for name in NAMES if services[name]["credentials"]} == entitled
     for name in NAMES:
-        expected = CREDENTIALS_DATABASE if name in entitled else None
+        expected = "{name_prefix}" + CREDENTIALS_DATABASE if name in entitled else None
         for deployed in (deployment_from_terraform(terraform, name),
                          deployment_from_cloudbuild(deploy_steps(build)[name])):
             assert deployed.env.get("IOT_CREDENTIALS_DATABASE") == expected, name

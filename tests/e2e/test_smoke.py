@@ -9,6 +9,7 @@ from infra.ops import smoke
 from infra.wiring.admin import admin_account
 from run.services import SERVICES
 from tests.support.accounts import signed_in_admin
+from tests.support.services import running
 
 KEYS = {"api": "smoke-api", "gateway-http": "smoke-gateway-http", "gateway-ws": "smoke-gateway-ws",
         "gateway-mqtt": "smoke-gateway-mqtt", "pipeline": "pipeline"}  # the push subscription targets "pipeline"
@@ -17,15 +18,8 @@ KEYS = {"api": "smoke-api", "gateway-http": "smoke-gateway-http", "gateway-ws": 
 @pytest.fixture(scope="module")
 def urls(stack):
     """Every service of run/services.py, by name, at its local process (the API groups share the composed API)."""
-    for name, key in KEYS.items():
-        stack.spawn_service(name, key=key)
-    try:
-        for key in KEYS.values():
-            stack.wait_healthy(key)
+    with running(stack, KEYS):
         yield {service.name: stack.url(KEYS.get(service.name, KEYS["api"]), "").rstrip("/") for service in SERVICES}
-    finally:
-        for key in KEYS.values():
-            stack.stop_service(key)
 
 
 @pytest.fixture

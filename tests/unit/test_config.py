@@ -53,3 +53,14 @@ def test_topology_names_match_the_design():
         "telemetry", "telemetry-dead-letter", "telemetry-indexer")
     assert topology.max_delivery_attempts == 100  # the most Pub/Sub allows: the outage budget
     assert topology.push_path == "/pubsub/push"
+
+
+def test_an_environment_prefix_names_every_pubsub_resource_and_nothing_else():
+    plain = Settings.from_env({}).topology
+    prefixed = Settings.from_env({"IOT_PUBSUB_PREFIX": "staging-"}).topology
+    names = ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription")
+    for name in names:
+        assert getattr(prefixed, name) == "staging-" + getattr(plain, name)
+    others = {key: value for key, value in vars(plain).items() if key not in names}
+    assert others == {key: value for key, value in vars(prefixed).items() if key not in names}
+    assert prefixed.push_path == plain.push_path == "/pubsub/push"
