@@ -134,6 +134,9 @@ class PubSubTopology:
     max_retry_delay: str
     ack_deadline_seconds: int
     message_retention: str
+    # Nudges from api-devices to every gateway instance: a command to deliver, a new desired state
+    # (docs/device-control.md). Gateways subscribe per instance; nothing else is declared for it.
+    control_topic: str
 
     @classmethod
     def load(cls) -> "PubSubTopology":

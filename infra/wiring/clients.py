@@ -61,6 +61,21 @@ class Clients:
             return publisher
 
     @cached_property
+    def control_bus(self):
+        """The device-control nudge publisher (see infra.adapters.pubsub_control)."""
+        from infra.adapters.pubsub_control import PubSubControlBus
+
+        with self._lock:
+            bus = PubSubControlBus.from_settings(self.settings)
+            self._closers.append(bus.stop)
+            return bus
+
+    def at_close(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` at ``close()``, before the clients created so far are closed (e.g. a last flush)."""
+        with self._lock:
+            self._closers.append(closer)
+
+    @cached_property
     def elasticsearch(self):
         """The Elasticsearch client (ELASTICSEARCH_URL, with ELASTICSEARCH_API_KEY when set).
 
