@@ -241,6 +241,22 @@ def new_command(command_id: str, device_id: str, owner_id: str, body: Mapping[st
     return Command(command_id, device_id, owner_id, name, payload, now, now + timedelta(seconds=ttl))
 
 
+def parse_answer(body: Any) -> tuple[str, Any, str | None]:
+    """``(status, result, error)`` of a device's answer ``{status: succeeded | failed, result?, error?}``; the values
+    are checked by ``Command.finished``.
+
+    Raises:
+        BadRequestError: not an object, or an unknown field.
+    """
+    if not isinstance(body, Mapping):
+        raise BadRequestError("the answer must be a JSON object")
+    unknown = set(body) - {"status", "result", "error"}
+    if unknown:
+        field_name = sorted(unknown)[0]
+        raise BadRequestError(f"unknown field {field_name!r}", code="unknown_field", details={"field": field_name})
+    return body.get("status"), body.get("result"), body.get("error")
+
+
 # ---- versions as HTTP entity tags -------------------------------------------------------------------------------
 
 def etag(version: int) -> str:

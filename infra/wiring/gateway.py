@@ -1,12 +1,17 @@
-"""Composition of the ingestion core for a gateway process: keys, device cache, publisher, limits."""
+"""Composition of a gateway process: the ingestion core (keys, device cache, publisher, limits, presence) and the
+device's side of device control."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+from infra.adapters.firestore_control import FirestoreControl
 from infra.wiring.clients import Clients
 from infra.config import Settings
+from infra.usecases.desired_watch import DesiredWatch
+from infra.usecases.device_control import DeviceControl
 from infra.usecases.ingest import DeviceProfile, DeviceDirectory, Ingestor, Limits
+from infra.usecases.presence import PresenceRecorder, Submit
 from infra.adapters.keys import load_public_keys
 from infra.adapters.firestore import FirestoreRepository
 from infra.domain.telemetry import ReadingBounds
@@ -29,10 +34,13 @@ Loader = Callable[[str], DeviceProfile | None]
 
 
 def build_ingestor(settings: Settings, clients: Clients, gateway: str, *,
-                   wrap_loader: Callable[[Loader], Loader] | None = None) -> Ingestor:
-    """The Ingestor of one gateway process, verifying device tokens with public keys only.
+                   wrap_loader: Callable[[Loader], Loader] | None = None,
+                   presence_submit: Submit | None = None) -> Ingestor:
+    """The Ingestor of one gateway process, verifying device tokens with public keys only, and noting every device
+    it serves in the process's presence recorder (written once more at exit).
 
-    ``wrap_loader`` wraps the device loader (gateway-mqtt keeps its reads off the event loop).
+    ``wrap_loader`` wraps the device loader and ``presence_submit`` runs presence writes (gateway-mqtt keeps both
+    off the event loop).
     """
     verifier = JwtVerifier(load_public_keys(settings), settings.token_issuer)
     repository = FirestoreRepository(clients.firestore)
@@ -43,4 +51,13 @@ def build_ingestor(settings: Settings, clients: Clients, gateway: str, *,
                            max_months=settings.reading_max_months)
     limits = Limits(max_body_bytes=settings.ingest_max_bytes, max_records=settings.ingest_max_records,
                     rate_per_second=settings.ingest_rate, burst=settings.ingest_burst, bounds=bounds)
-    return Ingestor(verifier, directory, clients.publisher, gateway, limits)
+    presence = PresenceRecorder(FirestoreControl(clients.firestore), settings.presence_interval,
+                                submit=presence_submit)
+    clients.at_close(presence.close)  # after the Firestore client exists, so it runs before that closes
+    return Ingestor(verifier, directory, clients.publisher, gateway, limits, presence=presence)
+
+
+def build_device_control(clients: Clients, presence: PresenceRecorder | None) -> DeviceControl:
+    """The device's side of device control for a gateway process, with its long-poll watch."""
+    store = FirestoreControl(clients.firestore)
+    return DeviceControl(store, watch=DesiredWatch(store), presence=presence)
