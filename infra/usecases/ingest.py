@@ -230,6 +230,16 @@ class Ingestor:
         self._seen(self._current_device(identity))
         return identity
 
+    def check_rate(self, identity: Identity) -> None:
+        """Spend one request of the device's budget on this instance (telemetry and device control share it).
+
+        Raises:
+            RateLimitedError: 429 with the seconds to wait.
+        """
+        retry_after = self._bucket.take(identity.device_id)
+        if retry_after is not None:
+            raise RateLimitedError("too many requests from this device", retry_after=int(retry_after) + 1)
+
     def device_of(self, identity: Identity) -> DeviceProfile:
         """The authenticated device's profile (cached), if its key is still current.
 
@@ -259,9 +269,7 @@ class Ingestor:
         Raises:
             RateLimitedError, PayloadTooLargeError, BadRequestError, ValidationError, ForbiddenError.
         """
-        retry_after = self._bucket.take(identity.device_id)
-        if retry_after is not None:
-            raise RateLimitedError("too many requests from this device", retry_after=int(retry_after) + 1)
+        self.check_rate(identity)
         delivery = None
         if isinstance(body, (bytes, bytearray, memoryview)):
             if len(body) > self.limits.max_body_bytes:
