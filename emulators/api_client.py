@@ -128,9 +128,11 @@ class ApiClient:
         """Register a device owned by the caller."""
         return self.call("POST", "/api/devices", json={"name": name, "description": description})
 
-    def list_devices(self, owner_id: str | None = None) -> list[dict]:
-        """The caller's devices (an admin's: everyone's, or ``owner_id``'s)."""
-        return self._all("/api/devices", {"owner_id": owner_id} if owner_id else None)
+    def list_devices(self, owner_id: str | None = None, status: str | None = None) -> list[dict]:
+        """The caller's devices (an admin's: everyone's, or ``owner_id``'s), each with its ``status``; only the
+        ``online`` or ``offline`` ones with ``status``."""
+        params = {name: value for name, value in (("owner_id", owner_id), ("status", status)) if value}
+        return self._all("/api/devices", params or None)
 
     def get_device(self, device_id: str) -> dict:
         """One device."""
@@ -155,6 +157,30 @@ class ApiClient:
     def device_tree(self, device_id: str) -> dict:
         """The device's sensors nested under the groups of their paths."""
         return self.call("GET", f"/api/devices/{device_id}/tree")
+
+    # ---- device control: the twin and commands ------------------------------------------------------------
+
+    def twin(self, device_id: str) -> dict:
+        """The device's desired and reported state, their versions and the delta."""
+        return self.call("GET", f"/api/devices/{device_id}/twin")
+
+    def set_desired(self, device_id: str, desired: dict, *, version: int | None = None) -> dict:
+        """Replace the device's desired state (only if still at ``version``, when given); return the twin."""
+        return self.call("PUT", f"/api/devices/{device_id}/twin/desired", json=desired,
+                         params={"version": version} if version is not None else None)
+
+    def send_command(self, device_id: str, name: str, payload: Any = None, *, ttl: int | None = None) -> dict:
+        """Queue a command for the device; return it (``status`` queued)."""
+        body = {"name": name, "payload": payload, **({"ttl": ttl} if ttl is not None else {})}
+        return self.call("POST", f"/api/devices/{device_id}/commands", json=body)
+
+    def commands(self, device_id: str, status: str | None = None) -> list[dict]:
+        """The device's commands, newest first (only those in ``status`` when given)."""
+        return self._all(f"/api/devices/{device_id}/commands", {"status": status} if status else None)
+
+    def command(self, device_id: str, command_id: str) -> dict:
+        """One command of the device."""
+        return self.call("GET", f"/api/devices/{device_id}/commands/{command_id}")
 
     def create_sensor(self, device_id: str, name: str, mapping: dict | str, *, description: str = "",
                       path: list[str] | None = None) -> dict:

@@ -107,6 +107,11 @@ VARIABLES: tuple[Variable, ...] = (
              "instance; a further upgrade is refused with 429 `too_many_sockets` and Retry-After."),
     Variable("IOT_MQTT_MAX_PENDING_PER_ADDRESS", "32", "Connections from one client address that gateway-mqtt "
              "holds before their CONNECT is accepted (per instance); more are dropped at once."),
+    Variable("IOT_ONLINE_WINDOW", "300", "Seconds after its last message a device without an open WebSocket or MQTT "
+             "session still counts as online (`status.online`, `GET /api/devices?status=online`)."),
+    Variable("IOT_PRESENCE_INTERVAL", "30", "Seconds between a gateway instance's writes of one device's `last_seen` "
+             "(the first sighting after a quiet spell is written at once): how far `last_seen` may lag, and what "
+             "keeps an instance's open sessions counted."),
     Variable("IOT_BIND_HOST", "127.0.0.1", "Address services listen on (the container sets 0.0.0.0)."),
     Variable("PORT", None, "Listening port of a service (Cloud Run sets it); defaults to the service's "
              "local port."),
@@ -140,6 +145,9 @@ class PubSubTopology:
     max_retry_delay: str
     ack_deadline_seconds: int
     message_retention: str
+    # Nudges from api-devices to every gateway instance: a command to deliver, a new desired state
+    # (docs/device-control.md). Gateways subscribe per instance; nothing else is declared for it.
+    control_topic: str
 
     @classmethod
     def load(cls, prefix: str = "") -> "PubSubTopology":
@@ -194,6 +202,8 @@ class Settings:
     ws_max_pending_frames: int
     ws_max_sockets_per_device: int
     mqtt_max_pending_per_address: int
+    online_window: int
+    presence_interval: float
     bind_host: str
     port: int | None
     mqtt_tcp_port: int
@@ -278,6 +288,8 @@ class Settings:
             ws_max_pending_frames=number("IOT_WS_MAX_PENDING_FRAMES"),
             ws_max_sockets_per_device=number("IOT_WS_MAX_SOCKETS_PER_DEVICE"),
             mqtt_max_pending_per_address=number("IOT_MQTT_MAX_PENDING_PER_ADDRESS"),
+            online_window=number("IOT_ONLINE_WINDOW"),
+            presence_interval=number("IOT_PRESENCE_INTERVAL", float),
             bind_host=get("IOT_BIND_HOST"),
             port=number("PORT"),
             mqtt_tcp_port=number("IOT_MQTT_TCP_PORT"),

@@ -2,15 +2,17 @@
 
 ``add_keyholder_routes(bp, DEVICE, Endpoints(...))`` serves ``/api/devices[/{id}[/key[/rotate]]]``; with
 ``CONSUMER``, the same under ``/api/consumers``. Each service spells its endpoint names out (``list_devices``,
-``rotate_consumer_key``...), so they can be found by name. The use-cases are ``infra.usecases.keyholders``.
+``rotate_consumer_key``...), so they can be found by name, and may shape the replies (``HolderReplies``: api-devices
+adds each device's status). The use-cases are ``infra.usecases.keyholders``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from flask import Blueprint, request
 
+from infra.domain.model import KeyHolder, PageRequest, User
 from infra.usecases import keyholders
 from infra.web.auth import current_user
 from infra.web.paging import page_reply, page_request
@@ -30,8 +32,27 @@ class Endpoints(NamedTuple):
     rotate: str
 
 
-def add_keyholder_routes(bp: Blueprint, audience: str, endpoints: Endpoints) -> None:
-    """Add the routes of one kind of key holder (``DEVICE`` or ``CONSUMER``) to ``bp``, named ``endpoints``."""
+class HolderReplies:
+    """How the routes list and show one kind of key holder: by default, their public fields."""
+
+    def __init__(self, audience: str):
+        self.audience = audience
+
+    def listing(self, user: User, page: PageRequest, args: Mapping[str, str]) -> dict[str, Any]:
+        """The reply of the list route (``args``: its query parameters; an admin may name an ``owner_id``)."""
+        return page_reply(keyholders.list_holders(wiring_of().repository, self.audience, user, page,
+                                                  args.get("owner_id")))
+
+    def one(self, holder: KeyHolder, *, created: bool = False) -> dict[str, Any]:
+        """The reply showing one holder (``created``: it was made by this request)."""
+        return holder.public()
+
+
+def add_keyholder_routes(bp: Blueprint, audience: str, endpoints: Endpoints,
+                         replies: HolderReplies | None = None) -> None:
+    """Add the routes of one kind of key holder (``DEVICE`` or ``CONSUMER``) to ``bp``, named ``endpoints``,
+    replying through ``replies`` (default: ``HolderReplies``)."""
+    replies = replies or HolderReplies(audience)
     noun = audience
     base = f"/api/{noun}s"
     item = f"{base}/<{noun}_id>"  # the id is named after the kind, as in the OpenAPI document
@@ -42,29 +63,26 @@ def add_keyholder_routes(bp: Blueprint, audience: str, endpoints: Endpoints) -> 
     @bp.get(base, endpoint=endpoints.list)
     def list_holders():
         """The caller's objects (an admin: everyone's, or one owner's with ``?owner_id=``)."""
-        user = current_user()
-        page = keyholders.list_holders(wiring_of().repository, audience, user, page_request(),
-                                       request.args.get("owner_id"))
-        return page_reply(page)
+        return replies.listing(current_user(), page_request(), request.args)
 
     @bp.post(base, endpoint=endpoints.create)
     def create():
         """Create an object owned by the caller."""
         user = current_user()
         holder = keyholders.create(wiring_of().repository, audience, user, json_body(lenient=True))
-        return holder.public(), 201, {"Location": f"{base}/{holder.id}"}
+        return replies.one(holder, created=True), 201, {"Location": f"{base}/{holder.id}"}
 
     @bp.get(item, endpoint=endpoints.get)
     def get(**path: str):
         """One object."""
-        return keyholders.get(wiring_of().repository, audience, current_user(), holder_id(path)).public()
+        return replies.one(keyholders.get(wiring_of().repository, audience, current_user(), holder_id(path)))
 
     @bp.patch(item, endpoint=endpoints.patch)
     def patch(**path: str):
         """Change the object's name or description."""
         user = current_user()
         holder = keyholders.update(wiring_of().repository, audience, user, holder_id(path), json_body(lenient=True))
-        return holder.public()
+        return replies.one(holder)
 
     @bp.delete(item, endpoint=endpoints.delete)
     def delete(**path: str):

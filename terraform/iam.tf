@@ -68,6 +68,15 @@ resource "google_pubsub_topic_iam_member" "publisher" {
   member = "serviceAccount:${google_service_account.service[each.key].email}"
 }
 
+# api-devices nudges the gateway instances after a new command or desired state, on that one topic only.
+resource "google_pubsub_topic_iam_member" "control_publisher" {
+  for_each = { for name, service in local.services : name => service if service.nudges }
+
+  topic  = google_pubsub_topic.control.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.service[each.key].email}"
+}
+
 # Pub/Sub pushes to the pipeline as this account (run.invoker on the pipeline only: services.tf).
 resource "google_service_account" "pubsub_push" {
   account_id   = "iot-pubsub-push"

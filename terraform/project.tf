@@ -93,11 +93,14 @@ resource "google_firestore_database" "credentials" {
 
 # Documents that only matter for a while carry an expiry timestamp; Firestore's TTL deletes them after it
 # (within about a day), so neither collection grows without bound. The collection and field names are the
-# code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py); tests/deploy checks they match.
+# code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py, infra/adapters/firestore_control.py);
+# tests/deploy checks they match.
 locals {
   firestore_ttl_fields = {
     # refused telemetry, kept 30 days for its owner to read
     rejections = { database = "(default)", field = "expire_at" }
+    # commands to devices, kept 30 days after they expire so their lifecycle stays visible
+    commands = { database = "(default)", field = "purge_at" }
     # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)
     signin_throttle = { database = local.credentials_database, field = "expires_at" }
   }
@@ -114,4 +117,26 @@ resource "google_firestore_field" "ttl" {
   index_config {} # no query reads the field: skip its single-field indexes (and their write hot spot)
 
   depends_on = [google_firestore_database.default, google_firestore_database.credentials]
+}
+
+# A device's poll (and its connect, on WebSocket and MQTT) reads its unanswered commands that have not expired:
+# equality on device_id, `in` on status and a range on expires_at, which Firestore serves only from a composite
+# index (infra/adapters/firestore_control.py open_commands). Every other query of the platform uses the automatic
+# single-field indexes.
+resource "google_firestore_index" "open_commands" {
+  database   = google_firestore_database.default.name
+  collection = "commands"
+
+  fields {
+    field_path = "device_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "expires_at"
+    order      = "ASCENDING"
+  }
 }

@@ -46,7 +46,9 @@ locals {
   # pipeline writes with its own.
   # firestore: role on the (default) Firestore database (readers of devices/sensors/grants get viewer, writers user).
   # credentials: datastore.user on the credentials' database (iam.tf); api-users only, as run/services.py says.
-  # publishes: may publish to the telemetry topic.
+  # publishes: may publish to the telemetry topic. nudges: may publish to the device-control topic (api-devices, after
+  # a new command or desired state). The gateways write devices' twins, commands and presence, so they are users of
+  # the (default) database (docs/device-control.md).
   services = {
     "api-users" = {
       concurrency   = 8
@@ -62,6 +64,7 @@ locals {
       firestore     = "roles/datastore.user"
       credentials   = true
       publishes     = false
+      nudges        = false
       probe         = local.tcp_probe
     }
     "api-devices" = {
@@ -78,6 +81,7 @@ locals {
       firestore     = "roles/datastore.user"
       credentials   = false
       publishes     = false
+      nudges        = true
       probe         = local.tcp_probe
     }
     "api-consumers" = {
@@ -94,6 +98,7 @@ locals {
       firestore     = "roles/datastore.user"
       credentials   = false
       publishes     = false
+      nudges        = false
       probe         = local.tcp_probe
     }
     "api-data" = {
@@ -110,6 +115,7 @@ locals {
       firestore     = "roles/datastore.viewer"
       credentials   = false
       publishes     = false
+      nudges        = false
       probe         = local.tcp_probe
     }
     "web" = {
@@ -126,6 +132,7 @@ locals {
       firestore     = null
       credentials   = false
       publishes     = false
+      nudges        = false
       probe         = local.tcp_probe
     }
     "gateway-http" = {
@@ -139,9 +146,10 @@ locals {
       public        = true
       env           = {}
       secrets       = { IOT_JWKS = "iot-jwks" }
-      firestore     = "roles/datastore.viewer"
+      firestore     = "roles/datastore.user"
       credentials   = false
       publishes     = true
+      nudges        = false
       probe         = local.tcp_probe
     }
     "gateway-ws" = {
@@ -155,9 +163,10 @@ locals {
       public        = true
       env           = {}
       secrets       = { IOT_JWKS = "iot-jwks" }
-      firestore     = "roles/datastore.viewer"
+      firestore     = "roles/datastore.user"
       credentials   = false
       publishes     = true
+      nudges        = false
       probe         = local.tcp_probe
     }
     "gateway-mqtt" = {
@@ -173,9 +182,10 @@ locals {
       # the client address (bound per address before CONNECT) is the last X-Forwarded-For entry.
       env         = { IOT_MQTT_TCP_PORT = "0", IOT_TRUSTED_PROXY_HOPS = "1" }
       secrets     = { IOT_JWKS = "iot-jwks" }
-      firestore   = "roles/datastore.viewer"
+      firestore   = "roles/datastore.user"
       credentials = false
       publishes   = true
+      nudges      = false
       probe       = local.tcp_probe
     }
     "pipeline" = {
@@ -196,6 +206,7 @@ locals {
       firestore   = "roles/datastore.user"
       credentials = false
       publishes   = false
+      nudges      = false
       probe       = local.healthz_probe
     }
   }

@@ -8,7 +8,8 @@ refuses the credential methods (``CredentialsUnavailableError``) instead of reac
 
 Collections are top-level and keyed by the objects' random ids (see ``infra.domain.model``):
 ``users``, ``usernames/{username}`` (uniqueness, written in the same commit as the user), ``devices``,
-``sensors``, ``consumers``, ``grants/{consumer_id}__{sensor_id}`` and ``signin_throttle``. Every object carries
+``sensors``, ``consumers``, ``grants/{consumer_id}__{sensor_id}`` and ``signin_throttle``; a device's ``twins``,
+``commands`` and ``presence`` (``infra.adapters.firestore_control``) are deleted with it. Every object carries
 ``owner_id`` (users excepted), so deleting an owner's things is one query per collection. Listings are ordered
 by document id, which needs only Firestore's automatic single-field indexes.
 
@@ -27,6 +28,8 @@ from google.api_core import exceptions as google_errors
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from infra.adapters.firestore_control import COMMANDS, PRESENCE, TWINS
+from infra.adapters.firestore_pages import id_ordered_page
 from infra.domain.model import (USERNAME_PATTERN, Consumer, Device, DuplicateError, Grant, KeyHolder, Page, PageRequest,
                          Sensor, User, grant_id, utc_now, valid_id)
 from infra.domain.claims import CONSUMER, DEVICE
@@ -144,7 +147,7 @@ class FirestoreRepository:
         batch.commit()
         self.credentials.collection(CREDENTIALS).document(user_id).delete()
         # Parents before children, grants last, so nothing created concurrently is missed (see delete_holder).
-        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
+        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS, *DEVICE_CONTROL):
             self._delete_where(collection, "owner_id", user_id)
         return True
 
@@ -426,13 +429,7 @@ class FirestoreRepository:
         return query
 
     def _page(self, collection: str, query, page: PageRequest, parse: Callable[[Any], T]) -> Page[T]:
-        query = query.order_by("__name__")
-        if page.cursor:
-            query = query.start_after({"__name__": self.db.collection(collection).document(page.cursor)})
-        snapshots = list(query.limit(page.limit + 1).stream())
-        more = len(snapshots) > page.limit
-        snapshots = snapshots[:page.limit]
-        return Page([parse(s) for s in snapshots], snapshots[-1].id if more else None)
+        return id_ordered_page(self.db, collection, query, page, parse)
 
     def _update(self, collection: str, object_id: str, changes: dict[str, Any]) -> bool:
         if not valid_id(object_id):
@@ -506,8 +503,12 @@ class _HolderStore(NamedTuple):
     dependents: tuple[tuple[str, str], ...]  # (collection, field) of what is deleted with the holder, in order
 
 
+# A device's twin, commands and presence (infra.adapters.firestore_control) go with it.
+DEVICE_CONTROL = (TWINS, COMMANDS, PRESENCE)
+
 _HOLDERS = {
-    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id"))),
+    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id"),
+                                            *((collection, "device_id") for collection in DEVICE_CONTROL))),
     CONSUMER: _HolderStore(CONSUMERS, _consumer, ((GRANTS, "consumer_id"),)),
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping
@@ -19,12 +20,14 @@ TWIN_MAX_DEPTH = 6
 COMMAND_MAX_BYTES = 16 * 1024
 COMMAND_DEFAULT_TTL = 300
 COMMAND_MAX_TTL = 86_400
+COMMAND_RETENTION = timedelta(days=30)  # a command is kept this long after it expires (its lifecycle stays visible)
 COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 QUEUED, DELIVERED, SUCCEEDED, FAILED, EXPIRED = "queued", "delivered", "succeeded", "failed", "expired"
 COMMAND_STATUSES = (QUEUED, DELIVERED, SUCCEEDED, FAILED, EXPIRED)
 OPEN_STATUSES = frozenset((QUEUED, DELIVERED))
 RESULT_STATUSES = frozenset((SUCCEEDED, FAILED))
+_INVERT_NS = 2**64  # command ids start with 2**64 - 1 - creation time in ns (16 hex digits until the year 2554)
 
 
 # ---- JSON documents -------------------------------------------------------------------------------------------
@@ -210,6 +213,12 @@ class Command:
                 "finished_at": _iso(command.finished_at), "result": command.result, "error": command.error}
 
 
+def new_command_id(now: datetime) -> str:
+    """A fresh command id: an inverted creation time, so id order is newest first, then random hex."""
+    ns = int(now.timestamp()) * 10**9 + now.microsecond * 1000
+    return f"{_INVERT_NS - 1 - ns:016x}{secrets.token_hex(4)}"
+
+
 def new_command(command_id: str, device_id: str, owner_id: str, body: Mapping[str, Any], now: datetime) -> Command:
     """A queued command from an API request body ``{name, payload?, ttl?}``.
 
@@ -230,6 +239,45 @@ def new_command(command_id: str, device_id: str, owner_id: str, body: Mapping[st
     payload = body.get("payload")
     check_document(payload, "payload", max_bytes=COMMAND_MAX_BYTES, require_object=False)
     return Command(command_id, device_id, owner_id, name, payload, now, now + timedelta(seconds=ttl))
+
+
+def parse_answer(body: Any) -> tuple[str, Any, str | None]:
+    """``(status, result, error)`` of a device's answer ``{status: succeeded | failed, result?, error?}``; the values
+    are checked by ``Command.finished``.
+
+    Raises:
+        BadRequestError: not an object, or an unknown field.
+    """
+    if not isinstance(body, Mapping):
+        raise BadRequestError("the answer must be a JSON object")
+    unknown = set(body) - {"status", "result", "error"}
+    if unknown:
+        field_name = sorted(unknown)[0]
+        raise BadRequestError(f"unknown field {field_name!r}", code="unknown_field", details={"field": field_name})
+    return body.get("status"), body.get("result"), body.get("error")
+
+
+# ---- versions as HTTP entity tags -------------------------------------------------------------------------------
+
+def etag(version: int) -> str:
+    """The entity tag of a twin document's version."""
+    return f'"{version}"'
+
+
+def parse_etag(value: str | None, header: str) -> int | None:
+    """The version an ``If-Match`` or ``If-None-Match`` header names (``"3"``, ``W/"3"`` or ``3``); None when the
+    header is absent or ``*``.
+
+    Raises:
+        BadRequestError: anything else (code ``invalid_header``).
+    """
+    if value is None or value.strip() in ("", "*"):
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise BadRequestError(f'{header} must name one version, e.g. "3"', code="invalid_header",
+                              details={"header": header})
+    return int(raw)
 
 
 # ---- status ---------------------------------------------------------------------------------------------------
@@ -253,3 +301,23 @@ class Status:
     def public(self, now: datetime, window: timedelta) -> dict[str, Any]:
         return {"online": self.online(now, window), "connected": self.connected, "protocols": list(self.protocols),
                 "connected_since": _iso(self.connected_since), "last_seen": _iso(self.last_seen)}
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A device seen by one gateway instance: its owner, when, and the sessions it holds open there (kept alive)."""
+
+    owner_id: str
+    at: datetime
+    sessions: tuple[str, ...] = ()
+
+
+def session_status(last_seen: datetime | None, sessions: Mapping[str, Mapping[str, Any]],
+                   live_since: datetime) -> Status:
+    """A device's status from its presence: ``sessions`` maps ``<instance>/<session>`` to ``{protocol, since,
+    seen}``. A session not refreshed since ``live_since`` is ignored: its instance died without closing it."""
+    live = [entry for entry in sessions.values()
+            if isinstance(entry, Mapping) and entry.get("protocol") and entry.get("since")
+            and (entry.get("seen") or entry["since"]) >= live_since]
+    return Status(last_seen=last_seen, protocols=tuple(sorted({entry["protocol"] for entry in live})),
+                  connected_since=min((entry["since"] for entry in live), default=None))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from infra.domain.claims import Claims
-from infra.domain.control import Command, Status, Twin
+from infra.domain.control import Command, Sighting, Status, Twin
 from infra.domain.model import Consumer, Device, Grant, KeyHolder, Page, PageRequest, Sensor, User
 from infra.domain.rejections import Rejection
 
@@ -148,9 +148,16 @@ class TelemetryWriter(Protocol):
 
 
 class ControlStore(Protocol):
-    """Where twins, commands and device presence live (docs/device-control.md)."""
+    """Where twins, commands and device presence live (docs/device-control.md).
+
+    Lookups return None for missing objects and malformed ids. Times are timezone-aware UTC datetimes.
+    """
 
     def get_twin(self, device_id: str) -> Twin | None: ...
+
+    def get_twins(self, device_ids: Sequence[str]) -> dict[str, Twin]:
+        """The stored twins of ``device_ids``, by device id, in one batched read."""
+        ...
 
     def update_twin(self, device_id: str, owner_id: str, change: Callable[[Twin], Twin]) -> Twin:
         """Apply ``change`` to the stored twin (an empty one if none) atomically; return the new twin. ``change``
@@ -161,22 +168,34 @@ class ControlStore(Protocol):
     def get_command(self, command_id: str) -> Command | None: ...
 
     def update_command(self, command_id: str, change: Callable[[Command], Command]) -> Command | None:
-        """Apply ``change`` atomically; None when there is no such command."""
+        """Apply ``change`` atomically; None when there is no such command. ``change`` may raise, which stores
+        nothing."""
         ...
 
-    def list_commands(self, device_id: str, page: PageRequest, status: str | None = None) -> Page[Command]: ...
-
-    def open_commands(self, device_id: str) -> list[Command]:
-        """Queued and delivered commands of a device, oldest first (the caller applies expiry)."""
+    def list_commands(self, device_id: str, page: PageRequest,
+                      statuses: Sequence[str] | None = None) -> Page[Command]:
+        """A device's commands newest first (id order), optionally only those whose stored status is one of
+        ``statuses`` (expiry is the caller's to apply)."""
         ...
 
-    def statuses(self, device_ids: Sequence[str]) -> dict[str, Status]: ...
-
-    def record_seen(self, seen: Mapping[str, Any]) -> None:
-        """Store the latest ``last_seen`` (a datetime) of each device id (one batched write)."""
+    def open_commands(self, device_id: str, now: Any, limit: int) -> list[Command]:
+        """At most ``limit`` queued and delivered commands of a device that expire after ``now``, oldest first."""
         ...
 
-    def open_session(self, device_id: str, session: str, protocol: str, now: Any) -> None: ...
+    def statuses(self, device_ids: Sequence[str], live_since: Any) -> dict[str, Status]:
+        """The status of each device id (one batched read); sessions not refreshed since ``live_since`` are
+        ignored, and a device never seen has an empty ``Status``."""
+        ...
+
+    def record_seen(self, seen: Mapping[str, Sighting]) -> None:
+        """Store the ``last_seen`` of each device id, and refresh the sessions each sighting names (one batched
+        write)."""
+        ...
+
+    def open_session(self, device_id: str, owner_id: str, session: str, protocol: str, now: Any) -> None:
+        """Record an open WebSocket or MQTT session (``session`` = ``<instance>/<session id>``)."""
+        ...
+
     def close_session(self, device_id: str, session: str) -> None: ...
 
 

@@ -26,6 +26,7 @@ from infra.domain.ports import TokenVerifier
 from infra.domain.rejections import REFUSAL_SCHEMA, truncate
 from infra.domain.claims import DEVICE, TokenError
 from infra.usecases.caches import TtlCache
+from infra.usecases.presence import PresenceRecorder
 
 
 @dataclass(frozen=True)
@@ -202,12 +203,14 @@ class Ingestor:
     """Authenticate devices and turn their requests into confirmed Pub/Sub messages."""
 
     def __init__(self, verifier: TokenVerifier, directory: DeviceDirectory, publisher: Publisher, gateway: str,
-                 limits: Limits | None = None, *, clock_ns: Callable[[], int] = time.time_ns):
+                 limits: Limits | None = None, *, presence: PresenceRecorder | None = None,
+                 clock_ns: Callable[[], int] = time.time_ns):
         self.verifier = verifier
         self.directory = directory
         self.publisher = publisher
         self.gateway = gateway
         self.limits = limits or Limits()
+        self.presence = presence  # every authenticated request and accepted message counts as a sighting
         self._bucket = TokenBucket(self.limits.rate_per_second, self.limits.burst)
         self._receive_clock = ReceiveClock(clock_ns)
         self._deliveries = RecentDeliveries()
@@ -225,8 +228,26 @@ class Ingestor:
                                                                                         "invalid_token")
             raise ForbiddenError(exc.message, code=code) from None
         identity = Identity(claims.subject, claims.version, claims.expires_at)
-        self._current_device(identity)
+        self._seen(self._current_device(identity))
         return identity
+
+    def check_rate(self, identity: Identity) -> None:
+        """Spend one request of the device's budget on this instance (telemetry and device control share it).
+
+        Raises:
+            RateLimitedError: 429 with the seconds to wait.
+        """
+        retry_after = self._bucket.take(identity.device_id)
+        if retry_after is not None:
+            raise RateLimitedError("too many requests from this device", retry_after=int(retry_after) + 1)
+
+    def device_of(self, identity: Identity) -> DeviceProfile:
+        """The authenticated device's profile (cached), if its key is still current.
+
+        Raises:
+            ForbiddenError: code ``revoked_token`` when the device is gone or its key was rotated.
+        """
+        return self._current_device(identity)
 
     def still_valid(self, identity: Identity) -> bool:
         """True while the token has not expired and its key was not rotated (cached check)."""
@@ -249,9 +270,7 @@ class Ingestor:
         Raises:
             RateLimitedError, PayloadTooLargeError, BadRequestError, ValidationError, ForbiddenError.
         """
-        retry_after = self._bucket.take(identity.device_id)
-        if retry_after is not None:
-            raise RateLimitedError("too many requests from this device", retry_after=int(retry_after) + 1)
+        self.check_rate(identity)
         delivery = None
         if isinstance(body, (bytes, bytearray, memoryview)):
             if len(body) > self.limits.max_body_bytes:
@@ -278,6 +297,7 @@ class Ingestor:
         attributes = {"device_id": device.id, "owner_id": device.owner_id, "gateway": self.gateway,
                       "schema": MESSAGE_SCHEMA}
         sent = len(body) if isinstance(body, list) else 1
+        self._seen(device)
         return Batch(orjson.dumps(message), attributes, sent, sent - len(records))
 
     def refusal(self, identity: Identity, error: AppError, body: bytes) -> Batch:
@@ -338,6 +358,10 @@ class Ingestor:
         if device.key_version != identity.key_version:
             raise ForbiddenError("the device key was rotated; download the new key", code="revoked_token")
         return device
+
+    def _seen(self, device: DeviceProfile) -> None:
+        if self.presence is not None:
+            self.presence.seen(device.id, device.owner_id)
 
     def _normalise(self, device: DeviceProfile, body: Any, now_ns: int):
         try:

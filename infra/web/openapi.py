@@ -39,11 +39,14 @@ _ERRORS = {
     400: ("BadRequest", "Malformed JSON, a body that is not an object, or a field that is unknown, read-only, "
                         "missing or invalid (codes `bad_request`, `unknown_field`, `read_only_field`, "
                         "`missing_field`, `invalid_field`, `invalid_mapping`, `unknown_sensor_type`, "
-                        "`weak_password`, `invalid_query`)."),
+                        "`weak_password`, `invalid_query`, `invalid_header`)."),
     401: ("Unauthorized", "No bearer token (`unauthorized`), or one that is not valid here (`invalid_token`)."),
     403: ("Forbidden", "Authenticated, but the role (or rule) does not allow this (`forbidden`)."),
     404: ("NotFound", "No such object, or one of another tenant (`not_found`)."),
     409: ("Conflict", "The request conflicts with the current state."),
+    412: ("PreconditionFailed", "The version the request names (`If-Match`) is no longer current "
+                                "(`version_conflict`): read it again, then retry."),
+    413: ("TooLarge", "The body, or a document in it, is larger than its limit (`too_large`)."),
     415: ("UnsupportedMediaType", "The body is declared as something other than JSON."),
     429: ("RateLimited", "Too many attempts; retry after `Retry-After` seconds (`rate_limited`)."),
 }

@@ -1,8 +1,8 @@
 """The composition root of one Flask app: the adapters plugged into the use cases, each built on first use.
 
 ``wiring_of(app)`` is the one way routes (and ``infra.web.auth``) reach their dependencies: the repository, token
-issuer and verifier, revocation cache, password hasher and sign-in policy of the management API; the telemetry
-reader of the data API; the ingestor of a gateway; the push indexer and verifier of the pipeline. Nothing connects
+issuer and verifier, revocation cache, password hasher and sign-in policy of the management API; device control
+(status, twins, commands) of api-devices; the telemetry reader of the data API; the ingestor of a gateway; the push indexer and verifier of the pipeline. Nothing connects
 before first use. Tests replace a dependency by assigning the attribute (``wiring_of(app).ingestor = fake``).
 """
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from infra.adapters.keys import SigningKey
     from infra.adapters.passwords import BoundedPasswords
     from infra.usecases.accounts import AdminAccount, SignInPolicy
+    from infra.usecases.control import OwnerControl
+    from infra.usecases.device_control import DeviceControl
     from infra.usecases.indexing import PushIndexer
     from infra.usecases.ingest import Ingestor
     from infra.usecases.revocation import RevocationCache
@@ -35,14 +37,15 @@ EXTENSION = "iot.wiring"
 class Wiring:
     """Lazily built dependencies of one app over the process's shared clients.
 
-    A gateway sets its ``ingestor`` when it builds its app (``infra.wiring.gateway.build_ingestor``); gateway-ws
-    keeps its socket bookkeeping in ``extras``.
+    A gateway sets its ``ingestor`` (and gateway-http its ``device_control``) when it builds its app
+    (``infra.wiring.gateway``); gateway-ws keeps its socket bookkeeping in ``extras``.
     """
 
     def __init__(self, settings: Settings, clients: Clients):
         self.settings = settings
         self.clients = clients
         self.ingestor: Ingestor | None = None
+        self.device_control: DeviceControl | None = None
         self.extras: dict[str, Any] = {}
 
     def load_configuration(self, *, signing: bool = True, admin: bool = False) -> None:
@@ -139,6 +142,15 @@ class Wiring:
         from infra.adapters.firestore_rejections import FirestoreRejections
 
         return FirestoreRejections(self.clients.firestore)
+
+    @cached_property
+    def control(self) -> OwnerControl:
+        """The owner's side of device control: status, twins and commands, nudging the gateways."""
+        from infra.adapters.firestore_control import FirestoreControl
+        from infra.usecases.control import OwnerControl, StatusPolicy
+
+        policy = StatusPolicy.from_seconds(self.settings.online_window, self.settings.presence_interval)
+        return OwnerControl(self.repository, FirestoreControl(self.clients.firestore), self.clients.control_bus, policy)
 
     # --- reading telemetry --------------------------------------------------------------------------------------
 

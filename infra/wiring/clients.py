@@ -28,6 +28,7 @@ class Clients:
         self.settings = settings
         self._lock = threading.Lock()
         self._closers: list[Callable[[], None]] = []
+        self._finalizers: list[Callable[[], None]] = []  # at_close's, run before any client closes
 
     def for_service(self, name: str) -> Clients:
         """The clients the service ``name`` (a member of this process) uses.
@@ -79,6 +80,22 @@ class Clients:
         return None  # the publisher's own
 
     @cached_property
+    def control_bus(self):
+        """The device-control nudge publisher (see infra.adapters.pubsub_control)."""
+        from infra.adapters.pubsub_control import PubSubControlBus
+
+        with self._lock:
+            bus = PubSubControlBus.from_settings(self.settings)
+            self._closers.append(bus.stop)
+            return bus
+
+    def at_close(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` at ``close()``, before any client is closed (e.g. a last flush through a client that may be
+        created only later, on first use)."""
+        with self._lock:
+            self._finalizers.append(closer)
+
+    @cached_property
     def elasticsearch(self):
         """The Elasticsearch client (ELASTICSEARCH_URL, with ELASTICSEARCH_API_KEY when set).
 
@@ -102,8 +119,8 @@ class Clients:
 
     def close(self) -> None:
         """Flush and close every client that was created (at worker exit)."""
-        while self._closers:
-            closer = self._closers.pop()
+        while self._finalizers or self._closers:
+            closer = (self._finalizers or self._closers).pop()
             try:
                 closer()
             except Exception:  # one failing close must not keep the others open
@@ -116,7 +133,7 @@ class RoleClients(Clients):
 
     def __init__(self, shared: Clients, service: str, permissions: Permissions):
         super().__init__(shared.settings)
-        self._lock, self._closers = shared._lock, shared._closers  # the process's close() closes these too
+        self._lock, self._closers, self._finalizers = shared._lock, shared._closers, shared._finalizers  # the process's close() closes these too
         self._shared = shared
         self.service = service
         self.permissions = permissions

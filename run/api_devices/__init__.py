@@ -1,4 +1,5 @@
-"""api-devices: devices, their sensors and sensor tree, and device keys."""
+"""api-devices: devices (with their status), their sensors and sensor tree, device keys, and device control: the
+twin and commands."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.web.app import create_flask_app
 from infra.wiring import wiring_of
+from run.api_devices.control_views import bp as control_bp
 from run.api_devices.views import bp
 
 
@@ -16,4 +18,5 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None)
     app = create_flask_app("api-devices", settings, clients)
     wiring_of(app).load_configuration()
     app.register_blueprint(bp)
+    app.register_blueprint(control_bp)
     return app

@@ -7,13 +7,18 @@ from infra.web.openapi import (DESCRIPTION_FIELD, DESCRIPTION_INPUT, ID, LIST_PA
                            obj, operation, keyholder_fragment, path_parameter, query_parameter, ref)
 from infra.domain.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from infra.domain.telemetry import SENSOR_TYPES, TYPE_ALIASES
+from run.api_devices.control_openapi import STATUS_FILTER
 
 TAG = "devices"
 TAGS = [{"name": TAG, "description": "Devices, their sensors (grouped in a tree) and device keys."}]
 
 _SCHEMAS, _PATHS, DEVICE_ID = keyholder_fragment(
-    "device", TAG, deletes="with its sensors and their grants",
+    "device", TAG, deletes="with its sensors and their grants, its twin and its commands",
     key_description="A device token (audience `device`) for the current key version.")
+# Every device reply carries the device's status, and the list filters by it (run/api_devices/device_replies.py).
+_SCHEMAS["Device"]["properties"]["status"] = ref("DeviceStatus")
+_SCHEMAS["Device"]["required"].append("status")
+_PATHS["/api/devices"]["get"]["parameters"].append(STATUS_FILTER)
 SENSOR_ID = path_parameter("sensor_id", "The sensor's id.")
 SENSOR_TYPE = {"type": "string", "enum": list(SENSOR_TYPES)}
 PATH = {"type": "array", "maxItems": PATH_MAX_DEPTH,

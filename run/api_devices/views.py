@@ -1,4 +1,4 @@
-"""api-devices routes: devices, their sensors and sensor tree, and device keys."""
+"""api-devices routes: devices (each reply with its status), their sensors and sensor tree, and device keys."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from infra.web.paging import page_reply, page_request
 from infra.domain.claims import DEVICE
 from infra.web.app import json_body
 from infra.wiring import wiring_of
+from run.api_devices.device_replies import DeviceReplies
 from run.keyholder_routes import Endpoints, add_keyholder_routes
 
 bp = Blueprint("devices", __name__)
 add_keyholder_routes(bp, DEVICE, Endpoints(
     list="list_devices", create="create_device", get="get_device", patch="patch_device", delete="delete_device",
-    key="get_device_key", rotate="rotate_device_key"))
+    key="get_device_key", rotate="rotate_device_key"), DeviceReplies())
 
 
 @bp.get("/api/devices/<device_id>/rejections")

@@ -30,7 +30,7 @@ from run.gateway_mqtt.server import serve
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# Threads for Firestore reads; only cache misses use them.
+# Threads for Firestore reads and presence writes; cache misses and sightings use them.
 IO_THREADS = 16
 
 
@@ -142,8 +142,9 @@ def limits_for(settings: Settings) -> Limits:
 def main(settings: Settings, port: int) -> int:
     """Serve MQTT until SIGTERM; return the exit code."""
     clients = Clients(settings).for_service("gateway-mqtt")
-    ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop)
     executor = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="mqtt-io")
+    ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop,
+                              presence_submit=executor.submit)
     offload = Offloader(executor)
     try:
         sink = PubSubSink(ingestor, offload)

@@ -52,7 +52,8 @@ class SeededWorld:
         self.seed_objects()
 
     def seed_objects(self) -> None:
-        """Create the owner's device, its sensors (one in a group path) with readings, a consumer and a grant."""
+        """Create the owner's device, its sensors (one in a group path) with readings, a consumer and a grant, and a
+        command to the device."""
         owner, owner_id = self.owner, self.owner.me()["id"]
         device = owner.create_device("schema", "seeded for the schema tests")["id"]
         granted = owner.create_sensor(device, "temperature", {"type": "double", "unit": "°C"},
@@ -60,6 +61,7 @@ class SeededWorld:
         other = owner.create_sensor(device, "label", '{"type": "keyword"}')["id"]
         consumer = owner.create_consumer("dashboard")["id"]
         owner.grant(consumer, granted)
+        command = owner.send_command(device, "reboot", {"delay": 5})["id"]
         now = time.time_ns()
         bulk_index(self.es, [build_document({"sensor_id": sensor, "type": kind, "value": value,
                                              "timestamp": now - i * 1_000_000_000},
@@ -68,7 +70,8 @@ class SeededWorld:
                              for sensor, (kind, value) in zip((granted, other), READINGS)
                              for i in range(READINGS_PER_SENSOR)])
         self.ids = {"user_id": [owner_id], "device_id": [device], "sensor_id": [granted, other],
-                    "consumer_id": [consumer], "index": [granted, f"{granted},{other}", other]}
+                    "consumer_id": [consumer], "index": [granted, f"{granted},{other}", other],
+                    "command_id": [command]}
         self.tokens = {"user": owner.token, "admin": self.admin.token,
                        "consumer": owner.consumer_key(consumer)["token"], "device": owner.device_key(device)["token"]}
 

@@ -25,13 +25,14 @@ BAD_TOKENS = ("consumer", "device", "expired", "foreign_key", "alg_none")
 
 @dataclass
 class World:
-    """Objects of user A that a cell acts on: device with two sensors, a consumer granted the first one."""
+    """Objects of user A that a cell acts on: device with two sensors and a command, a consumer granted the first sensor."""
 
     device: str
     sensor: str
     spare_sensor: str
     consumer: str
     victim_user: str
+    command: str
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class Route:
 
     def path(self, world: World) -> str:
         return (self.rule.replace("<user_id>", world.victim_user).replace("<device_id>", world.device)
-                .replace("<sensor_id>", world.sensor).replace("<consumer_id>", world.consumer))
+                .replace("<sensor_id>", world.sensor).replace("<consumer_id>", world.consumer)
+                .replace("<command_id>", world.command))
 
 
 def _expect(admin: int, owner: int, other: int, public: int | None = None) -> dict[str, int]:
@@ -83,6 +85,11 @@ ROUTES = [
     Route("GET", "/api/devices/<device_id>/tree", _expect(**OWNED)),
     Route("GET", "/api/devices/<device_id>/rejections", _expect(**OWNED)),
     Route("GET", "/api/devices/<device_id>/sensors", _expect(**OWNED)),
+    Route("GET", "/api/devices/<device_id>/twin", _expect(**OWNED)),
+    Route("PUT", "/api/devices/<device_id>/twin/desired", _expect(**OWNED), body=lambda w: {"rate": 5}),
+    Route("GET", "/api/devices/<device_id>/commands", _expect(**OWNED)),
+    Route("POST", "/api/devices/<device_id>/commands", _expect(201, 201, 404), body=lambda w: {"name": "reboot"}),
+    Route("GET", "/api/devices/<device_id>/commands/<command_id>", _expect(**OWNED)),
     Route("POST", "/api/devices/<device_id>/sensors", _expect(201, 201, 404),
           body=lambda w: {"name": "matrix sensor", "mapping": {"type": "long"}}),
     Route("GET", "/api/devices/<device_id>/sensors/<sensor_id>", _expect(**OWNED)),
@@ -138,7 +145,8 @@ def _world(owner, admin) -> World:
     consumer = owner.create_consumer("matrix consumer")
     owner.grant(consumer["id"], sensor["id"])
     victim = admin.create_user(f"v{time.time_ns()}", PASSWORD)
-    return World(device["id"], sensor["id"], spare["id"], consumer["id"], victim["id"])
+    command = owner.send_command(device["id"], "reboot")
+    return World(device["id"], sensor["id"], spare["id"], consumer["id"], victim["id"], command["id"])
 
 
 def test_every_management_route_is_in_the_matrix(served_routes):

@@ -23,7 +23,10 @@ def test_create_answers_201_with_the_object_at_top_level(new_user):
     device = response.json()
     assert response.headers["Location"] == f"/api/devices/{device['id']}"
     assert device["owner_id"] == user.user["id"] and device["key_version"] == 1
-    assert set(device) == {"id", "owner_id", "name", "description", "key_version", "created_at", "updated_at"}
+    assert set(device) == {"id", "owner_id", "name", "description", "key_version", "created_at", "updated_at",
+                           "status"}
+    assert device["status"] == {"online": False, "connected": False, "protocols": [], "connected_since": None,
+                                "last_seen": None}
     sensor = user.request("POST", f"/api/devices/{device['id']}/sensors",
                           json={"name": "t", "mapping": '{"type": "float", "unit": "°C"}'})
     assert sensor.status_code == 201

@@ -138,6 +138,17 @@ def test_only_the_gateways_publish_and_the_pipeline_is_private(terraform):
             assert deployment_from_terraform(terraform, name).ingress == "internal-and-cloud-load-balancing", name
 
 
+def test_only_api_devices_nudges_the_gateways_which_write_device_state(terraform):
+    services = terraform.locals["services"]
+    assert {name for name in NAMES if services[name]["nudges"]} == {"api-devices"}
+    grant = terraform.resource("google_pubsub_topic_iam_member.control_publisher")
+    assert (grant["topic"], grant["role"]) == ("${google_pubsub_topic.control.id}", "roles/pubsub.publisher")
+    assert "service.nudges" in grant["for_each"]
+    # twins (reported state), commands (delivered, answered) and presence are written by the gateways
+    for name in ("gateway-http", "gateway-ws", "gateway-mqtt"):
+        assert services[name]["firestore"] == "roles/datastore.user", name
+
+
 def test_pubsub_resources_are_named_by_the_topology_file(terraform):
     assert terraform.locals["topology"] == '${jsondecode(file("${path.module}/../infra/pubsub_topology.json"))}'
     topology = PubSubTopology.load()
@@ -146,6 +157,7 @@ def test_pubsub_resources_are_named_by_the_topology_file(terraform):
         "google_pubsub_topic.dead_letter": topology.dead_letter_topic,
         "google_pubsub_subscription.indexer": topology.push_subscription,
         "google_pubsub_subscription.dead_letter_hold": topology.dead_letter_subscription,
+        "google_pubsub_topic.control": topology.control_topic,
     }
     fields = {value: key for key, value in vars(topology).items()}
     for address, expected in names.items():

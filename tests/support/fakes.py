@@ -2,7 +2,9 @@
 
 ``InMemoryRepository`` behaves as ``infra.adapters.firestore.FirestoreRepository`` does, down to the cascades,
 the duplicates refused, paging by id and the sign-in throttle; ``tests/integration/test_repository_contract.py``
-runs the same scenarios against both, so a divergence fails there. Not thread-safe: for single-threaded tests.
+runs the same scenarios against both, so a divergence fails there. ``InMemoryControl`` is the same for
+``infra.adapters.firestore_control.FirestoreControl`` (``tests/integration/test_control_store_contract.py``). Not
+thread-safe: for single-threaded tests.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import hashlib
 import hmac
 import time
 from dataclasses import MISSING, fields
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from infra.domain.claims import AUDIENCES, CONSUMER, DEVICE, USER, Claims, TokenError
+from infra.domain.control import OPEN_STATUSES, Command, Sighting, Status, Twin, session_status
+from infra.domain.ports import PublishError
 from infra.domain.model import (USERNAME_PATTERN, Consumer, Device, DuplicateError, Grant, KeyHolder, Page,
                                 PageRequest, Sensor, User, grant_id, utc_now, valid_id)
 
@@ -322,3 +326,87 @@ class FakeTokens:
         if claims.expired():
             raise TokenError("expired", "the token has expired")
         return claims
+
+
+class InMemoryControl:
+    """The ``ControlStore`` port in dictionaries: twins and commands stored as copies, presence as Firestore keeps
+    it (``last_seen`` and a map of sessions), commands listed in id order (newest first, as their ids sort)."""
+
+    def __init__(self):
+        self.twins: dict[str, Twin] = {}
+        self.commands: dict[str, Command] = {}
+        self.presence: dict[str, dict[str, Any]] = {}
+
+    def get_twin(self, device_id: str) -> Twin | None:
+        return copy.deepcopy(self.twins.get(device_id))
+
+    def get_twins(self, device_ids: Sequence[str]) -> dict[str, Twin]:
+        return {i: copy.deepcopy(self.twins[i]) for i in device_ids if i in self.twins}
+
+    def update_twin(self, device_id: str, owner_id: str, change: Callable[[Twin], Twin]) -> Twin:
+        twin = change(self.get_twin(device_id) or Twin(device_id, owner_id))  # may raise: nothing stored
+        self.twins[device_id] = copy.deepcopy(twin)
+        return twin
+
+    def create_command(self, command: Command) -> None:
+        if command.id in self.commands:
+            raise DuplicateError(command.id)  # Firestore: AlreadyExists
+        self.commands[command.id] = copy.deepcopy(command)
+
+    def get_command(self, command_id: str) -> Command | None:
+        return copy.deepcopy(self.commands.get(command_id))
+
+    def update_command(self, command_id: str, change: Callable[[Command], Command]) -> Command | None:
+        command = self.get_command(command_id)
+        if command is None:
+            return None
+        command = change(command)
+        self.commands[command_id] = copy.deepcopy(command)
+        return command
+
+    def list_commands(self, device_id: str, page: PageRequest,
+                      statuses: Sequence[str] | None = None) -> Page[Command]:
+        ids = sorted(i for i, c in self.commands.items() if c.device_id == device_id
+                     and (not statuses or c.status in statuses) and (not page.cursor or i > page.cursor))
+        more = len(ids) > page.limit
+        ids = ids[:page.limit]
+        return Page([self.get_command(i) for i in ids], ids[-1] if more else None)
+
+    def open_commands(self, device_id: str, now, limit: int) -> list[Command]:
+        open_ = [c for c in self.commands.values() if c.device_id == device_id and c.status in OPEN_STATUSES
+                 and c.expires_at > now]
+        soonest = sorted(open_, key=lambda c: c.expires_at)[:limit]  # Firestore orders by expiry, then limits
+        return [copy.deepcopy(c) for c in sorted(soonest, key=lambda c: (c.created_at, c.id))]
+
+    def statuses(self, device_ids: Sequence[str], live_since) -> dict[str, Status]:
+        return {i: session_status(self.presence[i].get("last_seen"), self.presence[i].get("sessions", {}),
+                                  live_since) if i in self.presence else Status()
+                for i in device_ids if valid_id(i)}
+
+    def record_seen(self, seen: Mapping[str, Sighting]) -> None:
+        for device_id, sighting in seen.items():
+            record = self.presence.setdefault(device_id, {"sessions": {}})
+            record.update(owner_id=sighting.owner_id, device_id=device_id, last_seen=sighting.at)
+            for session in sighting.sessions:  # a merged write: a closed session comes back as {seen} alone
+                record["sessions"].setdefault(session, {})["seen"] = sighting.at
+
+    def open_session(self, device_id: str, owner_id: str, session: str, protocol: str, now) -> None:
+        record = self.presence.setdefault(device_id, {"sessions": {}})
+        record.update(owner_id=owner_id, device_id=device_id, last_seen=now)
+        record["sessions"][session] = {"protocol": protocol, "since": now, "seen": now}
+
+    def close_session(self, device_id: str, session: str) -> None:
+        self.presence.get(device_id, {}).get("sessions", {}).pop(session, None)
+
+
+class FakeControlBus:
+    """The ``ControlBus`` port: remembers every nudge (``published``), or refuses them all while ``down``."""
+
+    def __init__(self):
+        self.published: list[tuple[str, str, dict]] = []
+        self.down = False
+
+    def publish(self, kind: str, device_id: str, body: Mapping[str, Any]) -> None:
+        if self.down:
+            raise PublishError("the bus is down")
+        self.published.append((kind, device_id, copy.deepcopy(dict(body))))

@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from infra.domain.control import (COMMAND_MAX_TTL, DELIVERED, EXPIRED, FAILED, QUEUED, SUCCEEDED, TWIN_MAX_BYTES,
-                                  Status, Twin, VersionConflictError, delta, merge_patch, new_command)
+                                  Status, Twin, VersionConflictError, delta, etag, merge_patch, new_command,
+                                  new_command_id, parse_etag, session_status)
+from infra.domain.model import valid_id
 from infra.domain.errors import BadRequestError, ConflictError, PayloadTooLargeError
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -77,3 +79,31 @@ def test_status_is_online_when_connected_or_seen_lately():
     seen = Status(last_seen=T0)
     assert seen.online(T0 + timedelta(seconds=299), window) and not seen.online(T0 + timedelta(seconds=301), window)
     assert not Status().online(T0, window)
+
+
+def test_command_ids_are_valid_ids_that_sort_newest_first():
+    ids = [new_command_id(T0 + timedelta(microseconds=i)) for i in range(3)]
+    assert all(valid_id(i) for i in ids) and sorted(ids) == ids[::-1]
+    assert new_command_id(T0) != new_command_id(T0)
+
+
+@pytest.mark.parametrize("header, version", [(None, None), ("*", None), ('"3"', 3), ('W/"12"', 12), ("7", 7)])
+def test_entity_tags_name_a_version(header, version):
+    assert parse_etag(header, "If-Match") == version
+    assert parse_etag(etag(5), "If-Match") == 5
+
+
+@pytest.mark.parametrize("header", ['"a"', '"1", "2"', '"-1"', '"1.5"', '"' + "9" * 19 + '"'])
+def test_a_malformed_entity_tag_is_a_bad_request(header):
+    with pytest.raises(BadRequestError) as caught:
+        parse_etag(header, "If-None-Match")
+    assert caught.value.code == "invalid_header"
+
+
+def test_sessions_not_refreshed_since_the_bound_or_half_written_do_not_count():
+    sessions = {"i1/a": {"protocol": "ws", "since": T0, "seen": T0 + timedelta(seconds=50)},
+                "i2/b": {"protocol": "mqtt", "since": T0 - timedelta(seconds=5)},  # never refreshed
+                "i3/c": {"seen": T0 + timedelta(seconds=60)}}  # a refresh that raced its close
+    status = session_status(T0, sessions, T0 + timedelta(seconds=30))
+    assert status == Status(last_seen=T0, protocols=("ws",), connected_since=T0)
+    assert session_status(T0, sessions, T0 - timedelta(seconds=10)).connected_since == T0 - timedelta(seconds=5)

@@ -88,6 +88,7 @@ export async function call(method, path, options) {
 export const get = (path, query) => call("GET", path, { query });
 export const post = (path, body) => call("POST", path, { body: body ?? {} });
 export const patch = (path, body) => call("PATCH", path, { body });
+export const put = (path, body, query) => call("PUT", path, { body, query });
 export const del = (path) => call("DELETE", path);
 
 // Every item of a paged list (follows next_cursor).

@@ -1,9 +1,13 @@
-// One device: details (rename, delete), sensor tree (add, delete), key, refused telemetry, a curl example.
+// One device: its status, details (rename, delete), sensor tree (add, delete), desired and reported state,
+// commands, key, refused telemetry, a curl example.
 
 import { del, enc, get, patch, post } from "../api.js";
 import { attempt, breadcrumbs, clear, field, flash, formatTime, h, pageHeader } from "../dom.js";
 import { keyPanel } from "./key_panel.js";
 import { curlExample } from "./curl_example.js";
+import { commandsPanel } from "./commands_panel.js";
+import { statusView } from "./device_status.js";
+import { twinPanel } from "./twin_panel.js";
 
 export const SENSOR_TYPES = ["double", "long", "boolean", "keyword"];
 
@@ -13,6 +17,9 @@ export async function renderDevice(main, deviceId) {
   document.title = `${device.name} · IoT console`;
   const title = h("h1", {}, device.name);
   const description = h("p", { class: "description", id: "device-description-text" }, device.description);
+  const status = h("p", { id: "device-status" }, statusView(device.status));
+  const twin = twinPanel(deviceId);
+  const commands = commandsPanel(deviceId);
   const treeSlot = h("div", { id: "sensor-tree" });
   const example = curlExample(deviceId);
 
@@ -145,10 +152,12 @@ export async function renderDevice(main, deviceId) {
     onClick: () => attempt(rejectionsSlot, refreshRejections, rejectionsButton) }, "Refresh");
 
   const crumbs = breadcrumbs(["Devices", "#/devices"], [device.name]);
-  main.append(crumbs, pageHeader(title), description,
+  main.append(crumbs, pageHeader(title), description, status,
     h("section", { class: "card", "aria-labelledby": "sensors-title" },
       h("h2", { id: "sensors-title" }, "Sensors"), treeSlot),
     sensorForm,
+    twin.element,
+    commands.element,
     keyPanel({ kind: "devices", id: deviceId, noun: "device", onKey: (token) => example.setKey(token) }),
     example.element,
     h("section", { class: "card", "aria-labelledby": "rejections-title" },
@@ -156,5 +165,5 @@ export async function renderDevice(main, deviceId) {
       h("p", { class: "muted" }, "Readings the platform accepted at the gateway but could not store, newest first."),
       rejectionsSlot),
     editForm);
-  await Promise.all([refreshTree(), attempt(rejectionsSlot, refreshRejections)]);
+  await Promise.all([refreshTree(), attempt(rejectionsSlot, refreshRejections), twin.refresh(), commands.refresh()]);
 }

@@ -1,7 +1,8 @@
-// Devices: list, create, delete.
+// Devices: list (with their status, filtered online or offline), create, delete.
 
 import { del, enc, listAll, post } from "../api.js";
 import { attempt, clear, field, flash, formatTime, h, pageHeader } from "../dom.js";
+import { statusView } from "./device_status.js";
 
 export async function renderDevices(main) {
   const listSlot = h("div", { id: "device-list", class: "card table-card" },
@@ -15,20 +16,28 @@ export async function renderDevices(main) {
       field({ label: "Description", name: "description", id: "device-description", maxlength: 1000 })),
     errors, h("div", { class: "actions" }, button));
 
+  const filter = field({ label: "Show", name: "status", id: "device-status-filter",
+    options: [{ value: "", label: "all devices" }, { value: "online", label: "online" },
+      { value: "offline", label: "offline" }] });
+  filter.querySelector("select").addEventListener("change", () => attempt(listSlot, refresh));
+
   async function refresh() {
-    const devices = await listAll("/api/devices");
+    const status = filter.querySelector("select").value;
+    const devices = await listAll("/api/devices", { status });
     clear(listSlot);
     if (!devices.length) {
-      listSlot.append(h("p", { class: "empty" }, "No devices yet: create one below."));
+      listSlot.append(h("p", { class: "empty" }, status ? `No ${status} devices.` : "No devices yet: create one below."));
       return;
     }
     devices.sort((a, b) => a.name.localeCompare(b.name));
     listSlot.append(h("table", { class: "list" },
       h("caption", { class: "sr-only" }, "Your devices"),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Description"),
-        h("th", { scope: "col" }, "Created"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Status"),
+        h("th", { scope: "col" }, "Description"), h("th", { scope: "col" }, "Created"),
+        h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
       h("tbody", {}, devices.map((device) => h("tr", { dataset: { id: device.id } },
         h("td", {}, h("a", { href: `#/devices/${enc(device.id)}`, class: "device-link" }, device.name)),
+        h("td", { class: "status" }, statusView(device.status)),
         h("td", { class: "description" }, device.description),
         h("td", { class: "nowrap" }, formatTime(device.created_at)),
         h("td", { class: "actions" }, h("button", {
@@ -60,6 +69,6 @@ export async function renderDevices(main) {
     }
   });
 
-  main.append(pageHeader("Devices"), listSlot, form);
+  main.append(pageHeader("Devices", filter), listSlot, form);
   await refresh();
 }

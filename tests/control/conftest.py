@@ -1,0 +1,58 @@
+"""Device control end to end: the composed API and gateway-http as real processes on the emulators; an owner acting
+through the API and a device through the gateway with its key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from emulators.api_client import ApiClient
+from tests.support.accounts import signed_in_admin
+from tests.support.names import unique
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="package")
+def services(stack):
+    """The API and gateway-http (own instances)."""
+    stack.start_service("api", key="ctl-api")
+    stack.start_service("gateway-http", key="ctl-gateway-http")
+    yield {"api": stack.url("ctl-api", ""), "gateway": stack.url("ctl-gateway-http", "")}
+    for key in ("ctl-gateway-http", "ctl-api"):
+        stack.stop_service(key)
+
+
+@dataclass
+class HttpDevice:
+    """A device talking to gateway-http with its key."""
+
+    id: str
+    key: str
+    gateway: str
+    session: requests.Session
+
+    def request(self, method: str, path: str, *, token: str | None = None, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token or self.key}", **kwargs.pop("headers", {})}
+        return self.session.request(method, self.gateway + path, headers=headers, timeout=60, **kwargs)
+
+
+@pytest.fixture
+def owner(stack, services, firestore_db) -> ApiClient:
+    """A fresh user signed in to the API."""
+    admin = signed_in_admin(stack.settings(), firestore_db, services["api"])
+    username = unique("u").replace("-", "")
+    admin.create_user(username, PASSWORD)
+    client = ApiClient(services["api"])
+    client.signin(username, PASSWORD)
+    return client
+
+
+@pytest.fixture
+def device(owner, services) -> HttpDevice:
+    """A device of ``owner``, with its key."""
+    device_id = owner.create_device("thermostat")["id"]
+    with requests.Session() as session:
+        yield HttpDevice(device_id, owner.device_key(device_id)["token"], services["gateway"], session)
