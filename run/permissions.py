@@ -25,8 +25,11 @@ PUBSUB_PUSH = "pubsub-push"
 DEFAULT_DATABASE = "(default)"
 CREDENTIALS_DATABASE = "iot-credentials"
 
-# The one topic services publish to.
-TELEMETRY = PubSubTopology.load().topic
+# The topics services publish to: readings (the gateways), nudges to the gateway instances (api-devices). Unprefixed:
+# each environment's names start with its IOT_PUBSUB_PREFIX (terraform var.environment).
+_TOPOLOGY = PubSubTopology.load()
+TELEMETRY = _TOPOLOGY.topic
+DEVICE_CONTROL = _TOPOLOGY.control_topic
 
 
 @dataclass(frozen=True)
@@ -47,17 +50,19 @@ ELASTICSEARCH_WRITER_KEY = Secret("ELASTICSEARCH_API_KEY", "iot-elasticsearch-wr
 
 @dataclass(frozen=True)
 class Permissions:
-    """One service's row: Firestore access per database, the topic it may publish to, its secrets, its invokers."""
+    """One service's row: Firestore access per database, the topics it may publish to, its secrets, its invokers."""
 
     firestore: str = NONE  # the (default) database: NONE, READ or WRITE
     credentials: str = NONE  # the credentials' database (CREDENTIALS_DATABASE): NONE or WRITE
-    publishes: str | None = None  # the topic it may publish to
+    publishes: tuple[str, ...] = ()  # the topics it may publish to (TELEMETRY, DEVICE_CONTROL)
     secrets: tuple[Secret, ...] = ()
     invokers: str = PUBLIC
 
     def __post_init__(self):
         if self.firestore not in (NONE, READ, WRITE) or self.credentials not in (NONE, WRITE):
             raise ValueError(f"unknown Firestore access in {self}")
+        if not set(self.publishes) <= {TELEMETRY, DEVICE_CONTROL}:
+            raise ValueError(f"unknown topic in {self}")
         if self.invokers not in (PUBLIC, PUBSUB_PUSH):
             raise ValueError(f"unknown invokers {self.invokers!r}")
 
@@ -73,14 +78,16 @@ _ISSUER = (SIGNING_KEY, JWKS)
 
 PERMISSIONS: dict[str, Permissions] = {
     "api-users": Permissions(firestore=WRITE, credentials=WRITE, secrets=(*_ISSUER, ADMIN_PASSWORD)),
-    "api-devices": Permissions(firestore=WRITE, secrets=_ISSUER),
+    # It nudges the gateway instances after a new command or desired state (docs/device-control.md).
+    "api-devices": Permissions(firestore=WRITE, publishes=(DEVICE_CONTROL,), secrets=_ISSUER),
     "api-consumers": Permissions(firestore=WRITE, secrets=_ISSUER),
     "api-data": Permissions(firestore=READ, secrets=(JWKS, ELASTICSEARCH_READER_KEY)),
     "web": Permissions(),
-    "gateway-http": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
-    "gateway-ws": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    # The gateways write devices' twins, commands and presence (docs/device-control.md).
+    "gateway-http": Permissions(firestore=WRITE, publishes=(TELEMETRY,), secrets=(JWKS,)),
+    "gateway-ws": Permissions(firestore=WRITE, publishes=(TELEMETRY,), secrets=(JWKS,)),
     # It reports the payloads it refuses on Pub/Sub for the pipeline to record (run/gateway_mqtt/main.py PubSubSink)
     # rather than holding a Firestore write role, which would let an internet-facing process change every document.
-    "gateway-mqtt": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    "gateway-mqtt": Permissions(firestore=WRITE, publishes=(TELEMETRY,), secrets=(JWKS,)),
     "pipeline": Permissions(firestore=WRITE, secrets=(ELASTICSEARCH_WRITER_KEY,), invokers=PUBSUB_PUSH),
 }

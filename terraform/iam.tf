@@ -59,22 +59,19 @@ resource "google_project_iam_member" "credentials" {
   }
 }
 
-# Gateways publish telemetry, on that one topic only.
-resource "google_pubsub_topic_iam_member" "publisher" {
-  for_each = { for name, service in local.services : name => service if service.publishes }
-
-  topic  = google_pubsub_topic.telemetry.id
-  role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.service[each.key].email}"
+# Each service publishes to its `publishes` topics only: the gateways to telemetry, api-devices to device-control.
+locals {
+  publisher_grants = merge([for name, service in local.services : {
+    for topic in service.publishes : "${name}/${topic}" => { service = name, topic = topic }
+  }]...)
 }
 
-# api-devices nudges the gateway instances after a new command or desired state, on that one topic only.
-resource "google_pubsub_topic_iam_member" "control_publisher" {
-  for_each = { for name, service in local.services : name => service if service.nudges }
+resource "google_pubsub_topic_iam_member" "publisher" {
+  for_each = local.publisher_grants
 
-  topic  = google_pubsub_topic.control.id
+  topic  = local.topic_ids[each.value.topic]
   role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.service[each.key].email}"
+  member = "serviceAccount:${google_service_account.service[each.value.service].email}"
 }
 
 # Pub/Sub pushes to the pipeline as this account (run.invoker on the pipeline only: services.tf).

@@ -46,8 +46,9 @@ locals {
   # pipeline writes with its own.
   # firestore: role on the (default) Firestore database (readers of devices/sensors/grants get viewer, writers user).
   # credentials: datastore.user on the credentials' database (iam.tf); api-users only, as run/services.py says.
-  # publishes: may publish to the telemetry topic. nudges: may publish to the device-control topic (api-devices, after
-  # a new command or desired state). The gateways write devices' twins, commands and presence, so they are users of
+  # publishes: the topics it may publish to, as fields of infra/pubsub_topology.json (pubsub.tf local.topic_ids):
+  # `topic` (telemetry: the gateways), `control_topic` (device-control: api-devices, after a new command or desired
+  # state). The gateways write devices' twins, commands and presence, so they are users of
   # the (default) database (docs/device-control.md).
   services = {
     "api-users" = {
@@ -63,8 +64,7 @@ locals {
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks", IOT_ADMIN_PASSWORD = "iot-admin-password" }
       firestore     = "roles/datastore.user"
       credentials   = true
-      publishes     = false
-      nudges        = false
+      publishes     = []
       probe         = local.tcp_probe
     }
     "api-devices" = {
@@ -80,8 +80,7 @@ locals {
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
-      publishes     = false
-      nudges        = true
+      publishes     = ["control_topic"]
       probe         = local.tcp_probe
     }
     "api-consumers" = {
@@ -97,8 +96,7 @@ locals {
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
-      publishes     = false
-      nudges        = false
+      publishes     = []
       probe         = local.tcp_probe
     }
     "api-data" = {
@@ -114,8 +112,7 @@ locals {
       secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-reader-key" }
       firestore     = "roles/datastore.viewer"
       credentials   = false
-      publishes     = false
-      nudges        = false
+      publishes     = []
       probe         = local.tcp_probe
     }
     "web" = {
@@ -131,8 +128,7 @@ locals {
       secrets       = {}
       firestore     = null
       credentials   = false
-      publishes     = false
-      nudges        = false
+      publishes     = []
       probe         = local.tcp_probe
     }
     "gateway-http" = {
@@ -148,8 +144,7 @@ locals {
       secrets       = { IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
-      publishes     = true
-      nudges        = false
+      publishes     = ["topic"]
       probe         = local.tcp_probe
     }
     "gateway-ws" = {
@@ -165,8 +160,7 @@ locals {
       secrets       = { IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
-      publishes     = true
-      nudges        = false
+      publishes     = ["topic"]
       probe         = local.tcp_probe
     }
     "gateway-mqtt" = {
@@ -184,8 +178,7 @@ locals {
       secrets     = { IOT_JWKS = "iot-jwks" }
       firestore   = "roles/datastore.user"
       credentials = false
-      publishes   = true
-      nudges      = false
+      publishes   = ["topic"]
       probe       = local.tcp_probe
     }
     "pipeline" = {
@@ -205,8 +198,7 @@ locals {
       secrets     = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-writer-key" }
       firestore   = "roles/datastore.user"
       credentials = false
-      publishes   = false
-      nudges      = false
+      publishes   = []
       probe       = local.healthz_probe
     }
   }

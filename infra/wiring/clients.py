@@ -159,5 +159,5 @@ class RoleClients(Clients):
         from infra.adapters.pubsub import BATCH_SETTINGS
         from infra.wiring.local_iam import LocalIamPublisher
 
-        return LocalIamPublisher(project=self.settings.project_id, topic=self.permissions.publishes,
-                                 who=self.service, batch_settings=BATCH_SETTINGS)
+        return LocalIamPublisher(project=self.settings.project_id, topics=self.permissions.publishes,
+                                 prefix=self.settings.pubsub_prefix, who=self.service, batch_settings=BATCH_SETTINGS)

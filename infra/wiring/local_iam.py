@@ -68,18 +68,19 @@ class LocalIamFirestore(firestore.Client):
 
 
 class LocalIamPublisher(pubsub_v1.PublisherClient):
-    """A Pub/Sub publisher that may publish to ``topic`` only (None: to nothing), as the role ``who`` may."""
+    """A Pub/Sub publisher that may publish to ``topics`` only (names after the environment's ``prefix``), as the
+    role ``who`` may."""
 
-    def __init__(self, *, project: str, topic: str | None, who: str, **kwargs):
+    def __init__(self, *, project: str, topics: tuple[str, ...], prefix: str, who: str, **kwargs):
         super().__init__(**kwargs)
-        self._allowed = self.topic_path(project, topic) if topic else None
+        self._allowed = {self.topic_path(project, prefix + topic) for topic in topics}
         self._who = who
 
     def _gapic_publish(self, *args, **kwargs):
         # The one call every batch makes to publish (pubsub_v1.publisher._batch.thread): a refusal here fails every
         # future of the batch with PermissionDenied, as Pub/Sub's answer would.
         topic = kwargs.get("topic", args[0] if args else None)
-        if topic is None or topic != self._allowed:
+        if topic not in self._allowed:
             raise PermissionDenied(f"User not authorized to perform this action. (local IAM: {self._who} may not "
                                    f"publish to {topic}; run/permissions.py)")
         return super()._gapic_publish(*args, **kwargs)

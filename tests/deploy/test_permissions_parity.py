@@ -10,13 +10,15 @@ from __future__ import annotations
 import pytest
 
 from infra.config import PubSubTopology
-from run.permissions import NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ, TELEMETRY, WRITE, Permissions, Secret
+from run.permissions import (DEVICE_CONTROL, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ, TELEMETRY, WRITE,
+                             Permissions, Secret)
 from run.services import SERVICES
 from tests.deploy.deployfiles import Terraform, deploy_steps, deployment_from_cloudbuild, read_cloudbuild
 
 NAMES = [service.name for service in SERVICES]
 FIRESTORE_ROLES = {"roles/datastore.user": WRITE, "roles/datastore.viewer": READ, None: NONE}
 SERVICE_ACCOUNT = "serviceAccount:${google_service_account.service[each.key].email}"
+GRANTED_ACCOUNT = "serviceAccount:${google_service_account.service[each.value.service].email}"  # per (service, x)
 PUSH_ACCOUNT = "serviceAccount:${google_service_account.pubsub_push.email}"
 # Every resource granting a service's own account something, and the field of local.services it follows.
 SERVICE_GRANTS = {
@@ -55,16 +57,18 @@ def permissions_from_terraform(terraform: Terraform, name: str) -> Permissions:
     return Permissions(
         firestore=FIRESTORE_ROLES[entry["firestore"]],
         credentials=WRITE if entry["credentials"] else NONE,
-        publishes=PubSubTopology.load().topic if entry["publishes"] else None,
+        publishes=tuple(getattr(PubSubTopology.load(), field) for field in entry["publishes"]),
         secrets=tuple(Secret(variable, secret) for variable, secret in entry["secrets"].items()),
         invokers=PUBLIC if entry["public"] else PUBSUB_PUSH,
     )
 
 
-def test_every_service_has_one_row_and_only_the_telemetry_topic_is_published_to():
+def test_every_service_has_one_row_and_publishes_to_the_topology_files_topics_only():
     assert sorted(PERMISSIONS) == sorted(NAMES)
-    assert {row.publishes for row in PERMISSIONS.values()} <= {None, TELEMETRY}
-    assert TELEMETRY == PubSubTopology.load().topic
+    assert {topic for row in PERMISSIONS.values() for topic in row.publishes} == {TELEMETRY, DEVICE_CONTROL}
+    assert (TELEMETRY, DEVICE_CONTROL) == (PubSubTopology.load().topic, PubSubTopology.load().control_topic)
+    with pytest.raises(ValueError, match="unknown topic"):
+        Permissions(publishes=("telemetry-dead-letter",))
 
 
 def test_the_grant_resources_follow_local_services(terraform):
@@ -81,10 +85,13 @@ def test_the_grant_resources_follow_local_services(terraform):
     assert credentials["condition"][0]["expression"] == (
         'resource.name == "projects/${var.project_id}/databases/${google_firestore_database.credentials.name}"')
     publisher = terraform.resource("google_pubsub_topic_iam_member.publisher")
-    assert publisher["for_each"] == "${{for name, service in local.services : name => service if service.publishes}}"
+    assert publisher["for_each"] == "${local.publisher_grants}"
+    assert terraform.locals["publisher_grants"] == (
+        '${merge([for name, service in local.services : {for topic in service.publishes : "${name}/${topic}" => '
+        '{service = name, topic = topic}}] ...)}')
     assert (publisher["topic"], publisher["role"], publisher["member"]) == (
-        "${google_pubsub_topic.telemetry.id}", "roles/pubsub.publisher", SERVICE_ACCOUNT)
-    assert terraform.resource("google_pubsub_topic.telemetry")["name"] == "${local.topology.topic}"
+        "${local.topic_ids[each.value.topic]}", "roles/pubsub.publisher", GRANTED_ACCOUNT)
+    assert_topic_ids_name_the_topology_files_topics(terraform)
     accessor = terraform.resource("google_secret_manager_secret_iam_member.accessor")
     assert accessor["for_each"] == "${local.secret_grants}"
     assert accessor["role"] == "roles/secretmanager.secretAccessor"
@@ -92,6 +99,13 @@ def test_the_grant_resources_follow_local_services(terraform):
     assert terraform.locals["secret_grants"] == (
         '${merge([for name, service in local.services : {for secret in values(service.secrets) : '
         '"${name}/${secret}" => {service = name, secret = secret}}] ...)}')
+
+
+def assert_topic_ids_name_the_topology_files_topics(terraform: Terraform) -> None:
+    """local.topic_ids maps a field of infra/pubsub_topology.json to the topic resource of that (prefixed) name."""
+    for field, reference in terraform.locals["topic_ids"].items():
+        address = reference.removeprefix("${").removesuffix(".id}")
+        assert terraform.resource(address)["name"] == "${local.name_prefix}${local.topology.%s}" % field, field
 
 
 def test_no_other_resource_grants_a_service_account_anything(terraform):
@@ -109,15 +123,16 @@ def test_terraform_grants_each_service_its_row(terraform, name):
 def test_cloudbuild_mounts_the_rows_secrets_and_sets_its_invoker_check(name):
     deployed = deployment_from_cloudbuild(deploy_steps(read_cloudbuild())[name])
     row = PERMISSIONS[name]
+    # The environment's secrets carry its prefix (cloudbuild.yaml _NAME_PREFIX, terraform local.name_prefix).
     assert {variable: reference.partition(":")[0] for variable, reference in deployed.secrets.items()} == {
-        secret.variable: secret.secret_id for secret in row.secrets}
+        secret.variable: "{name_prefix}" + secret.secret_id for secret in row.secrets}
     assert deployed.public == (row.invokers == PUBLIC)
     assert deployed.service_account == f"iot-{name}@{{project_id}}.iam.gserviceaccount.com"
 
 
 def test_the_check_sees_a_grant_the_table_lacks(terraform):
-    """The comparison can fail: terraform with gateway-mqtt as a Firestore writer no longer matches its row."""
-    entry = {**terraform.locals["services"]["gateway-mqtt"], "firestore": "roles/datastore.user"}
+    """The comparison can fail: terraform granting gateway-mqtt the credentials' database no longer matches its row."""
+    entry = {**terraform.locals["services"]["gateway-mqtt"], "credentials": True}
     services = {**terraform.locals["services"], "gateway-mqtt": entry}
     widened = Terraform(locals={**terraform.locals, "services": services}, resources=terraform.resources)
     assert permissions_from_terraform(widened, "gateway-mqtt") != PERMISSIONS["gateway-mqtt"]
