@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 
 from infra.config import PubSubTopology
-from run.permissions import (DEVICE_CONTROL, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ, TELEMETRY, WRITE,
-                             Permissions, Secret)
+from run.permissions import (CONTROL_DATABASE, DEVICE_CONTROL, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ,
+                             TELEMETRY, WRITE, Permissions, Secret)
 from run.services import SERVICES
-from tests.deploy.deployfiles import Terraform, deploy_steps, deployment_from_cloudbuild, read_cloudbuild
+from tests.deploy.deployfiles import (Terraform, deploy_steps, deployment_from_cloudbuild, deployment_from_terraform,
+                                     read_cloudbuild)
 
 NAMES = [service.name for service in SERVICES]
 FIRESTORE_ROLES = {"roles/datastore.user": WRITE, "roles/datastore.viewer": READ, None: NONE}
@@ -24,7 +25,10 @@ PUSH_ACCOUNT = "serviceAccount:${google_service_account.pubsub_push.email}"
 SERVICE_GRANTS = {
     "google_project_iam_member.firestore": "firestore",
     "google_project_iam_member.credentials": "credentials",
+    "google_project_iam_member.control": "control",
     "google_pubsub_topic_iam_member.publisher": "publishes",
+    "google_pubsub_topic_iam_member.subscriber": "subscribes",
+    "google_project_iam_member.subscriptions": "subscribes",
     "google_secret_manager_secret_iam_member.accessor": "secrets",
 }
 
@@ -57,7 +61,9 @@ def permissions_from_terraform(terraform: Terraform, name: str) -> Permissions:
     return Permissions(
         firestore=FIRESTORE_ROLES[entry["firestore"]],
         credentials=WRITE if entry["credentials"] else NONE,
+        control=FIRESTORE_ROLES[entry["control"]],
         publishes=tuple(getattr(PubSubTopology.load(), field) for field in entry["publishes"]),
+        subscribes=tuple(getattr(PubSubTopology.load(), field) for field in entry["subscribes"]),
         secrets=tuple(Secret(variable, secret) for variable, secret in entry["secrets"].items()),
         invokers=PUBLIC if entry["public"] else PUBSUB_PUSH,
     )
@@ -83,15 +89,30 @@ def test_the_grant_resources_follow_local_services(terraform):
         "${{for name, service in local.services : name => service if service.credentials}}")
     assert (credentials["role"], credentials["member"]) == ("roles/datastore.user", SERVICE_ACCOUNT)
     assert credentials["condition"][0]["expression"] == (
-        'resource.name == "projects/${var.project_id}/databases/${google_firestore_database.credentials.name}"')
-    publisher = terraform.resource("google_pubsub_topic_iam_member.publisher")
-    assert publisher["for_each"] == "${local.publisher_grants}"
-    assert terraform.locals["publisher_grants"] == (
-        '${merge([for name, service in local.services : {for topic in service.publishes : "${name}/${topic}" => '
-        '{service = name, topic = topic}}] ...)}')
-    assert (publisher["topic"], publisher["role"], publisher["member"]) == (
-        "${local.topic_ids[each.value.topic]}", "roles/pubsub.publisher", GRANTED_ACCOUNT)
+        'resource.name == "projects/${var.project_id}/databases/'
+        '${google_firestore_database.restricted["credentials"].name}"')
+    control = terraform.resource("google_project_iam_member.control")
+    assert control["for_each"] == ("${{for name, service in local.services : name => service.control "
+                                   "if service.control != null}}")
+    assert (control["role"], control["member"]) == ("${each.value}", SERVICE_ACCOUNT)
+    assert control["condition"][0]["expression"] == (
+        'resource.name == "projects/${var.project_id}/databases/'
+        '${google_firestore_database.restricted["control"].name}"')
+    for kind, role in (("publisher", "roles/pubsub.publisher"), ("subscriber", "roles/pubsub.subscriber")):
+        grant = terraform.resource(f"google_pubsub_topic_iam_member.{kind}")
+        field = {"publisher": "publishes", "subscriber": "subscribes"}[kind]
+        assert grant["for_each"] == "${local.%s_grants}" % kind
+        assert terraform.locals[f"{kind}_grants"] == (
+            '${merge([for name, service in local.services : {for topic in service.%s : "${name}/${topic}" => '
+            '{service = name, topic = topic}}] ...)}' % field)
+        assert (grant["topic"], grant["role"], grant["member"]) == (
+            "${local.topic_ids[each.value.topic]}", role, GRANTED_ACCOUNT)
     assert_topic_ids_name_the_topology_files_topics(terraform)
+    subscriptions = terraform.resource("google_project_iam_member.subscriptions")
+    assert subscriptions["for_each"] == (
+        "${{for name, service in local.services : name => service if length(service.subscribes) > 0}}")
+    assert (subscriptions["role"], subscriptions["member"]) == (
+        "${google_project_iam_custom_role.subscription_owner.id}", SERVICE_ACCOUNT)
     accessor = terraform.resource("google_secret_manager_secret_iam_member.accessor")
     assert accessor["for_each"] == "${local.secret_grants}"
     assert accessor["role"] == "roles/secretmanager.secretAccessor"
@@ -99,6 +120,36 @@ def test_the_grant_resources_follow_local_services(terraform):
     assert terraform.locals["secret_grants"] == (
         '${merge([for name, service in local.services : {for secret in values(service.secrets) : '
         '"${name}/${secret}" => {service = name, secret = secret}}] ...)}')
+
+
+def test_subscribers_may_create_consume_and_delete_subscriptions_and_nothing_more(terraform):
+    """Creating a subscription takes pubsub.subscriptions.create on the project besides attachSubscription on the
+    topic (roles/pubsub.subscriber, per topic); an instance then reads, pulls from and deletes its own."""
+    role = terraform.resource("google_project_iam_custom_role.subscription_owner")
+    assert sorted(role["permissions"]) == ["pubsub.subscriptions.consume", "pubsub.subscriptions.create",
+                                           "pubsub.subscriptions.delete", "pubsub.subscriptions.get"]
+    # one role per environment; role ids allow no dashes
+    assert role["role_id"] == '${replace(local.name_prefix, "-", "_")}iotSubscriptionOwner'
+    subscribers = {name for name, row in PERMISSIONS.items() if row.subscribes}
+    assert subscribers == {"gateway-ws", "gateway-mqtt"}
+    assert all(PERMISSIONS[name].subscribes == (DEVICE_CONTROL,) for name in subscribers)
+
+
+def test_the_control_database_is_named_to_exactly_the_services_granted_it(terraform):
+    """IOT_CONTROL_DATABASE (terraform and cloudbuild alike) where the row grants the control database, nowhere else;
+    the gateways read (default) and write only there."""
+    assert terraform.resource("google_firestore_database.restricted")["for_each"] == "${local.restricted_databases}"
+    database = terraform.resolve(terraform.locals["restricted_databases"]["control"])
+    assert database == "{name_prefix}" + CONTROL_DATABASE
+    steps = deploy_steps(read_cloudbuild())
+    for name in NAMES:
+        expected = "{name_prefix}" + CONTROL_DATABASE if PERMISSIONS[name].control != NONE else None
+        for deployed in (deployment_from_terraform(terraform, name), deployment_from_cloudbuild(steps[name])):
+            assert deployed.env.get("IOT_CONTROL_DATABASE") == expected, name
+    for name in ("gateway-http", "gateway-ws", "gateway-mqtt"):
+        assert (PERMISSIONS[name].firestore, PERMISSIONS[name].control) == (READ, WRITE), name
+    assert {name for name, row in PERMISSIONS.items() if row.control != NONE} == {
+        "api-users", "api-devices", "gateway-http", "gateway-ws", "gateway-mqtt"}
 
 
 def assert_topic_ids_name_the_topology_files_topics(terraform: Terraform) -> None:
@@ -131,8 +182,8 @@ def test_cloudbuild_mounts_the_rows_secrets_and_sets_its_invoker_check(name):
 
 
 def test_the_check_sees_a_grant_the_table_lacks(terraform):
-    """The comparison can fail: terraform granting gateway-mqtt the credentials' database no longer matches its row."""
-    entry = {**terraform.locals["services"]["gateway-mqtt"], "credentials": True}
+    """The comparison can fail: terraform making gateway-mqtt a writer of (default) no longer matches its row."""
+    entry = {**terraform.locals["services"]["gateway-mqtt"], "firestore": "roles/datastore.user"}
     services = {**terraform.locals["services"], "gateway-mqtt": entry}
     widened = Terraform(locals={**terraform.locals, "services": services}, resources=terraform.resources)
     assert permissions_from_terraform(widened, "gateway-mqtt") != PERMISSIONS["gateway-mqtt"]
