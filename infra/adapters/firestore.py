@@ -10,10 +10,11 @@ A device's ``twins``, ``commands`` and ``presence`` (``infra.adapters.firestore_
 database (``IOT_CONTROL_DATABASE``), which the gateways write, and are deleted with the device or its owner. The
 cascade crosses databases, so no transaction covers it: the control documents go first, while the device still
 exists, so a delete that stops half-way leaves a device (or user) that a retried delete finishes, never control
-documents that nothing leads to any more. One thing remains: a gateway whose device cache still holds the device
-(up to ``IOT_REVOCATION_CACHE_TTL``) may write its presence or reported state just after; such a document is keyed by
-an id never reused, read by nobody, and only costs its storage. A repository built without the control database
-refuses to delete devices and users (``ControlUnavailableError``).
+documents that nothing leads to any more; and once more last, for what was written while the delete ran (a command
+stored, a device's presence). One thing remains: a gateway whose device cache still holds the device (up to
+``IOT_REVOCATION_CACHE_TTL``) may write its presence or reported state after that; such a document is keyed by an id
+never reused, read by nobody, and only costs its storage. A repository built without the control database refuses
+to delete devices and users (``ControlUnavailableError``).
 
 Collections are top-level and keyed by the objects' random ids (see ``infra.domain.model``):
 ``users``, ``usernames/{username}`` (uniqueness, written in the same commit as the user), ``devices``,
@@ -160,8 +161,8 @@ class FirestoreRepository:
         """Delete a user and everything they own (devices with their control documents, sensors, consumers, grants);
         False when absent.
 
-        The control documents go first (see the module docstring), then the user, so its tokens stop working before
-        the rest of the clean-up runs.
+        The control documents go first and last (see the module docstring); the user goes before the rest, so its
+        tokens stop working before the clean-up runs.
         """
         user = self.get_user(user_id)
         if user is None:
@@ -175,6 +176,7 @@ class FirestoreRepository:
         # Parents before children, grants last, so nothing created concurrently is missed (see delete_holder).
         for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
             self._delete_where(collection, "owner_id", user_id)
+        self._delete_control("owner_id", user_id)
         return True
 
     # ---- key holders: devices and consumers -------------------------------------------------------------------
@@ -216,18 +218,21 @@ class FirestoreRepository:
         """Delete a device (with its control documents, sensors and their grants) or a consumer (with its grants);
         False when absent.
 
-        A device's control documents go before it (see the module docstring). Then the holder: a sensor created
-        concurrently either commits before (its transaction read the device) and is found by the clean-up queries,
-        or fails because the device is gone. Grants come last: one created concurrently needs its consumer and
-        sensor, so it either exists by now or fails.
+        A device's control documents go before it and again last (see the module docstring). The holder goes before
+        its other dependents: a sensor created concurrently either commits before (its transaction read the device)
+        and is found by the clean-up queries, or fails because the device is gone. Grants come after: one created
+        concurrently needs its consumer and sensor, so it either exists by now or fails.
         """
         store = _HOLDERS[audience]
-        if store.control_field and self.get_holder(audience, holder_id) is not None:
+        control = store.control_field and self.get_holder(audience, holder_id) is not None
+        if control:
             self._delete_control(store.control_field, holder_id)
         if not self._delete_if_exists(store.collection, holder_id):
             return False
         for collection, field_name in store.dependents:
             self._delete_where(collection, field_name, holder_id)
+        if control:
+            self._delete_control(store.control_field, holder_id)
         return True
 
     def bump_key(self, audience: str, holder_id: str) -> int | None:
