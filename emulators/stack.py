@@ -19,7 +19,7 @@ import requests
 from emulators import gcloud
 from emulators.process import ManagedProcess, StartupError, free_port, port_is_free, wait_until
 from infra.config import ROOT, Settings
-from run.services import CREDENTIALS_DATABASE, reads_credentials
+from run.services import CONTROL_DATABASE, CREDENTIALS_DATABASE, reaches_control, reads_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -99,18 +99,19 @@ class LocalStack:
             "IOT_DATA_DIR": str(self.data_dir),
             "IOT_PUSH_ENDPOINT": f"http://127.0.0.1:{self.ports.pipeline}/pubsub/push",
             "IOT_MQTT_TCP_PORT": str(self.ports.mqtt_tcp),
+            # Apps a test builds in-process reach the device-control database; a service process only when entitled.
+            "IOT_CONTROL_DATABASE": CONTROL_DATABASE,
             "PYTHONUNBUFFERED": "1",
         }
 
     def service_env(self, name: str) -> dict[str, str]:
         """The environment of the service (or composition) ``name``: ``env()``, its name (``IOT_SERVICE``, which on
-        the emulators restricts its clients to its IAM row, run/permissions.py), and the credentials' database only
-        where the service is entitled to it, as IAM has it in the cloud (unset elsewhere, whatever the caller's
-        environment holds)."""
-        env = {**self.env(), "IOT_SERVICE": name, "IOT_CREDENTIALS_DATABASE": ""}
-        if reads_credentials(name):
-            env["IOT_CREDENTIALS_DATABASE"] = CREDENTIALS_DATABASE
-        return env
+        the emulators restricts its clients to its IAM row, run/permissions.py), and the credentials' and the
+        device-control databases only where the service is entitled to them, as IAM has it in the cloud (unset
+        elsewhere, whatever the caller's environment holds)."""
+        return {**self.env(), "IOT_SERVICE": name,
+                "IOT_CREDENTIALS_DATABASE": CREDENTIALS_DATABASE if reads_credentials(name) else "",
+                "IOT_CONTROL_DATABASE": CONTROL_DATABASE if reaches_control(name) else ""}
 
     def settings(self) -> Settings:
         """Settings as a service of this stack sees them."""
@@ -201,18 +202,18 @@ class LocalStack:
 
     @contextlib.contextmanager
     def repository(self):
-        """A Firestore repository on the emulator with both databases, as api-users has them (bootstrap, tests)."""
+        """A Firestore repository on the emulator with its three databases, as api-users has them (bootstrap, tests)."""
         from google.cloud import firestore
 
         from infra.adapters.firestore import FirestoreRepository
 
-        default = firestore.Client(project=self.project)
-        credentials = firestore.Client(project=self.project, database=CREDENTIALS_DATABASE)
+        clients = [firestore.Client(project=self.project, database=database)
+                   for database in (None, CREDENTIALS_DATABASE, CONTROL_DATABASE)]
         try:
-            yield FirestoreRepository(default, credentials)
+            yield FirestoreRepository(*clients)
         finally:
-            default.close()
-            credentials.close()
+            for client in clients:
+                client.close()
 
     def start_service(self, name: str, *, key: str | None = None,
                       extra_env: dict[str, str] | None = None) -> ManagedProcess:

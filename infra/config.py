@@ -38,6 +38,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("IOT_CREDENTIALS_DATABASE", None, "Firestore database of the credentials (password hashes, the sign-in "
              "throttle, bootstrap records); set for api-users only, the one service IAM lets read it "
              "(`iot-credentials` in `make dev` and the deployments). Unset: no access."),
+    Variable("IOT_CONTROL_DATABASE", None, "Firestore database of devices' twins, commands and presence; set for "
+             "the services IAM lets write it: api-users, api-devices and the gateways (`iot-control` in `make dev` and "
+             "the deployments). Unset: no access."),
     Variable("IOT_SERVICE", None, "The service this process runs (`run/services.py`; `api` for the local "
              "composition). Cloud Run and the local stack set it per process; on the emulators it makes the process's "
              "clients refuse what the service's IAM row (`run/permissions.py`) does not allow."),
@@ -153,7 +156,7 @@ class PubSubTopology:
     def load(cls, prefix: str = "") -> "PubSubTopology":
         """Read the topology file shipped with the package; ``prefix`` starts every topic and subscription name."""
         topology = json.loads(TOPOLOGY_FILE.read_text())
-        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription"):
+        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "control_topic"):
             topology[name] = prefix + topology[name]
         return cls(**topology)
 
@@ -167,6 +170,7 @@ class Settings:
     pubsub_emulator_host: str | None
     firestore_emulator_host: str | None
     credentials_database: str | None
+    control_database: str | None
     service: str | None
     elasticsearch_url: str
     elasticsearch_api_key: str | None
@@ -253,6 +257,7 @@ class Settings:
             pubsub_emulator_host=get("PUBSUB_EMULATOR_HOST"),
             firestore_emulator_host=get("FIRESTORE_EMULATOR_HOST"),
             credentials_database=get("IOT_CREDENTIALS_DATABASE"),
+            control_database=get("IOT_CONTROL_DATABASE"),
             service=get("IOT_SERVICE"),
             elasticsearch_url=get("ELASTICSEARCH_URL"),
             elasticsearch_api_key=get("ELASTICSEARCH_API_KEY"),

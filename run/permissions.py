@@ -20,13 +20,20 @@ NONE, READ, WRITE = "none", "read", "write"
 PUBLIC = "public"
 PUBSUB_PUSH = "pubsub-push"
 
-# Firestore's databases: everything but the credentials in (default); the credentials (password hashes, sign-in
-# throttle, bootstrap records) in a database of their own, which terraform creates under this name.
+# Firestore's databases, each granted on its own (a project-level role conditioned on the database's name):
+# users, devices, sensors, consumers and grants in (default); the credentials (password hashes, sign-in throttle,
+# bootstrap records) in a database of their own; devices' twins, commands and presence, which the internet-facing
+# gateways write, in another, so the gateways only read (default) and cannot rewrite a device's key version, a grant
+# or a user. Terraform creates both under these names after the environment's prefix.
 DEFAULT_DATABASE = "(default)"
 CREDENTIALS_DATABASE = "iot-credentials"
+CONTROL_DATABASE = "iot-control"
 
-# The one topic services publish to.
-TELEMETRY = PubSubTopology.load().topic
+# The topics services publish to: readings (the gateways), nudges to the gateway instances (api-devices). Unprefixed:
+# each environment's names start with its IOT_PUBSUB_PREFIX (terraform var.environment).
+_TOPOLOGY = PubSubTopology.load()
+TELEMETRY = _TOPOLOGY.topic
+DEVICE_CONTROL = _TOPOLOGY.control_topic
 
 
 @dataclass(frozen=True)
@@ -47,17 +54,23 @@ ELASTICSEARCH_WRITER_KEY = Secret("ELASTICSEARCH_API_KEY", "iot-elasticsearch-wr
 
 @dataclass(frozen=True)
 class Permissions:
-    """One service's row: Firestore access per database, the topic it may publish to, its secrets, its invokers."""
+    """One service's row: Firestore access per database, the topics it may publish to and subscribe on, its
+    secrets, its invokers."""
 
     firestore: str = NONE  # the (default) database: NONE, READ or WRITE
     credentials: str = NONE  # the credentials' database (CREDENTIALS_DATABASE): NONE or WRITE
-    publishes: str | None = None  # the topic it may publish to
+    control: str = NONE  # the device-control database (CONTROL_DATABASE): NONE or WRITE
+    publishes: tuple[str, ...] = ()  # the topics it may publish to (TELEMETRY, DEVICE_CONTROL)
+    # The topics it may attach subscriptions of its own to: each instance creates one at start, deletes it at exit.
+    subscribes: tuple[str, ...] = ()
     secrets: tuple[Secret, ...] = ()
     invokers: str = PUBLIC
 
     def __post_init__(self):
-        if self.firestore not in (NONE, READ, WRITE) or self.credentials not in (NONE, WRITE):
+        if self.firestore not in (NONE, READ, WRITE) or {self.credentials, self.control} - {NONE, WRITE}:
             raise ValueError(f"unknown Firestore access in {self}")
+        if not set(self.publishes) | set(self.subscribes) <= {TELEMETRY, DEVICE_CONTROL}:
+            raise ValueError(f"unknown topic in {self}")
         if self.invokers not in (PUBLIC, PUBSUB_PUSH):
             raise ValueError(f"unknown invokers {self.invokers!r}")
 
@@ -65,22 +78,28 @@ class Permissions:
         """The access to the Firestore database ``database`` (None: the default one); NONE to any other."""
         if database in (None, DEFAULT_DATABASE):
             return self.firestore
-        return self.credentials if database == CREDENTIALS_DATABASE else NONE
+        return {CREDENTIALS_DATABASE: self.credentials, CONTROL_DATABASE: self.control}.get(database, NONE)
 
 
 # Token issuers sign with the private key; every service that verifies tokens (issuers too) holds the key set.
 _ISSUER = (SIGNING_KEY, JWKS)
 
 PERMISSIONS: dict[str, Permissions] = {
-    "api-users": Permissions(firestore=WRITE, credentials=WRITE, secrets=(*_ISSUER, ADMIN_PASSWORD)),
-    "api-devices": Permissions(firestore=WRITE, secrets=_ISSUER),
+    # Deleting a user deletes its devices' control documents.
+    "api-users": Permissions(firestore=WRITE, credentials=WRITE, control=WRITE, secrets=(*_ISSUER, ADMIN_PASSWORD)),
+    # It stores commands and desired states, then nudges the gateway instances (docs/device-control.md).
+    "api-devices": Permissions(firestore=WRITE, control=WRITE, publishes=(DEVICE_CONTROL,), secrets=_ISSUER),
     "api-consumers": Permissions(firestore=WRITE, secrets=_ISSUER),
     "api-data": Permissions(firestore=READ, secrets=(JWKS, ELASTICSEARCH_READER_KEY)),
     "web": Permissions(),
-    "gateway-http": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
-    "gateway-ws": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    # The gateways read devices and sensors, and write devices' twins, commands and presence (docs/device-control.md);
+    # the two holding open sessions receive the nudges on a subscription per instance.
+    "gateway-http": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), secrets=(JWKS,)),
+    "gateway-ws": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), subscribes=(DEVICE_CONTROL,),
+                              secrets=(JWKS,)),
     # It reports the payloads it refuses on Pub/Sub for the pipeline to record (run/gateway_mqtt/main.py PubSubSink)
     # rather than holding a Firestore write role, which would let an internet-facing process change every document.
-    "gateway-mqtt": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
+    "gateway-mqtt": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), subscribes=(DEVICE_CONTROL,),
+                                secrets=(JWKS,)),
     "pipeline": Permissions(firestore=WRITE, secrets=(ELASTICSEARCH_WRITER_KEY,), invokers=PUBSUB_PUSH),
 }

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from infra.config import PubSubTopology
 # CREDENTIALS_DATABASE: the Firestore database of the credentials, imported from here by the local stack and tests.
-from run.permissions import CREDENTIALS_DATABASE, NONE, PERMISSIONS, Permissions  # noqa: F401
+# CONTROL_DATABASE: the Firestore database of devices' twins, commands and presence, likewise.
+from run.permissions import CONTROL_DATABASE, CREDENTIALS_DATABASE, NONE, PERMISSIONS, Permissions  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class Service:
         """Whether the service reaches the credentials' database (locally only these get IOT_CREDENTIALS_DATABASE)."""
         return self.permissions.credentials != NONE
 
+    @property
+    def control(self) -> bool:
+        """Whether the service reaches the device-control database (locally only these get IOT_CONTROL_DATABASE)."""
+        return self.permissions.control != NONE
+
 
 # A push may take as long as its ack deadline, and no longer: Cloud Run ends the pipeline's requests there, so
 # Pub/Sub never redelivers a message that is still being indexed (tests/deploy/test_push_deadline.py).
@@ -81,6 +87,13 @@ COMPOSED_MEMBERS: tuple[Service, ...] = tuple(s for s in SERVICES if s.port == C
 
 def reads_credentials(name: str) -> bool:
     """Whether the process ``name`` (a service, or the local composition) may reach the credentials database."""
-    if name == COMPOSED_NAME:
-        return any(service.credentials for service in COMPOSED_MEMBERS)
-    return BY_NAME[name].credentials
+    return any(service.credentials for service in _members(name))
+
+
+def reaches_control(name: str) -> bool:
+    """Whether the process ``name`` (a service, or the local composition) may reach the device-control database."""
+    return any(service.control for service in _members(name))
+
+
+def _members(name: str) -> tuple[Service, ...]:
+    return COMPOSED_MEMBERS if name == COMPOSED_NAME else (BY_NAME[name],)

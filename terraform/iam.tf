@@ -55,26 +55,83 @@ resource "google_project_iam_member" "credentials" {
   condition {
     title       = "credentials-database-only"
     description = "The credentials' Firestore database: password hashes, sign-in throttle, bootstrap records."
-    expression  = "resource.name == \"projects/${var.project_id}/databases/${google_firestore_database.credentials.name}\""
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${google_firestore_database.restricted["credentials"].name}\""
   }
 }
 
-# Gateways publish telemetry, on that one topic only.
-resource "google_pubsub_topic_iam_member" "publisher" {
-  for_each = { for name, service in local.services : name => service if service.publishes }
+# Twins, commands and presence, the one Firestore database the internet-facing gateways may write: a role on it
+# alone, so the gateways stay viewers of everything in (default).
+resource "google_project_iam_member" "control" {
+  for_each = { for name, service in local.services : name => service.control if service.control != null }
 
-  topic  = google_pubsub_topic.telemetry.id
-  role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.service[each.key].email}"
+  project = var.project_id
+  role    = each.value
+  member  = "serviceAccount:${google_service_account.service[each.key].email}"
+
+  condition {
+    title       = "control-database-only"
+    description = "The device-control Firestore database: devices' twins, commands and presence."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${google_firestore_database.restricted["control"].name}\""
+  }
 }
 
-# api-devices nudges the gateway instances after a new command or desired state, on that one topic only.
-resource "google_pubsub_topic_iam_member" "control_publisher" {
-  for_each = { for name, service in local.services : name => service if service.nudges }
+# Each service publishes to its `publishes` topics only: the gateways to telemetry, api-devices to device-control.
+locals {
+  publisher_grants = merge([for name, service in local.services : {
+    for topic in service.publishes : "${name}/${topic}" => { service = name, topic = topic }
+  }]...)
+}
 
-  topic  = google_pubsub_topic.control.id
+resource "google_pubsub_topic_iam_member" "publisher" {
+  for_each = local.publisher_grants
+
+  topic  = local.topic_ids[each.value.topic]
   role   = "roles/pubsub.publisher"
-  member = "serviceAccount:${google_service_account.service[each.key].email}"
+  member = "serviceAccount:${google_service_account.service[each.value.service].email}"
+}
+
+# Each instance of gateway-ws and gateway-mqtt creates a subscription of its own on device-control at start (to
+# reach the devices connected to it) and deletes it at exit. Creating a subscription needs
+# pubsub.subscriptions.create on the project and pubsub.topics.attachSubscription on the topic
+# (https://cloud.google.com/pubsub/docs/access-control): roles/pubsub.subscriber on the `subscribes` topics only
+# grants the latter...
+locals {
+  subscriber_grants = merge([for name, service in local.services : {
+    for topic in service.subscribes : "${name}/${topic}" => { service = name, topic = topic }
+  }]...)
+}
+
+resource "google_pubsub_topic_iam_member" "subscriber" {
+  for_each = local.subscriber_grants
+
+  topic  = local.topic_ids[each.value.topic]
+  role   = "roles/pubsub.subscriber"
+  member = "serviceAccount:${google_service_account.service[each.value.service].email}"
+}
+
+# ...and this role the rest: create, then read, pull from and delete the subscriptions it made. Pub/Sub has no
+# per-creator scope for these, so they reach every subscription of the project; nothing else of the subscriber or
+# editor roles (no seek, no update, no topics). Role ids allow no dashes: the environment's prefix with underscores.
+resource "google_project_iam_custom_role" "subscription_owner" {
+  role_id     = "${replace(local.name_prefix, "-", "_")}iotSubscriptionOwner"
+  title       = "IoT platform: own subscriptions"
+  description = "Create, read, consume and delete the per-instance subscriptions of the gateways (iam.tf)."
+  permissions = [
+    "pubsub.subscriptions.consume",
+    "pubsub.subscriptions.create",
+    "pubsub.subscriptions.delete",
+    "pubsub.subscriptions.get",
+  ]
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "subscriptions" {
+  for_each = { for name, service in local.services : name => service if length(service.subscribes) > 0 }
+
+  project = var.project_id
+  role    = google_project_iam_custom_role.subscription_owner.id
+  member  = "serviceAccount:${google_service_account.service[each.key].email}"
 }
 
 # Pub/Sub pushes to the pipeline as this account (run.invoker on the pipeline only: services.tf).

@@ -71,15 +71,23 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.enabled]
 }
 
-# The credentials (password hashes, the sign-in throttle, bootstrap records) in a database of their own: project-level
-# Firestore roles would reach every database, so every grant carries an IAM condition on the database's name
-# (iam.tf), and only the services with `credentials = true` (api-users) are granted this one.
+# Databases of their own, because a project-level Firestore role would reach every database: each grant carries an
+# IAM condition on one database's name (iam.tf).
+# - credentials: password hashes, the sign-in throttle, bootstrap records; only the services with
+#   `credentials = true` (api-users) are granted it.
+# - control: devices' twins, commands and presence, which the internet-facing gateways write; with them in (default)
+#   a gateway could rewrite users, devices (a key version: un-revoke a key) and grants. The gateways are viewers of
+#   (default) and users of this one.
 locals {
-  credentials_database = "${local.name_prefix}iot-credentials" # run/services.py CREDENTIALS_DATABASE, prefixed
+  credentials_database = "${local.name_prefix}iot-credentials" # run/permissions.py CREDENTIALS_DATABASE, prefixed
+  control_database     = "${local.name_prefix}iot-control"     # run/permissions.py CONTROL_DATABASE, prefixed
+  restricted_databases = { credentials = local.credentials_database, control = local.control_database }
 }
 
-resource "google_firestore_database" "credentials" {
-  name                              = local.credentials_database
+resource "google_firestore_database" "restricted" {
+  for_each = local.restricted_databases
+
+  name                              = each.value
   location_id                       = var.firestore_location
   type                              = "FIRESTORE_NATIVE"
   concurrency_mode                  = "OPTIMISTIC"
@@ -91,6 +99,11 @@ resource "google_firestore_database" "credentials" {
   depends_on = [google_project_service.enabled]
 }
 
+moved {
+  from = google_firestore_database.credentials
+  to   = google_firestore_database.restricted["credentials"]
+}
+
 # Documents that only matter for a while carry an expiry timestamp; Firestore's TTL deletes them after it
 # (within about a day), so neither collection grows without bound. The collection and field names are the
 # code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py, infra/adapters/firestore_control.py);
@@ -100,7 +113,7 @@ locals {
     # refused telemetry, kept 30 days for its owner to read
     rejections = { database = "(default)", field = "expire_at" }
     # commands to devices, kept 30 days after they expire so their lifecycle stays visible
-    commands = { database = "(default)", field = "purge_at" }
+    commands = { database = local.control_database, field = "purge_at" }
     # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)
     signin_throttle = { database = local.credentials_database, field = "expires_at" }
   }
@@ -116,7 +129,7 @@ resource "google_firestore_field" "ttl" {
   ttl_config {}
   index_config {} # no query reads the field: skip its single-field indexes (and their write hot spot)
 
-  depends_on = [google_firestore_database.default, google_firestore_database.credentials]
+  depends_on = [google_firestore_database.default, google_firestore_database.restricted]
 }
 
 # A device's poll (and its connect, on WebSocket and MQTT) reads its unanswered commands that have not expired:
@@ -124,7 +137,7 @@ resource "google_firestore_field" "ttl" {
 # index (infra/adapters/firestore_control.py open_commands). Every other query of the platform uses the automatic
 # single-field indexes.
 resource "google_firestore_index" "open_commands" {
-  database   = google_firestore_database.default.name
+  database   = google_firestore_database.restricted["control"].name
   collection = "commands"
 
   fields {

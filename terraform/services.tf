@@ -46,9 +46,13 @@ locals {
   # pipeline writes with its own.
   # firestore: role on the (default) Firestore database (readers of devices/sensors/grants get viewer, writers user).
   # credentials: datastore.user on the credentials' database (iam.tf); api-users only, as run/services.py says.
-  # publishes: may publish to the telemetry topic. nudges: may publish to the device-control topic (api-devices, after
-  # a new command or desired state). The gateways write devices' twins, commands and presence, so they are users of
-  # the (default) database (docs/device-control.md).
+  # control: role on the device-control database (twins, commands, presence; iam.tf), whose name it gets in
+  # IOT_CONTROL_DATABASE: the gateways write device state there, api-devices commands and desired states, api-users
+  # deletes a user's with it. The gateways are only viewers of (default).
+  # publishes: the topics it may publish to, as fields of infra/pubsub_topology.json (pubsub.tf local.topic_ids):
+  # `topic` (telemetry: the gateways), `control_topic` (device-control: api-devices, after a new command or desired
+  # state). subscribes: the topics each instance attaches a subscription of its own to, created at start and deleted
+  # at exit (gateway-ws and gateway-mqtt receive the nudges on device-control; iam.tf, docs/device-control.md).
   services = {
     "api-users" = {
       concurrency   = 8
@@ -59,13 +63,18 @@ locals {
       paths         = ["/api/users", "/.well-known"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CREDENTIALS_DATABASE = local.credentials_database }
-      secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks", IOT_ADMIN_PASSWORD = "iot-admin-password" }
-      firestore     = "roles/datastore.user"
-      credentials   = true
-      publishes     = false
-      nudges        = false
-      probe         = local.tcp_probe
+      env = {
+        IOT_TRUSTED_PROXY_HOPS   = "2"
+        IOT_CREDENTIALS_DATABASE = local.credentials_database
+        IOT_CONTROL_DATABASE     = local.control_database
+      }
+      secrets     = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks", IOT_ADMIN_PASSWORD = "iot-admin-password" }
+      firestore   = "roles/datastore.user"
+      credentials = true
+      control     = "roles/datastore.user"
+      publishes   = []
+      subscribes  = []
+      probe       = local.tcp_probe
     }
     "api-devices" = {
       concurrency   = 16
@@ -76,12 +85,13 @@ locals {
       paths         = ["/api/devices"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
-      env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
+      env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CONTROL_DATABASE = local.control_database }
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
-      publishes     = false
-      nudges        = true
+      control       = "roles/datastore.user"
+      publishes     = ["control_topic"]
+      subscribes    = []
       probe         = local.tcp_probe
     }
     "api-consumers" = {
@@ -97,8 +107,9 @@ locals {
       secrets       = { IOT_SIGNING_KEY = "iot-signing-key", IOT_JWKS = "iot-jwks" }
       firestore     = "roles/datastore.user"
       credentials   = false
-      publishes     = false
-      nudges        = false
+      control       = null
+      publishes     = []
+      subscribes    = []
       probe         = local.tcp_probe
     }
     "api-data" = {
@@ -114,8 +125,9 @@ locals {
       secrets       = { IOT_JWKS = "iot-jwks", ELASTICSEARCH_API_KEY = "iot-elasticsearch-reader-key" }
       firestore     = "roles/datastore.viewer"
       credentials   = false
-      publishes     = false
-      nudges        = false
+      control       = null
+      publishes     = []
+      subscribes    = []
       probe         = local.tcp_probe
     }
     "web" = {
@@ -131,8 +143,9 @@ locals {
       secrets       = {}
       firestore     = null
       credentials   = false
-      publishes     = false
-      nudges        = false
+      control       = null
+      publishes     = []
+      subscribes    = []
       probe         = local.tcp_probe
     }
     "gateway-http" = {
@@ -144,12 +157,13 @@ locals {
       paths         = []
       ingress       = "INGRESS_TRAFFIC_ALL"
       public        = true
-      env           = {}
+      env           = { IOT_CONTROL_DATABASE = local.control_database }
       secrets       = { IOT_JWKS = "iot-jwks" }
-      firestore     = "roles/datastore.user"
+      firestore     = "roles/datastore.viewer"
       credentials   = false
-      publishes     = true
-      nudges        = false
+      control       = "roles/datastore.user"
+      publishes     = ["topic"]
+      subscribes    = []
       probe         = local.tcp_probe
     }
     "gateway-ws" = {
@@ -161,12 +175,13 @@ locals {
       paths         = []
       ingress       = "INGRESS_TRAFFIC_ALL"
       public        = true
-      env           = {}
+      env           = { IOT_CONTROL_DATABASE = local.control_database }
       secrets       = { IOT_JWKS = "iot-jwks" }
-      firestore     = "roles/datastore.user"
+      firestore     = "roles/datastore.viewer"
       credentials   = false
-      publishes     = true
-      nudges        = false
+      control       = "roles/datastore.user"
+      publishes     = ["topic"]
+      subscribes    = ["control_topic"]
       probe         = local.tcp_probe
     }
     "gateway-mqtt" = {
@@ -180,12 +195,17 @@ locals {
       public        = true
       # Cloud Run has no raw TCP: MQTT over WebSocket on $PORT only. Its front end is every WebSocket's peer, so
       # the client address (bound per address before CONNECT) is the last X-Forwarded-For entry.
-      env         = { IOT_MQTT_TCP_PORT = "0", IOT_TRUSTED_PROXY_HOPS = "1" }
+      env = {
+        IOT_MQTT_TCP_PORT      = "0"
+        IOT_TRUSTED_PROXY_HOPS = "1"
+        IOT_CONTROL_DATABASE   = local.control_database
+      }
       secrets     = { IOT_JWKS = "iot-jwks" }
-      firestore   = "roles/datastore.user"
+      firestore   = "roles/datastore.viewer"
       credentials = false
-      publishes   = true
-      nudges      = false
+      control     = "roles/datastore.user"
+      publishes   = ["topic"]
+      subscribes  = ["control_topic"]
       probe       = local.tcp_probe
     }
     "pipeline" = {
@@ -205,8 +225,9 @@ locals {
       secrets     = { ELASTICSEARCH_API_KEY = "iot-elasticsearch-writer-key" }
       firestore   = "roles/datastore.user"
       credentials = false
-      publishes   = false
-      nudges      = false
+      control     = null
+      publishes   = []
+      subscribes  = []
       probe       = local.healthz_probe
     }
   }

@@ -14,7 +14,7 @@ import pytest
 
 from emulators import gcloud
 from emulators.stack import LocalStack, Ports
-from run.services import CREDENTIALS_DATABASE
+from run.services import CONTROL_DATABASE, CREDENTIALS_DATABASE
 
 
 # Fixtures that start or reach a real process or socket: the emulators, an Elasticsearch stand-in or cluster, an
@@ -56,7 +56,7 @@ def firestore_db(stack):
     from google.cloud import firestore
 
     gcloud.wipe_firestore(f"127.0.0.1:{stack.ports.firestore}", stack.project,
-                          ("(default)", CREDENTIALS_DATABASE))
+                          ("(default)", CREDENTIALS_DATABASE, CONTROL_DATABASE))
     client = firestore.Client(project=stack.project)
     yield client
     client.close()

@@ -1,15 +1,24 @@
 """Storage of users, devices, sensors, consumers, grants and sign-in throttling: the ``Repository`` port
-(``infra.domain.ports``) on Firestore, in two databases.
+(``infra.domain.ports``) on Firestore, across three databases.
 
 The credentials (``credentials/{user_id}``: the password hash; ``signin_throttle``; ``bootstrap``) live in their
 own database (``IOT_CREDENTIALS_DATABASE``), which IAM lets only api-users read (terraform/iam.tf); everything else
 in the ``(default)`` database, which the other services reach. A repository built without the credentials database
 refuses the credential methods (``CredentialsUnavailableError``) instead of reaching for them.
 
+A device's ``twins``, ``commands`` and ``presence`` (``infra.adapters.firestore_control``) live in the device-control
+database (``IOT_CONTROL_DATABASE``), which the gateways write, and are deleted with the device or its owner. The
+cascade crosses databases, so no transaction covers it: the control documents go first, while the device still
+exists, so a delete that stops half-way leaves a device (or user) that a retried delete finishes, never control
+documents that nothing leads to any more; and once more last, for what was written while the delete ran (a command
+stored, a device's presence). One thing remains: a gateway whose device cache still holds the device (up to
+``IOT_REVOCATION_CACHE_TTL``) may write its presence or reported state after that; such a document is keyed by an id
+never reused, read by nobody, and only costs its storage. A repository built without the control database refuses
+to delete devices and users (``ControlUnavailableError``).
+
 Collections are top-level and keyed by the objects' random ids (see ``infra.domain.model``):
 ``users``, ``usernames/{username}`` (uniqueness, written in the same commit as the user), ``devices``,
-``sensors``, ``consumers``, ``grants/{consumer_id}__{sensor_id}`` and ``signin_throttle``; a device's ``twins``,
-``commands`` and ``presence`` (``infra.adapters.firestore_control``) are deleted with it. Every object carries
+``sensors``, ``consumers``, ``grants/{consumer_id}__{sensor_id}`` and ``signin_throttle``. Every object carries
 ``owner_id`` (users excepted), so deleting an owner's things is one query per collection. Listings are ordered
 by document id, which needs only Firestore's automatic single-field indexes.
 
@@ -52,15 +61,22 @@ class CredentialsUnavailableError(RuntimeError):
     """This process was given no access to the credentials database (only api-users is)."""
 
 
+class ControlUnavailableError(RuntimeError):
+    """This process was given no access to the device-control database (api-users, api-devices and gateways are)."""
+
+
 class FirestoreRepository:
     """The ``Repository`` on Firestore (the emulator locally). Thread-safe: the clients are, and nothing else is kept.
 
-    ``credentials`` is the client of the credentials database; None in every service but api-users.
+    ``credentials`` is the client of the credentials database; None in every service but api-users. ``control`` is
+    the client of the device-control database, needed to delete devices and users.
     """
 
-    def __init__(self, client: firestore.Client, credentials: firestore.Client | None = None):
+    def __init__(self, client: firestore.Client, credentials: firestore.Client | None = None,
+                 control: firestore.Client | None = None):
         self.db = client
         self._credentials = credentials
+        self._control = control
 
     @property
     def credentials(self) -> firestore.Client:
@@ -69,10 +85,18 @@ class FirestoreRepository:
         Raises:
             CredentialsUnavailableError: this repository was built without it.
         """
-        if self._credentials is None:
-            raise CredentialsUnavailableError("this service has no access to the credentials database "
-                                              "(IOT_CREDENTIALS_DATABASE is set for api-users only)")
-        return self._credentials
+        return _given(self._credentials, CredentialsUnavailableError,
+                      "the credentials database (IOT_CREDENTIALS_DATABASE is set for api-users only)")
+
+    @property
+    def control(self) -> firestore.Client:
+        """The device-control database (twins, commands, presence).
+
+        Raises:
+            ControlUnavailableError: this repository was built without it.
+        """
+        return _given(self._control, ControlUnavailableError,
+                      "the device-control database (IOT_CONTROL_DATABASE), whose documents go with a device or user")
 
     # ---- users ---------------------------------------------------------------------------------------------
 
@@ -134,21 +158,25 @@ class FirestoreRepository:
         return self._page(USERS, self.db.collection(USERS), page, _user)
 
     def delete_user(self, user_id: str) -> bool:
-        """Delete a user and everything they own (devices, sensors, consumers, grants); False when absent.
+        """Delete a user and everything they own (devices with their control documents, sensors, consumers, grants);
+        False when absent.
 
-        The user goes first, so its tokens stop working before the clean-up runs.
+        The control documents go first and last (see the module docstring); the user goes before the rest, so its
+        tokens stop working before the clean-up runs.
         """
         user = self.get_user(user_id)
         if user is None:
             return False
+        self._delete_control("owner_id", user_id)
         batch = self.db.batch()
         batch.delete(self.db.collection(USERS).document(user_id))
         batch.delete(self.db.collection(USERNAMES).document(user.username))
         batch.commit()
         self.credentials.collection(CREDENTIALS).document(user_id).delete()
         # Parents before children, grants last, so nothing created concurrently is missed (see delete_holder).
-        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS, *DEVICE_CONTROL):
+        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
             self._delete_where(collection, "owner_id", user_id)
+        self._delete_control("owner_id", user_id)
         return True
 
     # ---- key holders: devices and consumers -------------------------------------------------------------------
@@ -187,17 +215,24 @@ class FirestoreRepository:
         return self._page(store.collection, self._owned(store.collection, owner_id), page, store.read)
 
     def delete_holder(self, audience: str, holder_id: str) -> bool:
-        """Delete a device (with its sensors and their grants) or a consumer (with its grants); False when absent.
+        """Delete a device (with its control documents, sensors and their grants) or a consumer (with its grants);
+        False when absent.
 
-        The holder goes first: a sensor created concurrently either commits before (its transaction read the
-        device) and is found by the clean-up queries, or fails because the device is gone. Grants come last: one
-        created concurrently needs its consumer and sensor, so it either exists by now or fails.
+        A device's control documents go before it and again last (see the module docstring). The holder goes before
+        its other dependents: a sensor created concurrently either commits before (its transaction read the device)
+        and is found by the clean-up queries, or fails because the device is gone. Grants come after: one created
+        concurrently needs its consumer and sensor, so it either exists by now or fails.
         """
         store = _HOLDERS[audience]
+        control = store.control_field and self.get_holder(audience, holder_id) is not None
+        if control:
+            self._delete_control(store.control_field, holder_id)
         if not self._delete_if_exists(store.collection, holder_id):
             return False
         for collection, field_name in store.dependents:
             self._delete_where(collection, field_name, holder_id)
+        if control:
+            self._delete_control(store.control_field, holder_id)
         return True
 
     def bump_key(self, audience: str, holder_id: str) -> int | None:
@@ -452,19 +487,34 @@ class FirestoreRepository:
 
         return delete(self.db.transaction())
 
-    def _delete_where(self, collection: str, field_name: str, value: str) -> int:
-        """Delete every document whose ``field_name`` equals ``value``; return how many."""
-        query = self.db.collection(collection).where(filter=FieldFilter(field_name, "==", value)).select([])
+    def _delete_control(self, field_name: str, value: str) -> None:
+        """Delete the twins, commands and presence whose ``field_name`` (device_id or owner_id) equals ``value``."""
+        control = self.control
+        for collection in DEVICE_CONTROL:
+            self._delete_where(collection, field_name, value, control)
+
+    def _delete_where(self, collection: str, field_name: str, value: str, db: firestore.Client | None = None) -> int:
+        """Delete every document of ``db`` (default: the (default) database) whose ``field_name`` equals ``value``;
+        return how many."""
+        db = db or self.db
+        query = db.collection(collection).where(filter=FieldFilter(field_name, "==", value)).select([])
         deleted = 0
         while True:
             refs = [snapshot.reference for snapshot in query.limit(BATCH_SIZE).stream()]
             if not refs:
                 return deleted
-            batch = self.db.batch()
+            batch = db.batch()
             for ref in refs:
                 batch.delete(ref)
             batch.commit()
             deleted += len(refs)
+
+
+def _given(client: firestore.Client | None, error: type[Exception], database: str) -> firestore.Client:
+    """``client``, or ``error`` saying this service has no access to ``database``."""
+    if client is None:
+        raise error(f"this service has no access to {database}")
+    return client
 
 
 def _record(obj) -> dict[str, Any]:
@@ -501,15 +551,15 @@ class _HolderStore(NamedTuple):
     collection: str
     read: Callable[[Any], KeyHolder]
     dependents: tuple[tuple[str, str], ...]  # (collection, field) of what is deleted with the holder, in order
+    control_field: str | None  # the field of its control documents naming it; None: it has none
 
 
-# A device's twin, commands and presence (infra.adapters.firestore_control) go with it.
+# A device's twin, commands and presence (infra.adapters.firestore_control, the device-control database) go with it.
 DEVICE_CONTROL = (TWINS, COMMANDS, PRESENCE)
 
 _HOLDERS = {
-    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id"),
-                                            *((collection, "device_id") for collection in DEVICE_CONTROL))),
-    CONSUMER: _HolderStore(CONSUMERS, _consumer, ((GRANTS, "consumer_id"),)),
+    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id")), "device_id"),
+    CONSUMER: _HolderStore(CONSUMERS, _consumer, ((GRANTS, "consumer_id"),), None),
 }
 
 

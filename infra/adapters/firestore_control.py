@@ -1,6 +1,7 @@
 """Twins, commands and device presence: the ``ControlStore`` port (``infra.domain.ports``) on Firestore.
 
-Three top-level collections of the ``(default)`` database (docs/device-control.md):
+Three top-level collections of the device-control database (``IOT_CONTROL_DATABASE``, ``iot-control``), which the
+gateways may write while they only read ``(default)`` (docs/device-control.md):
 
 - ``twins/{device_id}``: ``{owner_id, device_id, desired, desired_version, desired_at, reported, reported_version,
   reported_at}``;
@@ -12,7 +13,8 @@ Three top-level collections of the ``(default)`` database (docs/device-control.m
 
 The JSON documents (desired, reported, a command's payload and result) are stored as JSON text: a device may use
 keys Firestore refuses as field names (``""``, ``__x__``), and nothing queries inside them. Every document carries
-``owner_id`` and ``device_id``, so deleting a device or an owner deletes them too (``infra.adapters.firestore``).
+``owner_id`` and ``device_id``, so deleting a device or an owner deletes them too (``infra.adapters.firestore``, which
+says in what order).
 """
 
 from __future__ import annotations

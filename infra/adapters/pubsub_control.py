@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import orjson
+from google.cloud import pubsub_v1
 
 from infra.adapters.pubsub import PubSubPublisher
 from infra.config import Settings
@@ -28,9 +29,10 @@ class PubSubControlBus:
         self.publisher = publisher
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "PubSubControlBus":
-        """The bus on the control topic of ``settings``."""
-        return cls(PubSubPublisher(settings.project_id, settings.topology.control_topic, timeout=NUDGE_TIMEOUT))
+    def from_settings(cls, settings: Settings, client: pubsub_v1.PublisherClient | None = None) -> "PubSubControlBus":
+        """The bus on the control topic of ``settings`` (over ``client`` when given: local IAM's, on the emulator)."""
+        return cls(PubSubPublisher(settings.project_id, settings.topology.control_topic, timeout=NUDGE_TIMEOUT,
+                                   client=client))
 
     def publish(self, kind: str, device_id: str, body: Mapping[str, Any]) -> None:
         """Publish one nudge and wait for Pub/Sub's confirmation. Raises ``PublishError``."""

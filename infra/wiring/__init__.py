@@ -73,9 +73,11 @@ class Wiring:
     def repository(self) -> FirestoreRepository:
         from infra.adapters.firestore import FirestoreRepository
 
-        # The credentials' database only where it is configured: api-users (IAM grants no other service).
+        # The credentials' database only where it is configured: api-users (IAM grants no other service); the
+        # device-control database, whose documents go with a deleted device or user, where that is.
         credentials = self.clients.credentials_firestore if self.settings.credentials_database else None
-        return FirestoreRepository(self.clients.firestore, credentials)
+        control = self.clients.control_firestore if self.settings.control_database else None
+        return FirestoreRepository(self.clients.firestore, credentials, control)
 
     @cached_property
     def signing_key(self) -> SigningKey:
@@ -150,7 +152,8 @@ class Wiring:
         from infra.usecases.control import OwnerControl, StatusPolicy
 
         policy = StatusPolicy.from_seconds(self.settings.online_window, self.settings.presence_interval)
-        return OwnerControl(self.repository, FirestoreControl(self.clients.firestore), self.clients.control_bus, policy)
+        return OwnerControl(self.repository, FirestoreControl(self.clients.control_firestore), self.clients.control_bus,
+                            policy)
 
     # --- reading telemetry --------------------------------------------------------------------------------------
 

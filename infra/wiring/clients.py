@@ -52,11 +52,22 @@ class Clients:
     @cached_property
     def credentials_firestore(self):
         """The Firestore client of the credentials database (``IOT_CREDENTIALS_DATABASE``; api-users only)."""
+        return self._open_named_database(self.settings.credentials_database, "IOT_CREDENTIALS_DATABASE",
+                                         "the credentials")
+
+    @cached_property
+    def control_firestore(self):
+        """The Firestore client of the device-control database (``IOT_CONTROL_DATABASE``: twins, commands and
+        presence; api-users, api-devices and the gateways)."""
+        return self._open_named_database(self.settings.control_database, "IOT_CONTROL_DATABASE",
+                                         "devices' twins, commands and presence")
+
+    def _open_named_database(self, database: str | None, variable: str, holding: str):
         from infra.config import ConfigError
 
-        if not self.settings.credentials_database:
-            raise ConfigError("IOT_CREDENTIALS_DATABASE is not set: this service has no access to the credentials")
-        return self._open_firestore(self.settings.credentials_database)
+        if not database:
+            raise ConfigError(f"{variable} is not set: this service has no access to {holding}")
+        return self._open_firestore(database)
 
     def _open_firestore(self, database: str | None):
         from google.cloud import firestore
@@ -77,7 +88,7 @@ class Clients:
             return publisher
 
     def _publisher_client(self):
-        return None  # the publisher's own
+        return None  # the publishers' own
 
     @cached_property
     def control_bus(self):
@@ -85,9 +96,23 @@ class Clients:
         from infra.adapters.pubsub_control import PubSubControlBus
 
         with self._lock:
-            bus = PubSubControlBus.from_settings(self.settings)
+            bus = PubSubControlBus.from_settings(self.settings, client=self._publisher_client())
             self._closers.append(bus.stop)
             return bus
+
+    @cached_property
+    def pubsub_subscriber(self):
+        """A Pub/Sub subscriber client (google.cloud.pubsub_v1.SubscriberClient), for the subscriptions a gateway
+        instance creates on the topics of its row's ``subscribes`` and deletes at exit."""
+        with self._lock:
+            subscriber = self._subscriber_client()
+            self._closers.append(subscriber.close)
+            return subscriber
+
+    def _subscriber_client(self):
+        from google.cloud import pubsub_v1
+
+        return pubsub_v1.SubscriberClient()
 
     def at_close(self, closer: Callable[[], None]) -> None:
         """Run ``closer`` at ``close()``, before any client is closed (e.g. a last flush through a client that may be
@@ -153,11 +178,19 @@ class RoleClients(Clients):
             self._closers.append(client.close)
             return client
 
+    def _subscriber_client(self):
+        if not self.settings.pubsub_emulator_host:
+            return super()._subscriber_client()
+        from infra.wiring.local_iam import LocalIamSubscriber
+
+        return LocalIamSubscriber(project=self.settings.project_id, topics=self.permissions.subscribes,
+                                  prefix=self.settings.pubsub_prefix, who=self.service)
+
     def _publisher_client(self):
         if not self.settings.pubsub_emulator_host:
             return None
         from infra.adapters.pubsub import BATCH_SETTINGS
         from infra.wiring.local_iam import LocalIamPublisher
 
-        return LocalIamPublisher(project=self.settings.project_id, topic=self.permissions.publishes,
-                                 who=self.service, batch_settings=BATCH_SETTINGS)
+        return LocalIamPublisher(project=self.settings.project_id, topics=self.permissions.publishes,
+                                 prefix=self.settings.pubsub_prefix, who=self.service, batch_settings=BATCH_SETTINGS)

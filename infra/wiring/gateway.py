@@ -33,10 +33,10 @@ def firestore_repository(clients: Clients) -> FirestoreRepository:
 
 
 def control_store(clients: Clients) -> FirestoreControl:
-    """Twins, commands and presence on the process's Firestore client (built on first call)."""
+    """Twins, commands and presence on the process's client of the device-control database (built on first call)."""
     from infra.adapters.firestore_control import FirestoreControl
 
-    return FirestoreControl(clients.firestore)
+    return FirestoreControl(clients.control_firestore)
 
 
 def device_loader(repository: FirestoreRepository):

@@ -14,6 +14,7 @@ from emulators.api_client import ApiError
 from infra.adapters.firestore_control import FirestoreControl
 from infra.config import PubSubTopology
 from infra.domain.control import Sighting
+from run.permissions import CONTROL_DATABASE
 from tests.support.names import unique
 
 pytestmark = pytest.mark.e2e
@@ -45,7 +46,7 @@ def nudges(stack):
 
 @pytest.fixture
 def control_store(stack):
-    client = firestore.Client(project=stack.project)
+    client = firestore.Client(project=stack.project, database=CONTROL_DATABASE)
     yield FirestoreControl(client)
     client.close()
 

@@ -4,7 +4,7 @@ code writes and queries."""
 from infra.adapters import firestore as repository
 from infra.adapters import firestore_control as control
 from infra.adapters import firestore_rejections as rejections
-from run.services import CREDENTIALS_DATABASE
+from run.services import CONTROL_DATABASE, CREDENTIALS_DATABASE
 from tests.deploy.deployfiles import Terraform
 
 
@@ -19,7 +19,8 @@ def test_terraform_expires_exactly_the_documents_the_code_marks_for_expiry():
         # the sign-in throttle is a credential: it lives in the credentials' database (the environment's)
         repository.SIGNIN_THROTTLE: {"database": "{name_prefix}" + CREDENTIALS_DATABASE,
                                      "field": repository.THROTTLE_EXPIRY_FIELD},
-        control.COMMANDS: {"database": "(default)", "field": control.COMMAND_EXPIRY_FIELD},
+        # commands live in the device-control database (the environment's), which the gateways write
+        control.COMMANDS: {"database": "{name_prefix}" + CONTROL_DATABASE, "field": control.COMMAND_EXPIRY_FIELD},
     }
     assert ttl["ttl_config"] and ttl["collection"] == "${each.key}" and ttl["field"] == "${each.value.field}"
     assert ttl["database"] == "${each.value.database}"
@@ -27,6 +28,7 @@ def test_terraform_expires_exactly_the_documents_the_code_marks_for_expiry():
 
 def test_terraform_declares_the_composite_index_of_a_devices_open_commands():
     index = Terraform.read().resource("google_firestore_index.open_commands")
-    assert (index["database"], index["collection"]) == ("${google_firestore_database.default.name}", control.COMMANDS)
+    assert (index["database"], index["collection"]) == (
+        '${google_firestore_database.restricted["control"].name}', control.COMMANDS)
     assert [(f["field_path"], f["order"]) for f in index["fields"]] == [
         (name, "ASCENDING") for name in control.OPEN_COMMANDS_INDEX]

@@ -10,19 +10,25 @@ from __future__ import annotations
 import pytest
 
 from infra.config import PubSubTopology
-from run.permissions import NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ, TELEMETRY, WRITE, Permissions, Secret
+from run.permissions import (CONTROL_DATABASE, DEVICE_CONTROL, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ,
+                             TELEMETRY, WRITE, Permissions, Secret)
 from run.services import SERVICES
-from tests.deploy.deployfiles import Terraform, deploy_steps, deployment_from_cloudbuild, read_cloudbuild
+from tests.deploy.deployfiles import (Terraform, deploy_steps, deployment_from_cloudbuild, deployment_from_terraform,
+                                     read_cloudbuild)
 
 NAMES = [service.name for service in SERVICES]
 FIRESTORE_ROLES = {"roles/datastore.user": WRITE, "roles/datastore.viewer": READ, None: NONE}
 SERVICE_ACCOUNT = "serviceAccount:${google_service_account.service[each.key].email}"
+GRANTED_ACCOUNT = "serviceAccount:${google_service_account.service[each.value.service].email}"  # per (service, x)
 PUSH_ACCOUNT = "serviceAccount:${google_service_account.pubsub_push.email}"
 # Every resource granting a service's own account something, and the field of local.services it follows.
 SERVICE_GRANTS = {
     "google_project_iam_member.firestore": "firestore",
     "google_project_iam_member.credentials": "credentials",
+    "google_project_iam_member.control": "control",
     "google_pubsub_topic_iam_member.publisher": "publishes",
+    "google_pubsub_topic_iam_member.subscriber": "subscribes",
+    "google_project_iam_member.subscriptions": "subscribes",
     "google_secret_manager_secret_iam_member.accessor": "secrets",
 }
 
@@ -55,16 +61,20 @@ def permissions_from_terraform(terraform: Terraform, name: str) -> Permissions:
     return Permissions(
         firestore=FIRESTORE_ROLES[entry["firestore"]],
         credentials=WRITE if entry["credentials"] else NONE,
-        publishes=PubSubTopology.load().topic if entry["publishes"] else None,
+        control=FIRESTORE_ROLES[entry["control"]],
+        publishes=tuple(getattr(PubSubTopology.load(), field) for field in entry["publishes"]),
+        subscribes=tuple(getattr(PubSubTopology.load(), field) for field in entry["subscribes"]),
         secrets=tuple(Secret(variable, secret) for variable, secret in entry["secrets"].items()),
         invokers=PUBLIC if entry["public"] else PUBSUB_PUSH,
     )
 
 
-def test_every_service_has_one_row_and_only_the_telemetry_topic_is_published_to():
+def test_every_service_has_one_row_and_publishes_to_the_topology_files_topics_only():
     assert sorted(PERMISSIONS) == sorted(NAMES)
-    assert {row.publishes for row in PERMISSIONS.values()} <= {None, TELEMETRY}
-    assert TELEMETRY == PubSubTopology.load().topic
+    assert {topic for row in PERMISSIONS.values() for topic in row.publishes} == {TELEMETRY, DEVICE_CONTROL}
+    assert (TELEMETRY, DEVICE_CONTROL) == (PubSubTopology.load().topic, PubSubTopology.load().control_topic)
+    with pytest.raises(ValueError, match="unknown topic"):
+        Permissions(publishes=("telemetry-dead-letter",))
 
 
 def test_the_grant_resources_follow_local_services(terraform):
@@ -79,12 +89,30 @@ def test_the_grant_resources_follow_local_services(terraform):
         "${{for name, service in local.services : name => service if service.credentials}}")
     assert (credentials["role"], credentials["member"]) == ("roles/datastore.user", SERVICE_ACCOUNT)
     assert credentials["condition"][0]["expression"] == (
-        'resource.name == "projects/${var.project_id}/databases/${google_firestore_database.credentials.name}"')
-    publisher = terraform.resource("google_pubsub_topic_iam_member.publisher")
-    assert publisher["for_each"] == "${{for name, service in local.services : name => service if service.publishes}}"
-    assert (publisher["topic"], publisher["role"], publisher["member"]) == (
-        "${google_pubsub_topic.telemetry.id}", "roles/pubsub.publisher", SERVICE_ACCOUNT)
-    assert terraform.resource("google_pubsub_topic.telemetry")["name"] == "${local.topology.topic}"
+        'resource.name == "projects/${var.project_id}/databases/'
+        '${google_firestore_database.restricted["credentials"].name}"')
+    control = terraform.resource("google_project_iam_member.control")
+    assert control["for_each"] == ("${{for name, service in local.services : name => service.control "
+                                   "if service.control != null}}")
+    assert (control["role"], control["member"]) == ("${each.value}", SERVICE_ACCOUNT)
+    assert control["condition"][0]["expression"] == (
+        'resource.name == "projects/${var.project_id}/databases/'
+        '${google_firestore_database.restricted["control"].name}"')
+    for kind, role in (("publisher", "roles/pubsub.publisher"), ("subscriber", "roles/pubsub.subscriber")):
+        grant = terraform.resource(f"google_pubsub_topic_iam_member.{kind}")
+        field = {"publisher": "publishes", "subscriber": "subscribes"}[kind]
+        assert grant["for_each"] == "${local.%s_grants}" % kind
+        assert terraform.locals[f"{kind}_grants"] == (
+            '${merge([for name, service in local.services : {for topic in service.%s : "${name}/${topic}" => '
+            '{service = name, topic = topic}}] ...)}' % field)
+        assert (grant["topic"], grant["role"], grant["member"]) == (
+            "${local.topic_ids[each.value.topic]}", role, GRANTED_ACCOUNT)
+    assert_topic_ids_name_the_topology_files_topics(terraform)
+    subscriptions = terraform.resource("google_project_iam_member.subscriptions")
+    assert subscriptions["for_each"] == (
+        "${{for name, service in local.services : name => service if length(service.subscribes) > 0}}")
+    assert (subscriptions["role"], subscriptions["member"]) == (
+        "${google_project_iam_custom_role.subscription_owner.id}", SERVICE_ACCOUNT)
     accessor = terraform.resource("google_secret_manager_secret_iam_member.accessor")
     assert accessor["for_each"] == "${local.secret_grants}"
     assert accessor["role"] == "roles/secretmanager.secretAccessor"
@@ -92,6 +120,43 @@ def test_the_grant_resources_follow_local_services(terraform):
     assert terraform.locals["secret_grants"] == (
         '${merge([for name, service in local.services : {for secret in values(service.secrets) : '
         '"${name}/${secret}" => {service = name, secret = secret}}] ...)}')
+
+
+def test_subscribers_may_create_consume_and_delete_subscriptions_and_nothing_more(terraform):
+    """Creating a subscription takes pubsub.subscriptions.create on the project besides attachSubscription on the
+    topic (roles/pubsub.subscriber, per topic); an instance then reads, pulls from and deletes its own."""
+    role = terraform.resource("google_project_iam_custom_role.subscription_owner")
+    assert sorted(role["permissions"]) == ["pubsub.subscriptions.consume", "pubsub.subscriptions.create",
+                                           "pubsub.subscriptions.delete", "pubsub.subscriptions.get"]
+    # one role per environment; role ids allow no dashes
+    assert role["role_id"] == '${replace(local.name_prefix, "-", "_")}iotSubscriptionOwner'
+    subscribers = {name for name, row in PERMISSIONS.items() if row.subscribes}
+    assert subscribers == {"gateway-ws", "gateway-mqtt"}
+    assert all(PERMISSIONS[name].subscribes == (DEVICE_CONTROL,) for name in subscribers)
+
+
+def test_the_control_database_is_named_to_exactly_the_services_granted_it(terraform):
+    """IOT_CONTROL_DATABASE (terraform and cloudbuild alike) where the row grants the control database, nowhere else;
+    the gateways read (default) and write only there."""
+    assert terraform.resource("google_firestore_database.restricted")["for_each"] == "${local.restricted_databases}"
+    database = terraform.resolve(terraform.locals["restricted_databases"]["control"])
+    assert database == "{name_prefix}" + CONTROL_DATABASE
+    steps = deploy_steps(read_cloudbuild())
+    for name in NAMES:
+        expected = "{name_prefix}" + CONTROL_DATABASE if PERMISSIONS[name].control != NONE else None
+        for deployed in (deployment_from_terraform(terraform, name), deployment_from_cloudbuild(steps[name])):
+            assert deployed.env.get("IOT_CONTROL_DATABASE") == expected, name
+    for name in ("gateway-http", "gateway-ws", "gateway-mqtt"):
+        assert (PERMISSIONS[name].firestore, PERMISSIONS[name].control) == (READ, WRITE), name
+    assert {name for name, row in PERMISSIONS.items() if row.control != NONE} == {
+        "api-users", "api-devices", "gateway-http", "gateway-ws", "gateway-mqtt"}
+
+
+def assert_topic_ids_name_the_topology_files_topics(terraform: Terraform) -> None:
+    """local.topic_ids maps a field of infra/pubsub_topology.json to the topic resource of that (prefixed) name."""
+    for field, reference in terraform.locals["topic_ids"].items():
+        address = reference.removeprefix("${").removesuffix(".id}")
+        assert terraform.resource(address)["name"] == "${local.name_prefix}${local.topology.%s}" % field, field
 
 
 def test_no_other_resource_grants_a_service_account_anything(terraform):
@@ -109,14 +174,15 @@ def test_terraform_grants_each_service_its_row(terraform, name):
 def test_cloudbuild_mounts_the_rows_secrets_and_sets_its_invoker_check(name):
     deployed = deployment_from_cloudbuild(deploy_steps(read_cloudbuild())[name])
     row = PERMISSIONS[name]
+    # The environment's secrets carry its prefix (cloudbuild.yaml _NAME_PREFIX, terraform local.name_prefix).
     assert {variable: reference.partition(":")[0] for variable, reference in deployed.secrets.items()} == {
-        secret.variable: secret.secret_id for secret in row.secrets}
+        secret.variable: "{name_prefix}" + secret.secret_id for secret in row.secrets}
     assert deployed.public == (row.invokers == PUBLIC)
     assert deployed.service_account == f"iot-{name}@{{project_id}}.iam.gserviceaccount.com"
 
 
 def test_the_check_sees_a_grant_the_table_lacks(terraform):
-    """The comparison can fail: terraform with gateway-mqtt as a Firestore writer no longer matches its row."""
+    """The comparison can fail: terraform making gateway-mqtt a writer of (default) no longer matches its row."""
     entry = {**terraform.locals["services"]["gateway-mqtt"], "firestore": "roles/datastore.user"}
     services = {**terraform.locals["services"], "gateway-mqtt": entry}
     widened = Terraform(locals={**terraform.locals, "services": services}, resources=terraform.resources)

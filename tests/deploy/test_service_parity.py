@@ -127,9 +127,10 @@ def test_secrets_reach_only_the_services_that_need_them(terraform):
                                                 for secret in terraform.locals["services"][name]["secrets"].values()}
 
 
-def test_only_the_gateways_publish_and_the_pipeline_is_private(terraform):
+def test_only_the_gateways_publish_telemetry_and_the_pipeline_is_private(terraform):
     services = terraform.locals["services"]
-    assert {name for name in NAMES if services[name]["publishes"]} == {"gateway-http", "gateway-ws", "gateway-mqtt"}
+    assert {name for name in NAMES if "topic" in services[name]["publishes"]} == {
+        "gateway-http", "gateway-ws", "gateway-mqtt"}
     pipeline = deployment_from_terraform(terraform, "pipeline")
     assert (pipeline.public, pipeline.ingress) == (False, "internal")
     assert pipeline.env["IOT_PUSH_AUDIENCE"] == "https://{name_prefix}pipeline-{project_number}.{region}.run.app"
@@ -140,13 +141,13 @@ def test_only_the_gateways_publish_and_the_pipeline_is_private(terraform):
 
 def test_only_api_devices_nudges_the_gateways_which_write_device_state(terraform):
     services = terraform.locals["services"]
-    assert {name for name in NAMES if services[name]["nudges"]} == {"api-devices"}
-    grant = terraform.resource("google_pubsub_topic_iam_member.control_publisher")
-    assert (grant["topic"], grant["role"]) == ("${google_pubsub_topic.control.id}", "roles/pubsub.publisher")
-    assert "service.nudges" in grant["for_each"]
-    # twins (reported state), commands (delivered, answered) and presence are written by the gateways
+    assert {name for name in NAMES if "control_topic" in services[name]["publishes"]} == {"api-devices"}
+    assert terraform.locals["topic_ids"]["control_topic"] == "${google_pubsub_topic.control.id}"
+    # twins (reported state), commands (delivered, answered) and presence are written by the gateways, in the
+    # device-control database; they only read (default)
     for name in ("gateway-http", "gateway-ws", "gateway-mqtt"):
-        assert services[name]["firestore"] == "roles/datastore.user", name
+        assert (services[name]["firestore"], services[name]["control"]) == (
+            "roles/datastore.viewer", "roles/datastore.user"), name
 
 
 def test_pubsub_resources_are_named_by_the_topology_file(terraform):
@@ -243,8 +244,9 @@ def test_only_the_services_entitled_to_credentials_reach_their_database(terrafor
     and the credentials' database is granted (and configured) exactly where run/services.py says."""
     entitled = {service.name for service in SERVICES if service.credentials}
     assert entitled == {"api-users"}
-    database = terraform.resource("google_firestore_database.credentials")
-    assert terraform.resolve(database["name"]) == "{name_prefix}" + CREDENTIALS_DATABASE
+    assert terraform.resource("google_firestore_database.restricted")["for_each"] == "${local.restricted_databases}"
+    database = terraform.resolve(terraform.locals["restricted_databases"]["credentials"])
+    assert database == "{name_prefix}" + CREDENTIALS_DATABASE
     services = terraform.locals["services"]
     assert {name for name in NAMES if services[name]["credentials"]} == entitled
     for name in NAMES:
@@ -258,4 +260,5 @@ def test_only_the_services_entitled_to_credentials_reach_their_database(terrafor
     credentials_grant = terraform.resource("google_project_iam_member.credentials")
     assert "service.credentials" in credentials_grant["for_each"]
     assert credentials_grant["condition"][0]["expression"] == (
-        'resource.name == "projects/${var.project_id}/databases/${google_firestore_database.credentials.name}"')
+        'resource.name == "projects/${var.project_id}/databases/'
+        '${google_firestore_database.restricted["credentials"].name}"')

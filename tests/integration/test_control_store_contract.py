@@ -11,12 +11,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from infra.adapters.firestore import ControlUnavailableError, FirestoreRepository
 from infra.adapters.firestore_control import FirestoreControl
 from infra.domain.control import (DELIVERED, FAILED, QUEUED, SUCCEEDED, Command, Sighting, Status,
                                   VersionConflictError, new_command, new_command_id)
 from infra.domain.claims import DEVICE
 from infra.domain.model import Device, PageRequest, User
-from tests.support.accounts import accounts_repository
+from tests.support.accounts import accounts_repository, control_database
 from tests.support.fakes import InMemoryControl
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
@@ -24,10 +25,10 @@ T0 = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 
 @pytest.fixture(params=["memory", "firestore"])
 def store(request):
-    """The fake, or the real store on a wiped Firestore emulator."""
+    """The fake, or the real store on the wiped device-control database of the Firestore emulator."""
     if request.param == "memory":
         return InMemoryControl()
-    return FirestoreControl(request.getfixturevalue("firestore_db"))
+    return FirestoreControl(control_database(request.getfixturevalue("firestore_db")))
 
 
 def command(device_id: str = "d1", *, at: datetime = T0, ttl: int = 60, name: str = "reboot", payload=None) -> Command:
@@ -150,12 +151,15 @@ def _boom(_value):
 
 
 def test_deleting_a_device_or_its_owner_deletes_its_twin_commands_and_presence(firestore_db):
-    repository, store = accounts_repository(firestore_db), FirestoreControl(firestore_db)
+    repository = accounts_repository(firestore_db)
+    store = FirestoreControl(repository.control)
     for device_id, owner_id in (("d1", "o1"), ("d2", "o1"), ("d3", "o2")):
         repository.create_holder(Device(device_id, owner_id, device_id, "", 1, T0, T0))
         store.update_twin(device_id, owner_id, lambda t: t.with_desired({"on": True}, T0))
         store.create_command(replace(command(device_id), owner_id=owner_id))
         store.record_seen({device_id: Sighting(owner_id, T0)})
+    assert not [collection.id for collection in firestore_db.collections()
+                if collection.id in ("twins", "commands", "presence")]  # all in the device-control database
     assert repository.delete_holder(DEVICE, "d1")
     assert store.get_twin("d1") is None and store.list_commands("d1", PageRequest()).items == []
     assert store.statuses(["d1"], T0)["d1"] == Status() and store.get_twin("d2") is not None
@@ -163,3 +167,18 @@ def test_deleting_a_device_or_its_owner_deletes_its_twin_commands_and_presence(f
     assert repository.delete_user("o1")
     assert store.get_twins(["d2", "d3"]).keys() == {"d3"} and store.statuses(["d2"], T0)["d2"] == Status()
     assert store.list_commands("d2", PageRequest()).items == [] and len(store.list_commands("d3", PageRequest()).items) == 1
+
+
+def test_a_delete_without_the_control_database_deletes_nothing_and_a_retry_finishes_it(firestore_db):
+    """The control documents go first: a cascade stopped there leaves the device, for a retried delete to finish."""
+    repository = accounts_repository(firestore_db)
+    store = FirestoreControl(repository.control)
+    repository.create_user(User("o1", "owner-one", "Owner", "user", T0, T0), "hash")
+    repository.create_holder(Device("d1", "o1", "d1", "", 1, T0, T0))
+    store.update_twin("d1", "o1", lambda t: t.with_desired({"on": True}, T0))
+    for call in (lambda r: r.delete_holder(DEVICE, "d1"), lambda r: r.delete_user("o1")):
+        with pytest.raises(ControlUnavailableError, match="IOT_CONTROL_DATABASE"):
+            call(FirestoreRepository(firestore_db, repository.credentials))
+    assert repository.get_user("o1") and repository.get_device("d1") and store.get_twin("d1")
+    assert repository.delete_user("o1")
+    assert (repository.get_user("o1"), repository.get_device("d1"), store.get_twin("d1")) == (None, None, None)

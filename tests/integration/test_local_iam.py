@@ -2,7 +2,8 @@
 Google's ``PermissionDenied``, for every kind of Firestore and Pub/Sub call the code makes; and allow the rest.
 
 The calls are the code's own (grep ``self.db.``, ``.batch()``, ``.transaction()``, ``publish`` in infra/adapters):
-document get/create/set/update/delete, batched writes, transactions, ``get_all``, queries, publishes.
+document get/create/set/update/delete, batched writes, transactions, ``get_all``, queries, publishes (telemetry and
+nudges), and creating a subscription of one's own.
 """
 
 from __future__ import annotations
@@ -17,22 +18,24 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from emulators.stack import LocalStack
 from infra.adapters.firestore import FirestoreRepository
+from infra.adapters.firestore_control import FirestoreControl
 from infra.adapters.firestore_rejections import FirestoreRejections
 from infra.config import Settings
 from infra.domain.claims import DEVICE
+from infra.domain.control import Sighting
 from infra.domain.model import new_id
 from infra.domain.ports import PublishError
 from infra.domain.rejections import Rejection
 from infra.wiring.clients import Clients, RoleClients
-from run.services import CREDENTIALS_DATABASE
+from run.services import CONTROL_DATABASE, CREDENTIALS_DATABASE
 from tests.support.names import unique
 
 COLLECTION = "local-iam"
 
 
-def service_clients(name: str, **env: str) -> Clients:
-    """The clients a process of the local stack running ``name`` gets (the stack points os.environ at it)."""
-    clients = Clients(Settings.from_env({**os.environ, "IOT_SERVICE": name, **env}))
+def service_clients(stack: LocalStack, name: str, **env: str) -> Clients:
+    """The clients a process of the local stack running ``name`` gets."""
+    clients = Clients(Settings.from_env({**os.environ, **stack.service_env(name), **env}))
     return clients.for_service(name)
 
 
@@ -43,7 +46,7 @@ def clients_of(stack, firestore_db):
     made = []
 
     def build(name: str, **env: str) -> Clients:
-        made.append(service_clients(name, **env))
+        made.append(service_clients(stack, name, **env))
         return made[-1]
 
     yield build
@@ -113,8 +116,9 @@ def test_the_adapters_calls_are_refused_to_a_reader(clients_of, firestore_db):
     """What a gateway would do if it wrote: the repository's transactions, a rejection's batch."""
     device_id = new_id()
     firestore_db.collection("devices").document(device_id).set({"owner_id": "u1", "key_version": 1})
-    db = clients_of("gateway-mqtt").firestore
-    repository = FirestoreRepository(db)
+    clients = clients_of("gateway-mqtt")
+    db = clients.firestore
+    repository = FirestoreRepository(db, control=clients.control_firestore)
     assert repository.get_device(device_id).key_version == 1  # reading is its job
     rejection = Rejection(reason="bad", message_id="m1", published_at=datetime.now(timezone.utc), source="test")
     for call in (lambda: repository.bump_key(DEVICE, device_id), lambda: repository.delete_holder(DEVICE, device_id),
@@ -133,6 +137,27 @@ def test_only_an_entitled_service_opens_the_credentials_database(clients_of):
         stranger.collection("bootstrap").document("probe").get()
     with pytest.raises(PermissionDenied):
         FirestoreRepository(stranger, stranger).get_password_hash("u1")
+
+
+def test_a_gateway_writes_device_state_in_the_control_database_only(clients_of, firestore_db):
+    """Twins, commands and presence: the gateways' one Firestore write, which reaches nothing in (default)."""
+    gateway = clients_of("gateway-http")
+    store = FirestoreControl(gateway.control_firestore)
+    store.record_seen({"d1": Sighting("o1", datetime.now(timezone.utc))})
+    assert store.update_twin("d1", "o1", lambda twin: twin.with_reported({"on": True}, datetime.now(timezone.utc)))
+    assert store.get_twin("d1").reported == {"on": True}
+    with pytest.raises(PermissionDenied):
+        FirestoreControl(gateway.firestore).record_seen({"d1": Sighting("o1", datetime.now(timezone.utc))})
+    assert [collection.id for collection in firestore_db.collections()] == [COLLECTION]
+
+
+def test_only_the_services_granted_it_open_the_control_database(clients_of):
+    for name in ("api-users", "api-devices", "gateway-ws"):
+        clients_of(name).control_firestore.collection("twins").document("probe").set({"owner_id": "o1"})
+    # Configured by mistake elsewhere, the database still refuses.
+    stranger = clients_of("api-consumers", IOT_CONTROL_DATABASE=CONTROL_DATABASE).control_firestore
+    with pytest.raises(PermissionDenied):
+        stranger.collection("twins").document("probe").get()
 
 
 def test_only_a_publisher_publishes(clients_of):
@@ -169,3 +194,28 @@ def test_nothing_is_restricted_outside_a_service_process_or_off_the_emulators():
 def test_the_local_stack_names_every_process_it_starts(tmp_path):
     stack = LocalStack(tmp_path)
     assert [stack.service_env(name)["IOT_SERVICE"] for name in ("api", "gateway-mqtt")] == ["api", "gateway-mqtt"]
+
+
+def test_only_api_devices_nudges_the_gateways(clients_of):
+    """Nudges go through the same checked publisher as telemetry, on the device-control topic."""
+    assert clients_of("api-devices").control_bus.publish("config", "d1", {"version": 1}) is None
+    for name in ("gateway-ws", "api-users"):
+        with pytest.raises(PublishError) as raised:
+            clients_of(name).control_bus.publish("config", "d1", {"version": 1})
+        assert isinstance(raised.value.__cause__, PermissionDenied), name
+
+
+def test_only_the_session_gateways_attach_subscriptions_and_only_to_device_control(clients_of, stack):
+    topology = stack.settings().topology
+    topic = f"projects/{stack.project}/topics/{topology.control_topic}"
+    subscriber = clients_of("gateway-mqtt").pubsub_subscriber
+    path = subscriber.subscription_path(stack.project, unique("instance"))
+    assert subscriber.create_subscription(name=path, topic=topic).topic == topic
+    subscriber.delete_subscription(subscription=path)
+    telemetry = f"projects/{stack.project}/topics/{topology.topic}"
+    for name, refused_topic in (("gateway-ws", telemetry), ("api-devices", topic), ("gateway-http", topic)):
+        client = clients_of(name).pubsub_subscriber
+        refused = client.subscription_path(stack.project, unique("refused"))
+        with pytest.raises(PermissionDenied, match="not authorized"):
+            client.create_subscription(request={"name": refused, "topic": refused_topic})
+        assert refused not in {s.name for s in subscriber.list_subscriptions(project=f"projects/{stack.project}")}

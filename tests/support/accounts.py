@@ -10,13 +10,19 @@ from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient
 from infra.config import Settings
 from infra.adapters.firestore import FirestoreRepository
-from run.services import CREDENTIALS_DATABASE
+from run.services import CONTROL_DATABASE, CREDENTIALS_DATABASE
 
 
 def accounts_repository(db: firestore.Client) -> FirestoreRepository:
-    """The repository on ``db`` (the emulator's default database) and the credentials' database, as api-users has
-    it."""
-    return FirestoreRepository(db, firestore.Client(project=db.project, database=CREDENTIALS_DATABASE))
+    """The repository on ``db`` (the emulator's default database), the credentials' and the device-control
+    databases, as api-users has it."""
+    return FirestoreRepository(db, firestore.Client(project=db.project, database=CREDENTIALS_DATABASE),
+                               control_database(db))
+
+
+def control_database(db: firestore.Client) -> firestore.Client:
+    """A client of the device-control database on the emulator of ``db``."""
+    return firestore.Client(project=db.project, database=CONTROL_DATABASE)
 
 
 def signed_in_admin(settings: Settings, db: firestore.Client, base_url: str) -> ApiClient:
