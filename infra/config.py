@@ -35,6 +35,9 @@ VARIABLES: tuple[Variable, ...] = (
              "`make dev` uses 127.0.0.1:8085."),
     Variable("FIRESTORE_EMULATOR_HOST", None, "Firestore emulator `host:port`; unset means real Firestore. "
              "`make dev` uses 127.0.0.1:8086."),
+    Variable("IOT_FIRESTORE_DATABASE", "(default)", "Firestore database of users, devices, sensors, consumers and "
+             "grants: `(default)`, or `ENVIRONMENT-iot` for a further environment of a project (terraform's "
+             "`environment`)."),
     Variable("IOT_CREDENTIALS_DATABASE", None, "Firestore database of the credentials (password hashes, the sign-in "
              "throttle, bootstrap records); set for api-users only, the one service IAM lets read it "
              "(`iot-credentials` in `make dev` and the deployments). Unset: no access."),
@@ -169,6 +172,7 @@ class Settings:
     env: str
     pubsub_emulator_host: str | None
     firestore_emulator_host: str | None
+    firestore_database: str
     credentials_database: str | None
     control_database: str | None
     service: str | None
@@ -256,6 +260,7 @@ class Settings:
             env=mode,
             pubsub_emulator_host=get("PUBSUB_EMULATOR_HOST"),
             firestore_emulator_host=get("FIRESTORE_EMULATOR_HOST"),
+            firestore_database=get("IOT_FIRESTORE_DATABASE"),
             credentials_database=get("IOT_CREDENTIALS_DATABASE"),
             control_database=get("IOT_CONTROL_DATABASE"),
             service=get("IOT_SERVICE"),

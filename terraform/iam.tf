@@ -20,7 +20,7 @@ locals {
 resource "google_service_account" "service" {
   for_each = local.services
 
-  account_id   = "iot-${each.key}"
+  account_id   = "${local.name_prefix}iot-${each.key}"
   display_name = "IoT platform: ${each.key}"
   description  = "Runtime identity of the Cloud Run service ${each.key}."
 
@@ -41,7 +41,7 @@ resource "google_project_iam_member" "firestore" {
   condition {
     title       = "default-database-only"
     description = "The (default) Firestore database, not the credentials'."
-    expression  = "resource.name == \"projects/${var.project_id}/databases/(default)\""
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${google_firestore_database.default.name}\""
   }
 }
 
@@ -136,7 +136,7 @@ resource "google_project_iam_member" "subscriptions" {
 
 # Pub/Sub pushes to the pipeline as this account (run.invoker on the pipeline only: services.tf).
 resource "google_service_account" "pubsub_push" {
-  account_id   = "iot-pubsub-push"
+  account_id   = "${local.name_prefix}iot-pubsub-push"
   display_name = "IoT platform: Pub/Sub push"
   description  = "Identity in the OIDC token of the telemetry-indexer push subscription."
 
@@ -167,7 +167,7 @@ resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
 # Cloud Build runs cloudbuild.yaml as this account: push the image, deploy revisions, run them as the
 # service accounts above.
 resource "google_service_account" "deployer" {
-  account_id   = "iot-deployer"
+  account_id   = "${local.name_prefix}iot-deployer"
   display_name = "IoT platform: Cloud Build deployer"
   description  = "Builds and pushes the platform image and deploys the Cloud Run services (cloudbuild.yaml)."
 
@@ -214,13 +214,13 @@ resource "google_service_account_iam_member" "deployer_acts_as" {
   member             = "serviceAccount:${google_service_account.deployer.email}"
 }
 
-# `gcloud builds submit` uploads the source to gs://PROJECT_ID_cloudbuild/source and the build, running as the
+# `gcloud builds submit` uploads the source to gs://PROJECT_ID_PREFIXcloudbuild/source (README.md) and the build, running as the
 # deployer, reads it from there. The bucket is made here rather than by the first `gcloud builds submit`, so the
 # grant exists before the first build; gcloud uses a bucket of that name when the project owns it.
 resource "google_storage_bucket" "build_source" {
   #checkov:skip=CKV_GCP_62: access logs of a bucket holding only uploaded build sources would cost more than they tell
   #checkov:skip=CKV_GCP_78: sources are uploaded anew for every build; versions of them would keep nothing of value
-  name                        = "${var.project_id}_cloudbuild"
+  name                        = "${var.project_id}_${local.name_prefix}cloudbuild"
   location                    = var.region
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"

@@ -58,8 +58,15 @@ resource "google_artifact_registry_repository" "images" {
   depends_on = [google_project_service.enabled]
 }
 
+# The main database: (default) for the project's only environment (Firestore's free tier applies to it alone), and a
+# database named after any further environment, which cannot have a (default) of its own. Services are told its name
+# (IOT_FIRESTORE_DATABASE; cloudbuild.yaml's _FIRESTORE_DATABASE, which its check step holds to this rule).
+locals {
+  main_database = var.environment == "" ? "(default)" : "${local.name_prefix}iot"
+}
+
 resource "google_firestore_database" "default" {
-  name                              = "(default)"
+  name                              = local.main_database
   location_id                       = var.firestore_location
   type                              = "FIRESTORE_NATIVE"
   concurrency_mode                  = "OPTIMISTIC"
@@ -111,7 +118,7 @@ moved {
 locals {
   firestore_ttl_fields = {
     # refused telemetry, kept 30 days for its owner to read
-    rejections = { database = "(default)", field = "expire_at" }
+    rejections = { database = local.main_database, field = "expire_at" }
     # commands to devices, kept 30 days after they expire so their lifecycle stays visible
     commands = { database = local.control_database, field = "purge_at" }
     # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)

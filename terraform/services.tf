@@ -33,6 +33,8 @@ locals {
     IOT_ENV              = "production"
     LOG_LEVEL            = var.log_level
     IOT_PUBSUB_PREFIX    = local.name_prefix
+    # The main Firestore database's name (project.tf)
+    IOT_FIRESTORE_DATABASE = local.main_database
   }
 
   # ingress: behind the load balancer, API groups and the console accept only its traffic (so the client

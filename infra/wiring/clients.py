@@ -46,7 +46,8 @@ class Clients:
 
     @cached_property
     def firestore(self):
-        """The Firestore client (the emulator when FIRESTORE_EMULATOR_HOST is set)."""
+        """The Firestore client of the main database (``IOT_FIRESTORE_DATABASE``; the emulator when
+        FIRESTORE_EMULATOR_HOST is set)."""
         return self._open_firestore(None)
 
     @cached_property
@@ -70,10 +71,12 @@ class Clients:
         return self._open_firestore(database)
 
     def _open_firestore(self, database: str | None):
+        """A client of ``database``; None: the main database."""
         from google.cloud import firestore
 
         with self._lock:
-            client = firestore.Client(project=self.settings.project_id, database=database)
+            client = firestore.Client(project=self.settings.project_id,
+                                      database=database or self.settings.firestore_database)
             self._closers.append(client.close)
             return client
 
@@ -173,7 +176,9 @@ class RoleClients(Clients):
         from infra.wiring.local_iam import LocalIamFirestore
 
         with self._lock:
-            client = LocalIamFirestore(project=self.settings.project_id, database=database,
+            # None is the main database, whatever its name (IOT_FIRESTORE_DATABASE): the row's `firestore` column.
+            client = LocalIamFirestore(project=self.settings.project_id,
+                                       database=database or self.settings.firestore_database,
                                        access=self.permissions.database_access(database), who=self.service)
             self._closers.append(client.close)
             return client

@@ -33,6 +33,7 @@ INGRESS_WORDS = {
 # cloudbuild.yaml substitutions and the placeholder each stands for.
 SUBSTITUTIONS = {
     "_NAME_PREFIX": "{name_prefix}",
+    "_FIRESTORE_DATABASE": "{firestore_database}",
     "PROJECT_ID": "{project_id}",
     "PROJECT_NUMBER": "{project_number}",
     "_REGION": "{region}",
@@ -178,6 +179,10 @@ class Terraform:
     def _reference(self, expression: str, each):
         if expression == "local.name_prefix":
             return "{name_prefix}"  # the environment's prefix: cloudbuild.yaml's _NAME_PREFIX
+        if expression in ("local.main_database", "google_firestore_database.default.name"):
+            # (default), or ENVIRONMENT-iot: cloudbuild.yaml's _FIRESTORE_DATABASE, which its check step holds to the
+            # same rule (tests/deploy/test_environments.py)
+            return "{firestore_database}"
         if expression.startswith("var."):
             return "{" + expression[4:] + "}"
         if expression == "data.google_project.this.number":

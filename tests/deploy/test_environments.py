@@ -22,13 +22,10 @@ from tests.deploy.deployfiles import (
 
 BOOTSTRAP = TERRAFORM / "bootstrap" / "main.tf"
 NAME_ATTRIBUTES = ("name", "account_id", "secret_id", "repository_id")
-# Names still shared by every environment of a project, and why. iam.tf and infra/wiring/clients.py belong to the
-# permissions work of issue 14: the service accounts, the build sources' bucket (`gcloud builds submit`'s default) and
-# the (default) Firestore database (a prefixed database needs its name in the Firestore client and the IAM condition).
-NOT_PREFIXED = {
-    "google_service_account.service", "google_service_account.pubsub_push", "google_service_account.deployer",
-    "google_storage_bucket.build_source", "google_firestore_database.default",
-}
+# Names an environment shares with the others of its project: none. (The build sources' bucket carries the prefix
+# after the project id, as `gcloud builds submit` names its default bucket PROJECT_cloudbuild.)
+NOT_PREFIXED: set[str] = set()
+PREFIXES = ("${local.name_prefix}", "${var.project_id}_${local.name_prefix}")
 # A name taken from another resource or from a local that is itself checked.
 REFERENCE = re.compile(r"\$\{(google_\w+|each\.\w+|local\.(?!name_prefix)\w+)[^{}]*\}")
 
@@ -45,11 +42,14 @@ def test_every_name_unique_in_a_project_carries_the_environment_prefix(terraform
             names = [body[key] for key in NAME_ATTRIBUTES if isinstance(body.get(key), str)]
             names = [name for name in names if not REFERENCE.fullmatch(name)]
             if names:
-                (prefixed if all(n.startswith("${local.name_prefix}") for n in names) else shared).add(
+                (prefixed if all(n.startswith(PREFIXES) for n in names) else shared).add(
                     f"{rtype}.{rname}")
     assert shared == NOT_PREFIXED
     assert len(prefixed) > 20  # services, secrets, topics, subscriptions, the load balancer, the smoke job...
     assert terraform.resolve(terraform.locals["credentials_database"]) == "{name_prefix}iot-credentials"
+    # the main database: (default) alone, a named one for each further environment
+    assert terraform.resource("google_firestore_database.default")["name"] == "${local.main_database}"
+    assert terraform.locals["main_database"] == '${var.environment == "" ? "(default)" : "${local.name_prefix}iot"}'
     assert terraform.locals["name_prefix"] == '${var.environment == "" ? "" : "${var.environment}-"}'
     assert terraform.variables["environment"]["default"] == ""
 
@@ -61,6 +61,8 @@ def test_cloudbuild_names_what_terraform_names_with_the_same_prefix(terraform):
         deployed = deployment_from_cloudbuild(step)
         assert deployed.name.startswith("{name_prefix}")
         assert deployed.env["IOT_PUBSUB_PREFIX"] == "{name_prefix}"
+        assert deployed.env["IOT_FIRESTORE_DATABASE"] == "{firestore_database}"
+        assert deployed.service_account.startswith("{name_prefix}iot-")
         assert all(secret.startswith("{name_prefix}iot-") for secret in deployed.secrets.values())
     images = [arg for step in build["steps"] for arg in step["args"] if "docker.pkg.dev" in arg]
     assert images and all("/${_NAME_PREFIX}${_REPOSITORY}/" in arg for arg in images)
@@ -68,10 +70,13 @@ def test_cloudbuild_names_what_terraform_names_with_the_same_prefix(terraform):
         "{region}-docker.pkg.dev/{project_id}/{name_prefix}{artifact_repository}/")
 
 
-def _check(prefix: str) -> subprocess.CompletedProcess:
-    """The build's check step with ``_NAME_PREFIX`` set to ``prefix``."""
+def _check(prefix: str, database: str | None = None) -> subprocess.CompletedProcess:
+    """The build's check step with ``_NAME_PREFIX`` set to ``prefix`` and ``_FIRESTORE_DATABASE`` to ``database``
+    (default: the one terraform gives that environment)."""
     build = read_cloudbuild()
-    values = {**build["substitutions"], "COMMIT_SHA": "abc", "_ELASTICSEARCH_URL": "https://es", "_NAME_PREFIX": prefix}
+    main = database if database is not None else (f"{prefix}iot" if prefix else "(default)")
+    values = {**build["substitutions"], "COMMIT_SHA": "abc", "_ELASTICSEARCH_URL": "https://es", "_NAME_PREFIX": prefix,
+              "_FIRESTORE_DATABASE": main}
     return subprocess.run(["bash", "-c", check_step_script(build, values)], capture_output=True, text=True, timeout=30)
 
 
@@ -83,6 +88,13 @@ def test_the_build_accepts_the_prefix_of_exactly_the_environments_terraform_acce
     assert accepted == (environment in ("", "staging", "e2"))
     result = _check(f"{environment}-" if environment else "")
     assert (result.returncode == 0) == accepted, result.stdout + result.stderr
+
+
+@pytest.mark.integration  # runs bash
+@pytest.mark.parametrize("prefix, database", [("", "iot"), ("staging-", "(default)"), ("staging-", "prod-iot")])
+def test_the_build_stops_on_a_main_database_terraform_would_not_give_that_environment(prefix, database):
+    result = _check(prefix, database)
+    assert result.returncode != 0 and "_FIRESTORE_DATABASE is" in result.stdout
 
 
 @pytest.mark.integration  # runs bash

@@ -15,7 +15,8 @@ def test_terraform_expires_exactly_the_documents_the_code_marks_for_expiry():
     fields = {collection: {key: terraform.resolve(value) for key, value in entry.items()}
               for collection, entry in terraform.locals["firestore_ttl_fields"].items()}
     assert fields == {
-        rejections.COLLECTION: {"database": "(default)", "field": rejections.EXPIRY_FIELD},
+        # refused telemetry: the main database, (default) or the environment's
+        rejections.COLLECTION: {"database": "{firestore_database}", "field": rejections.EXPIRY_FIELD},
         # the sign-in throttle is a credential: it lives in the credentials' database (the environment's)
         repository.SIGNIN_THROTTLE: {"database": "{name_prefix}" + CREDENTIALS_DATABASE,
                                      "field": repository.THROTTLE_EXPIRY_FIELD},

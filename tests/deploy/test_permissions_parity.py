@@ -83,7 +83,7 @@ def test_the_grant_resources_follow_local_services(terraform):
                                      "if service.firestore != null}}")
     assert (firestore["role"], firestore["member"]) == ("${each.value}", SERVICE_ACCOUNT)
     assert firestore["condition"][0]["expression"] == (
-        'resource.name == "projects/${var.project_id}/databases/(default)"')
+        'resource.name == "projects/${var.project_id}/databases/${google_firestore_database.default.name}"')
     credentials = terraform.resource("google_project_iam_member.credentials")
     assert credentials["for_each"] == (
         "${{for name, service in local.services : name => service if service.credentials}}")
@@ -178,7 +178,7 @@ def test_cloudbuild_mounts_the_rows_secrets_and_sets_its_invoker_check(name):
     assert {variable: reference.partition(":")[0] for variable, reference in deployed.secrets.items()} == {
         secret.variable: "{name_prefix}" + secret.secret_id for secret in row.secrets}
     assert deployed.public == (row.invokers == PUBLIC)
-    assert deployed.service_account == f"iot-{name}@{{project_id}}.iam.gserviceaccount.com"
+    assert deployed.service_account == f"{{name_prefix}}iot-{name}@{{project_id}}.iam.gserviceaccount.com"
 
 
 def test_the_check_sees_a_grant_the_table_lacks(terraform):

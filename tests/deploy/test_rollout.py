@@ -16,7 +16,7 @@ FIRST_IMAGE = ROOT / "cloudbuild-first-image.yaml"
 # Google's Cloud CLI image, pinned to a release: `VERSION-stable` is the variant Google recommends (migrate-docker-images).
 CLI_IMAGE = re.compile(r"gcr\.io/google\.com/cloudsdktool/google-cloud-cli:\d+\.\d+\.\d+-stable")
 DOCKER_BUILDER = "gcr.io/cloud-builders/docker"
-DEPLOYER = "projects/$PROJECT/serviceAccounts/iot-deployer@$PROJECT.iam.gserviceaccount.com"
+DEPLOYER = "projects/$PROJECT/serviceAccounts/${PREFIX}iot-deployer@$PROJECT.iam.gserviceaccount.com"
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_every_build_runs_as_the_deployer_from_the_first_one_on():
     for command in submits + _commands(readme, "gcloud builds triggers create"):
         assert re.search(r'--service-account[ =]"\$DEPLOYER"', command), command
     for command in submits:
-        assert '--gcs-source-staging-dir "gs://${PROJECT}_cloudbuild/source"' in command, command
+        assert '--gcs-source-staging-dir "gs://${PROJECT}_${PREFIX}cloudbuild/source"' in command, command
         assert re.search(r"--config[ =](cloudbuild\.yaml|cloudbuild-first-image\.yaml)", command), command
     assert "terraform apply -target=terraform_data.first_build" in readme
     assert readme.index("-target=terraform_data.first_build") < readme.index("--config cloudbuild-first-image.yaml")

@@ -256,7 +256,7 @@ def test_only_the_services_entitled_to_credentials_reach_their_database(terrafor
             assert deployed.env.get("IOT_CREDENTIALS_DATABASE") == expected, name
     default_grant = terraform.resource("google_project_iam_member.firestore")
     assert default_grant["condition"][0]["expression"] == (
-        'resource.name == "projects/${var.project_id}/databases/(default)"')
+        'resource.name == "projects/${var.project_id}/databases/${google_firestore_database.default.name}"')
     credentials_grant = terraform.resource("google_project_iam_member.credentials")
     assert "service.credentials" in credentials_grant["for_each"]
     assert credentials_grant["condition"][0]["expression"] == (

@@ -78,8 +78,9 @@ def test_the_first_build_target_brings_the_deployer_and_every_grant_it_builds_wi
     assert set(terraform.resource("google_project_iam_member.deployer")["for_each"].split('"')[1::2]) == {
         "roles/run.developer", "roles/logging.logWriter"}
     bucket = terraform.resource("google_storage_bucket.build_source")
-    # gcloud builds submit stages sources in gs://PROJECT_ID_cloudbuild/source unless told otherwise.
-    assert bucket["name"] == "${var.project_id}_cloudbuild"
+    # gcloud builds submit stages sources in gs://PROJECT_ID_cloudbuild/source unless told otherwise (the README tells
+    # it the environment's bucket).
+    assert bucket["name"] == "${var.project_id}_${local.name_prefix}cloudbuild"
     assert bucket["public_access_prevention"] == "enforced"
     reads = terraform.resource("google_storage_bucket_iam_member.deployer_reads_sources")
     assert (reads["role"], reads["bucket"]) == ("roles/storage.objectViewer",

@@ -219,3 +219,18 @@ def test_only_the_session_gateways_attach_subscriptions_and_only_to_device_contr
         with pytest.raises(PermissionDenied, match="not authorized"):
             client.create_subscription(request={"name": refused, "topic": refused_topic})
         assert refused not in {s.name for s in subscriber.list_subscriptions(project=f"projects/{stack.project}")}
+
+
+def test_a_named_main_database_gets_the_rows_main_access(clients_of, stack):
+    """A further environment's main database (IOT_FIRESTORE_DATABASE, e.g. staging-iot) is the one every client of
+    the main data opens, with the row's access to (default): a gateway reads it and cannot write it."""
+    database = unique("env") + "-iot"
+    writer = clients_of("api-devices", IOT_FIRESTORE_DATABASE=database).firestore
+    writer.collection(COLLECTION).document("d1").set({"n": 2})
+    gateway = clients_of("gateway-http", IOT_FIRESTORE_DATABASE=database).firestore
+    assert gateway.collection(COLLECTION).document("d1").get().to_dict() == {"n": 2}
+    with pytest.raises(PermissionDenied):
+        gateway.collection(COLLECTION).document("d1").set({"n": 3})
+    # and (default) is another database: the document is not there
+    default = clients_of("api-devices").firestore
+    assert not default.collection(COLLECTION).document("d1").get().exists
