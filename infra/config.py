@@ -153,7 +153,7 @@ class PubSubTopology:
     def load(cls, prefix: str = "") -> "PubSubTopology":
         """Read the topology file shipped with the package; ``prefix`` starts every topic and subscription name."""
         topology = json.loads(TOPOLOGY_FILE.read_text())
-        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription"):
+        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "control_topic"):
             topology[name] = prefix + topology[name]
         return cls(**topology)
 

@@ -56,3 +56,32 @@ def device(owner, services) -> HttpDevice:
     device_id = owner.create_device("thermostat")["id"]
     with requests.Session() as session:
         yield HttpDevice(device_id, owner.device_key(device_id)["token"], services["gateway"], session)
+
+
+# Gateways that deliver commands write twins, commands and presence; their row in run/permissions.py still reads only
+# (the control database of issue-control-db gives them their writes), so the local IAM clients are left out here.
+WRITING_GATEWAY_ENV = {"IOT_SERVICE": ""}
+
+
+@pytest.fixture(scope="package")
+def ws_gateways(stack, services):
+    """Two gateway-ws instances (ws:// URLs): a device's socket lives on one, the API's nudge reaches both."""
+    keys = ("ctl-ws-a", "ctl-ws-b")
+    for key in keys:
+        stack.start_service("gateway-ws", key=key, extra_env=WRITING_GATEWAY_ENV)
+    yield [stack.url(key).replace("http://", "ws://") for key in keys]
+    for key in keys:
+        stack.stop_service(key)
+
+
+@pytest.fixture(scope="package")
+def mqtt_gateways(stack, services):
+    """Two gateway-mqtt instances, as (host, TCP port) pairs."""
+    from emulators.process import free_port
+
+    instances = {"ctl-mqtt-a": free_port(), "ctl-mqtt-b": free_port()}
+    for key, port in instances.items():
+        stack.start_service("gateway-mqtt", key=key, extra_env={**WRITING_GATEWAY_ENV, "IOT_MQTT_TCP_PORT": str(port)})
+    yield [("127.0.0.1", port) for port in instances.values()]
+    for key in instances:
+        stack.stop_service(key)
