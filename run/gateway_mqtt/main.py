@@ -20,8 +20,9 @@ from typing import Callable, TypeVar
 from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.domain.errors import AppError, ForbiddenError, RateLimitedError
-from infra.wiring.gateway import build_ingestor
+from infra.wiring.gateway import build_device_control, build_ingestor, build_live_sessions
 from infra.usecases.ingest import DeviceProfile, Identity, Ingestor
+from run.gateway_mqtt.device_channel import ControlChannel
 from run.gateway_mqtt.ports import (BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable,
                                     Stored)
 from run.gateway_mqtt.protocol import Limits
@@ -146,11 +147,14 @@ def main(settings: Settings, port: int) -> int:
     ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop,
                               presence_submit=executor.submit)
     offload = Offloader(executor)
+    live = build_live_sessions(settings, clients, ingestor.presence.instance)
+    channel = ControlChannel(ingestor, build_device_control(clients, ingestor.presence), live, executor)
     try:
         sink = PubSubSink(ingestor, offload)
         asyncio.run(serve(TokenAuthenticator(ingestor, offload), sink,
                           host=settings.bind_host, tcp_port=settings.mqtt_tcp_port or None, ws_port=port,
-                          limits=limits_for(settings), trusted_proxy_hops=settings.trusted_proxy_hops))
+                          limits=limits_for(settings), trusted_proxy_hops=settings.trusted_proxy_hops,
+                          channel=channel, nudges=live))
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
         clients.close()

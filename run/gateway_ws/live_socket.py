@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import orjson
 from simple_websocket import ConnectionClosed
 
+from infra.domain.control import sent_command_expired
 from infra.domain.errors import BadRequestError
 from infra.usecases.device_control import DeviceControl, DeviceRef
 from infra.usecases.live_sessions import LiveSessions, NudgeLike
@@ -79,7 +80,7 @@ class LiveSocket:
 
     def push_command(self, command: dict[str, Any]) -> None:
         """Push a command (``Command.for_device()``) unless it was pushed on this socket or has expired."""
-        if _expired(command.get("expires_at")):
+        if sent_command_expired(command, datetime.now(timezone.utc)):
             return
         with self._lock:
             if command["id"] in self._sent_commands:
@@ -139,10 +140,3 @@ def control_frame(payload: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None  # telemetry's validation answers it
     return decoded if isinstance(decoded, dict) and "type" in decoded else None
-
-
-def _expired(expires_at: Any) -> bool:
-    try:
-        return datetime.fromisoformat(expires_at) <= datetime.now(timezone.utc)
-    except (TypeError, ValueError):
-        return False
