@@ -44,8 +44,8 @@ def test_config_is_delivered_on_subscribe_and_on_change(owner, device, mqtt_devi
     assert client.connect() == (0, False)
     assert client.subscribe(*topics(device.id)) == [1, 1]
     first = client.next()
-    assert (first.topic, first.body, first.qos) == (f"devices/{device.id}/config", {"version": 1, "desired": {"rate": 5}},
-                                                   1)
+    assert (first.topic, first.body, first.qos) == (f"devices/{device.id}/config",
+                                                   {"version": 1, "desired": {"rate": 5}}, 1)
     owner.set_desired(device.id, {"rate": 6})
     assert client.next().body == {"version": 2, "desired": {"rate": 6}}
     assert client.report({"rate": 6}) == 0
