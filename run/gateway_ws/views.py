@@ -55,6 +55,8 @@ def _serve(ws: BoundedSocket, identity: Identity) -> None:
 def _acknowledge_frames(ws: BoundedSocket, ingestor: Ingestor, identity: Identity, live: LiveSocket) -> None:
     while True:
         frame = ws.receive(timeout=_seconds_until_check(identity))
+        if ingestor.presence is not None:
+            ingestor.presence.tick()  # keeps this instance's sessions fresh while their devices are silent
         if not ingestor.still_valid(identity):
             ws.close(reason=POLICY_VIOLATION, message="token expired or revoked")
             return
