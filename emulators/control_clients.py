@@ -164,8 +164,12 @@ class WsDevice:
 
     def send(self, frame: dict | list) -> dict:
         """Send a frame and return its ack."""
+        return self.send_text(orjson.dumps(frame).decode())
+
+    def send_text(self, text: str) -> dict:
+        """Send a text frame as it is (telemetry JSON) and return its ack."""
         with self._send_lock:
-            self.ws.send(orjson.dumps(frame).decode())
+            self.ws.send(text)
             return self.acks.get(timeout=WAIT)
 
     def ack(self, command_id: str) -> dict:
