@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,6 +34,7 @@ class Received:
     qos: int = 0
     dup: bool = False
     mid: int = 0
+    received_at: float = field(default_factory=time.perf_counter)  # when it arrived (``time.perf_counter``)
 
 
 class MqttDevice:
