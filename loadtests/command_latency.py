@@ -27,6 +27,7 @@ from emulators.control_clients import MqttDevice, WsDevice
 from emulators.stack import LocalStack, Ports
 from emulators.process import free_port
 from infra.wiring.admin import admin_account
+from loadtests.freshness import percentile
 from loadtests.harness import RESULTS, machine, table, write_results
 
 RATE = float(os.environ.get("BENCH_RATE", "5"))  # commands per second
@@ -37,11 +38,6 @@ TARGET_P95_MS = 1000
 # The gateways write commands' delivery and sessions; their rows in run/permissions.py read only until the control
 # database lands (issue-control-db), so their local IAM clients are left out, as in tests/control.
 GATEWAY_ENV = {"IOT_SERVICE": ""}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 class Arrivals:
