@@ -25,7 +25,7 @@ resource "google_pubsub_topic" "dead_letter" {
 
 resource "google_pubsub_topic" "control" {
   #checkov:skip=CKV_GCP_83: Google-managed encryption; nudges hold commands that Firestore keeps anyway
-  name = local.topology.control_topic
+  name = "${local.name_prefix}${local.topology.control_topic}"
 
   # A nudge matters for seconds: a device that missed one gets the command or desired state from Firestore.
   message_retention_duration = "600s"
