@@ -74,14 +74,22 @@ def ws_gateways(stack, services):
         stack.stop_service(key)
 
 
+class MqttGateways(list):
+    """(host, TCP port) of each gateway-mqtt instance; ``websocket_urls``: the same instances' MQTT over WebSocket."""
+
+    websocket_urls: list[str]
+
+
 @pytest.fixture(scope="package")
 def mqtt_gateways(stack, services):
-    """Two gateway-mqtt instances, as (host, TCP port) pairs."""
+    """Two gateway-mqtt instances."""
     from emulators.process import free_port
 
     instances = {"ctl-mqtt-a": free_port(), "ctl-mqtt-b": free_port()}
     for key, port in instances.items():
         stack.start_service("gateway-mqtt", key=key, extra_env={**WRITING_GATEWAY_ENV, "IOT_MQTT_TCP_PORT": str(port)})
-    yield [("127.0.0.1", port) for port in instances.values()]
+    gateways = MqttGateways(("127.0.0.1", port) for port in instances.values())
+    gateways.websocket_urls = [f"ws://127.0.0.1:{stack.ports.for_process(key)}/mqtt" for key in instances]
+    yield gateways
     for key in instances:
         stack.stop_service(key)

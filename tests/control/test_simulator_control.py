@@ -20,12 +20,13 @@ def writing_http_gateway(stack):
     stack.stop_service("ctl-http-writing")
 
 
-@pytest.fixture(params=["http", "ws", "mqtt"])
+@pytest.fixture(params=["http", "ws", "mqtt", "mqtt-ws"])
 def simulated(request, device, writing_http_gateway, ws_gateways, mqtt_gateways):
     """(protocol, the simulator's sender for ``device`` over it)."""
-    url = {"http": writing_http_gateway, "ws": ws_gateways[0],
-           "mqtt": "mqtt://{}:{}".format(*mqtt_gateways[0])}[request.param]
-    sender = getattr(devices, f"{request.param}_sender")(url, devices.SimDevice(device.id, device.key, {}), True)
+    url = {"http": writing_http_gateway, "ws": ws_gateways[0], "mqtt": "mqtt://{}:{}".format(*mqtt_gateways[0]),
+           "mqtt-ws": mqtt_gateways.websocket_urls[1]}[request.param]
+    make_sender = getattr(devices, f"{request.param.split('-')[0]}_sender")
+    sender = make_sender(url, devices.SimDevice(device.id, device.key, {}), True)
     yield request.param, sender
     getattr(sender, "close", lambda: None)()
 
