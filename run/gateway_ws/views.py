@@ -47,7 +47,12 @@ def stream() -> Response:
 def _serve(ws: BoundedSocket, identity: Identity) -> None:
     wiring = wiring_of()
     ingestor = wiring.ingestor
-    live = LiveSocket(ws, ingestor.device_of(identity), wiring.device_control, wiring.extras["live_sessions"])
+    try:
+        device = ingestor.device_of(identity)
+    except AppError:  # revoked (or deleted) since the upgrade was authorised
+        ws.close(reason=POLICY_VIOLATION, message="token expired or revoked")
+        return
+    live = LiveSocket(ws, device, wiring.device_control, wiring.extras["live_sessions"])
     with live.session(uuid.uuid4().hex[:12]):
         _acknowledge_frames(ws, ingestor, identity, live)
 
