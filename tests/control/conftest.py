@@ -58,6 +58,14 @@ def device(owner, services) -> HttpDevice:
         yield HttpDevice(device_id, owner.device_key(device_id)["token"], services["gateway"], session)
 
 
+@pytest.fixture(scope="package")
+def second_api(stack, services):
+    """A second API instance (base URL): the owner's call may land on any instance."""
+    stack.start_service("api", key="ctl-api-b")
+    yield stack.url("ctl-api-b", "")
+    stack.stop_service("ctl-api-b")
+
+
 # Gateways that deliver commands write twins, commands and presence; their row in run/permissions.py still reads only
 # (the control database of issue-control-db gives them their writes), so the local IAM clients are left out here.
 WRITING_GATEWAY_ENV = {"IOT_SERVICE": ""}

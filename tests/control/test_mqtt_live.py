@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from emulators.api_client import ApiClient
 from emulators.control_clients import MqttDevice
 from emulators.process import wait_until
 from run.gateway_mqtt.codec import MQTT_3_1_1, MQTT_5, Connect, Properties, SubAck, Subscribe, Subscription
@@ -53,12 +54,12 @@ def test_config_is_delivered_on_subscribe_and_on_change(owner, device, mqtt_devi
 
 
 def test_a_command_reaches_instance_b_once_its_puback_delivers_it_and_its_result_is_recorded(owner, device,
-                                                                                             mqtt_device):
+                                                                                             mqtt_device, second_api):
     client = mqtt_device(1)
     client.connect()
     assert client.subscribe(*topics(device.id)) == [1, 1]
     assert client.next().body == {"version": 0, "desired": {}}  # on subscribe, even before the owner set one
-    command = owner.send_command(device.id, "reboot", {"delay": 5})
+    command = ApiClient(second_api, owner.token).send_command(device.id, "reboot", {"delay": 5})  # any API instance
     message = client.next()
     assert (message.topic, message.body["id"], message.body["payload"]) == (f"devices/{device.id}/commands/reboot",
                                                                             command["id"], {"delay": 5})

@@ -10,6 +10,8 @@ import orjson
 import pytest
 import websocket
 
+from emulators.api_client import ApiClient
+
 pytestmark = pytest.mark.e2e
 
 
@@ -55,10 +57,11 @@ def test_the_desired_state_is_pushed_on_connect_and_on_change(owner, device, ws_
 
 
 def test_a_command_reaches_the_instance_holding_the_socket_once_and_its_result_is_recorded(owner, device, ws_gateways,
-                                                                                           connect):
+                                                                                           connect, second_api):
     socket = connect(ws_gateways[1])  # the second instance; the API's nudge reaches both
     assert socket.send({"type": "state", "state": {"up": True}})["ok"] is True  # connected: nothing was pending
-    command = owner.send_command(device.id, "reboot", {"delay": 5})
+    # Sent through the second API instance: no instance knows where the device's socket lives.
+    command = ApiClient(second_api, owner.token).send_command(device.id, "reboot", {"delay": 5})
     pushed = socket.next()
     assert {k: pushed[k] for k in ("type", "id", "name", "payload")} == {"type": "command", "id": command["id"],
                                                                          "name": "reboot", "payload": {"delay": 5}}
