@@ -11,12 +11,14 @@ import pytest
 import websocket
 
 from emulators.api_client import ApiClient
+from emulators.process import wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-class WsDevice:
-    """A device's socket: pushed frames (with ``type``) and acks (with ``ok``) read in order."""
+class OrderedSocket:
+    """A device's socket read strictly in order (pushed frames carry ``type``, acks ``ok``), so a test sees what came
+    before an ack (emulators.control_clients.WsDevice sorts them instead)."""
 
     def __init__(self, url: str, key: str):
         self.ws = websocket.create_connection(url, timeout=15, header=[f"Authorization: Bearer {key}"])
@@ -37,8 +39,8 @@ class WsDevice:
 def connect(device):
     sockets = []
 
-    def open_socket(url: str, key: str | None = None) -> WsDevice:
-        sockets.append(WsDevice(url, key or device.key))
+    def open_socket(url: str, key: str | None = None) -> OrderedSocket:
+        sockets.append(OrderedSocket(url, key or device.key))
         return sockets[-1]
 
     yield open_socket
@@ -96,3 +98,13 @@ def test_control_frames_are_checked_and_reach_only_the_devices_own_commands(owne
     assert (unknown["ok"], unknown["status"]) == (False, 400)
     assert socket.send({"type": "state", "state": [1]})["status"] == 400
     assert owner.command(other, theirs["id"])["status"] == "queued"
+
+
+def test_the_socket_is_the_devices_session_while_it_is_open(owner, device, ws_gateways, connect):
+    socket = connect(ws_gateways[1])
+    assert socket.send({"type": "state", "state": {}})["ok"] is True  # served: the session was recorded before
+    status = owner.get_device(device.id)["status"]
+    assert (status["connected"], status["protocols"], status["online"]) == (True, ["ws"], True)
+    socket.close()
+    wait_until(lambda: owner.get_device(device.id)["status"]["connected"] is False, timeout=10,
+               what="the session closed")
