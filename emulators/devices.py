@@ -4,13 +4,16 @@
 
 Signs in (the development admin by default), creates or reuses devices ``sim-0 … sim-N`` with a temperature,
 a humidity and a door sensor each, downloads their keys and sends readings over HTTP, WebSocket or MQTT at
-the given rate per device, with a progress bar and a summary of what the gateways accepted.
+the given rate per device, with a progress bar and a summary of what the gateways accepted. Meanwhile each device
+applies the desired states it gets and answers its commands (``device_behaviour``; ``--no-control`` turns it off), so
+commands and twins can be watched in the console.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import queue
 import random
 import statistics
 import sys
@@ -27,6 +30,8 @@ from tqdm import tqdm
 
 from infra.wiring.admin import admin_account
 from emulators.api_client import ApiClient, ApiError
+from emulators.control_clients import Received, WsDevice
+from emulators.device_behaviour import HttpPoller, respond_over_mqtt, respond_over_ws
 from infra.config import Settings
 
 SENSORS = {"temperature": "double", "humidity": "double", "door": "boolean"}
@@ -105,11 +110,14 @@ def readings(device: SimDevice, batch: int, rng: random.Random) -> list[dict]:
 Sender = Callable[[bytes], tuple[int | None, str | None]]  # body → (accepted, error code)
 
 
-def http_sender(url: str, device: SimDevice) -> Sender:
+def http_sender(url: str, device: SimDevice, control: bool = False) -> Sender:
     session = requests.Session()
     session.headers.update({"Authorization": f"Bearer {device.token}", "Content-Type": "application/json"})
+    poller = HttpPoller(url, session) if control else None
 
     def send(body: bytes):
+        if poller is not None:
+            poller.poll()
         response = session.post(url, data=body, timeout=30)
         if response.ok:
             return response.json()["accepted"], None
@@ -118,22 +126,22 @@ def http_sender(url: str, device: SimDevice) -> Sender:
     return send
 
 
-def ws_sender(url: str, device: SimDevice) -> Sender:
-    import websocket
-
-    ws = websocket.create_connection(url, timeout=30, header=[f"Authorization: Bearer {device.token}"])
+def ws_sender(url: str, device: SimDevice, control: bool = False) -> Sender:
+    socket = WsDevice(url, device.token)
+    if control:
+        respond_over_ws(socket)
 
     def send(body: bytes):
-        ws.send(body.decode())
-        ack = orjson.loads(ws.recv())
+        ack = socket.send_text(body.decode())
         return (ack["accepted"], None) if ack["ok"] else (None, f"{ack['status']} {ack['error']['code']}")
 
-    send.close = ws.close
+    send.close = socket.close
     return send
 
 
-def mqtt_sender(url: str, device: SimDevice) -> Sender:
-    """QoS 1 over one MQTT 5 connection; raises ConnectionError once the gateway ended it (connect again)."""
+def mqtt_sender(url: str, device: SimDevice, control: bool = False) -> Sender:
+    """QoS 1 over one MQTT 5 connection; raises ConnectionError once the gateway ended it (connect again). With
+    ``control`` the device also takes its config and commands and answers them (``device_behaviour``)."""
     import paho.mqtt.client as mqtt
 
     parsed = urlparse(url)
@@ -158,6 +166,13 @@ def mqtt_sender(url: str, device: SimDevice) -> Sender:
             changed.notify_all()
 
     client.on_publish, client.on_disconnect = on_publish, on_disconnect
+    if control:
+        inbox: queue.Queue[Received] = queue.Queue()
+        client.on_message = lambda c, u, m: inbox.put(Received(m.topic, orjson.loads(m.payload), m.qos))
+        # On every (re)connect: the gateway keeps no 3.1.1 or clean session.
+        client.on_connect = lambda c, u, flags, rc, p: c.subscribe(
+            [(f"devices/{device.id}/config", 1), (f"devices/{device.id}/commands/#", 1)])
+        respond_over_mqtt(device.id, inbox.get, lambda topic, body: client.publish(topic, orjson.dumps(body), qos=1))
     client.connect(parsed.hostname, parsed.port or (80 if websockets else 1883))
     client.loop_start()
 
@@ -251,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=3, help="number of devices")
     parser.add_argument("--rate", type=float, default=1.0, help="messages per second per device")
     parser.add_argument("--batch", type=int, default=1, help="records per message")
+    parser.add_argument("--control", action=argparse.BooleanOptionalAction, default=True,
+                        help="apply desired states and answer commands (default: on)")
     limit = parser.add_mutually_exclusive_group()
     limit.add_argument("--duration", type=float, help="seconds to run")
     limit.add_argument("--count", type=int, help="messages per device (default 10)")
@@ -271,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     gateway = args.gateway or default_gateway(args.protocol, args.api)
     senders = {"http": http_sender, "ws": ws_sender, "mqtt": mqtt_sender, "mqtt-ws": mqtt_sender}
-    summary, elapsed = run(devices, lambda d: senders[args.protocol](gateway, d), rate=args.rate,
+    summary, elapsed = run(devices, lambda d: senders[args.protocol](gateway, d, args.control), rate=args.rate,
                            batch=args.batch, duration=args.duration, count=args.count)
     print(f"\n{len(devices)} devices over {args.protocol} to {gateway}")
     for line in summary.lines(elapsed):

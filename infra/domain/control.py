@@ -213,6 +213,14 @@ class Command:
                 "finished_at": _iso(command.finished_at), "result": command.result, "error": command.error}
 
 
+def sent_command_expired(sent: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a command as the device receives it (``Command.for_device()``, e.g. from a nudge) has expired."""
+    try:
+        return datetime.fromisoformat(sent["expires_at"]) <= now
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def new_command_id(now: datetime) -> str:
     """A fresh command id: an inverted creation time, so id order is newest first, then random hex."""
     ns = int(now.timestamp()) * 10**9 + now.microsecond * 1000

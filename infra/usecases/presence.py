@@ -75,6 +75,16 @@ class PresenceRecorder:
             batch = self._take_all(self._clock())
         self._write(batch)
 
+    def tick(self) -> None:
+        """Sweep if ``interval`` has passed since the last sweep: a gateway holding connections calls it on a timer,
+        so the sessions of silent devices stay fresh."""
+        now = self._clock()
+        with self._lock:
+            if now - self._last_sweep < self.interval:
+                return
+            batch = self._take_all(now)
+        self._write(batch)
+
     def close(self) -> None:
         """Write everything pending, inline (at worker exit, when a thread pool may be gone)."""
         with self._lock:

@@ -14,6 +14,7 @@ from infra.config import Settings
 from infra.usecases.desired_watch import DesiredWatch
 from infra.usecases.device_control import DeviceControl
 from infra.usecases.ingest import DeviceProfile, DeviceDirectory, Ingestor, Limits
+from infra.usecases.live_sessions import LiveSessions
 from infra.usecases.presence import PresenceRecorder, Submit
 from infra.adapters.keys import load_public_keys
 from infra.domain.telemetry import ReadingBounds
@@ -81,3 +82,19 @@ def build_device_control(clients: Clients, presence: PresenceRecorder | None) ->
     """The device's side of device control for a gateway process, with its long-poll watch."""
     store = Deferred(lambda: control_store(clients))
     return DeviceControl(store, watch=DesiredWatch(store), presence=presence)
+
+
+def build_live_sessions(settings: Settings, clients: Clients, instance: str) -> LiveSessions:
+    """The open sessions of a WebSocket or MQTT gateway process, fed by its own nudge subscription (named after the
+    process's presence ``instance``; created on the first connection, deleted at exit)."""
+
+    def subscription(on_nudge):
+        from infra.adapters.pubsub_nudges import NudgeSubscriber
+
+        name = f"{settings.topology.control_topic}-{instance}"
+        return NudgeSubscriber(clients.pubsub_subscriber, settings.project_id, settings.topology.control_topic, name,
+                               on_nudge)
+
+    live = LiveSessions(subscription)
+    clients.at_close(live.stop)  # before the subscriber client closes
+    return live

@@ -15,13 +15,16 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import threading
 from typing import Callable, TypeVar
 
 from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.domain.errors import AppError, ForbiddenError, RateLimitedError
-from infra.wiring.gateway import build_ingestor
+from infra.wiring.gateway import build_device_control, build_ingestor, build_live_sessions
 from infra.usecases.ingest import DeviceProfile, Identity, Ingestor
+from infra.usecases.presence import PresenceRecorder
+from run.gateway_mqtt.device_channel import ControlChannel
 from run.gateway_mqtt.ports import (BadCredentials, InvalidPayload, NotAuthorized, RateLimited, ServiceUnavailable,
                                     Stored)
 from run.gateway_mqtt.protocol import Limits
@@ -146,12 +149,27 @@ def main(settings: Settings, port: int) -> int:
     ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop,
                               presence_submit=executor.submit)
     offload = Offloader(executor)
+    live = build_live_sessions(settings, clients, ingestor.presence.instance)
+    channel = ControlChannel(ingestor, build_device_control(clients, ingestor.presence), live, executor)
+    stopping = threading.Event()
+    # Sessions of silent devices stay fresh: a sweep per presence interval, from a thread of its own (writes go to
+    # the pool).
+    ticker = threading.Thread(target=_tick_presence, args=(ingestor.presence, stopping), daemon=True,
+                              name="presence-tick")
+    ticker.start()
     try:
         sink = PubSubSink(ingestor, offload)
         asyncio.run(serve(TokenAuthenticator(ingestor, offload), sink,
                           host=settings.bind_host, tcp_port=settings.mqtt_tcp_port or None, ws_port=port,
-                          limits=limits_for(settings), trusted_proxy_hops=settings.trusted_proxy_hops))
+                          limits=limits_for(settings), trusted_proxy_hops=settings.trusted_proxy_hops,
+                          channel=channel, nudges=live))
     finally:
+        stopping.set()
         executor.shutdown(wait=False, cancel_futures=True)
         clients.close()
     return 0
+
+
+def _tick_presence(presence: PresenceRecorder, stopping: threading.Event) -> None:
+    while not stopping.wait(max(1.0, presence.interval / 2)):
+        presence.tick()

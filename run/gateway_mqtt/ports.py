@@ -7,7 +7,7 @@ verifier and the Pub/Sub publisher. Every error a port may raise derives from ``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Protocol
+from typing import Any, Awaitable, Protocol
 
 
 class GatewayError(Exception):
@@ -100,4 +100,38 @@ class Sink(Protocol):
             NotAuthorized: the device's token was revoked since it connected.
             ServiceUnavailable: the readings could not be made durable; nothing was accepted.
         """
+        ...
+
+
+class DeviceChannel(Protocol):
+    """The device's side of device control (twin and commands) for its MQTT connection; every call may wait for
+    Firestore, never blocking the event loop. Each raises ``InvalidPayload`` for a refused input (with the reason)
+    and ``ServiceUnavailable`` when the store cannot answer."""
+
+    def config(self, identity: Identity) -> Awaitable[tuple[int, Any]]:
+        """The device's desired state: (version, document)."""
+        ...
+
+    def pending(self, identity: Identity) -> Awaitable[list[dict[str, Any]]]:
+        """The device's unanswered, unexpired commands (``Command.for_device()``), oldest first."""
+        ...
+
+    def delivered(self, identity: Identity, command_id: str) -> Awaitable[None]:
+        """Mark a command delivered (the device acknowledged it, or it went out at QoS 0)."""
+        ...
+
+    def report(self, identity: Identity, payload: bytes) -> Awaitable[None]:
+        """Merge a publish on ``devices/<id>/state`` into the reported state."""
+        ...
+
+    def answer(self, identity: Identity, command_id: str, payload: bytes) -> Awaitable[None]:
+        """Record a publish on ``devices/<id>/commands/<command_id>/result``."""
+        ...
+
+    def opened(self, identity: Identity, session: str) -> Awaitable[None]:
+        """Record that the device holds this connection (its status)."""
+        ...
+
+    def closed(self, identity: Identity, session: str) -> Awaitable[None]:
+        """Record that the connection ended."""
         ...

@@ -6,10 +6,17 @@ to close. Time comes from an injected clock, so tests drive timeouts without sle
 
 Decisions that MQTT leaves to the server, and why:
 
-- Ingest only. SUBSCRIBE is refused per filter (3.1.1 SUBACK 0x80, v5 0x87 Not authorized) and the
-  connection stays up; UNSUBSCRIBE gets an UNSUBACK (v5: 0x11 No subscription existed). Wills are
-  accepted and discarded: there is no subscriber who could receive them. No session state is kept, so
-  CONNACK always says session present = 0, and v5 clients asking for a session expiry are told 0.
+- Subscriptions. With a ``DeviceChannel`` (device control, docs/device-control.md), a device may subscribe to
+  ``devices/<own id>/config`` and ``devices/<own id>/commands/#`` (or ``/+``) at QoS 0 or 1 (``outbound``); every
+  other filter, and every filter without a channel (ingest only), is refused per filter (3.1.1 SUBACK 0x80, v5
+  0x87 Not authorized) and the connection stays up. UNSUBSCRIBE gets an UNSUBACK (v5: 0x11 No subscription
+  existed, when none did). The current config is published on subscribe and on every change, each command once
+  (QoS 1: marked delivered by the device's PUBACK, sent again with DUP when a v5 session resumes). The device
+  publishes its reported state on ``devices/<id>/state`` and results on ``devices/<id>/commands/<id>/result``,
+  acknowledged once stored. Wills are accepted and discarded: there is no subscriber who could receive them.
+- Sessions. A v5 client's session expiry is honoured up to ``Limits.max_session_expiry`` (told in CONNACK when
+  lowered): within it, a reconnect with Clean Start 0 to the same instance finds its subscriptions and unacknowledged
+  commands (session present = 1). 3.1.1 sessions, and any without a channel, are not kept (session present = 0).
 - QoS 1 PUBACK only after the sink confirmed. Publishes of one connection run concurrently up to
   ``Limits.receive_maximum`` (QoS 0 included, so a QoS 0 flood cannot queue unbounded work); at the
   bound the connection stops decoding and asks the transport to stop reading: backpressure instead of
@@ -63,7 +70,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 from run.gateway_mqtt.codec import (
     MQTT_5,
@@ -86,9 +93,11 @@ from run.gateway_mqtt.codec import (
     encode,
     encode_puback,
 )
+from run.gateway_mqtt.outbound import Outbound, subscription_kind
 from run.gateway_mqtt.ports import (
     Authenticator,
     BadCredentials,
+    DeviceChannel,
     GatewayError,
     Identity,
     InvalidPayload,
@@ -151,6 +160,7 @@ class Limits:
     max_client_id_length: int = 256
     overflow_connections: int = 64  # beyond max_connections, this many are answered "busy", others dropped
     shutdown_grace: float = 8.0  # seconds in-flight publishes get on shutdown (Cloud Run allows 10)
+    max_session_expiry: int = 3600  # seconds a v5 session may outlive its connection (on this instance)
 
     def __post_init__(self) -> None:
         if not 1 <= self.receive_maximum <= 0xFFFF:
@@ -176,6 +186,18 @@ class AuthCall:
     client_id: str
 
 
+TELEMETRY, STATE, RESULT = "telemetry", "state", "result"
+
+
+@dataclass(slots=True, eq=False)
+class ControlCall:
+    """A device-channel call the transport must run off the event loop (``Connection.run_control``): ``config`` or
+    ``commands`` (read what to send), ``delivered`` (a command reached the device)."""
+
+    kind: str
+    command_id: str | None = None
+
+
 @dataclass(slots=True, eq=False)
 class SinkCall:
     """One accepted publish the transport must hand to the sink, then report with ``delivery_done``.
@@ -190,6 +212,8 @@ class SinkCall:
     packet_id: int | None
     delivery_id: str | None = None
     repeated: bool = False
+    route: str = TELEMETRY  # TELEMETRY (the sink), STATE or RESULT (the device channel)
+    command_id: str | None = None  # of a RESULT
 
 
 @dataclass(slots=True)
@@ -198,8 +222,8 @@ class Effects:
 
     Start checking ``authentication`` (``Connection.authenticate``); register ``session`` (device id,
     client id) for take-over; start a sink call for each of ``deliveries`` (a publish accepted just before
-    a close is still delivered: at least once); write ``send``; pause (``reading`` False) or resume (True)
-    reading from the peer; close if ``close``.
+    a close is still delivered: at least once) and a channel call for each of ``control``; write ``send``; pause
+    (``reading`` False) or resume (True) reading from the peer; close if ``close``.
     """
 
     send: bytes = b""
@@ -208,9 +232,18 @@ class Effects:
     reading: bool | None = None
     session: tuple[str, str] | None = None
     close: bool = False
+    control: list[ControlCall] | tuple[()] = ()
 
 
 _NOTHING = Effects()
+
+
+class SessionStore(Protocol):
+    """Where v5 sessions wait between connections (server.py)."""
+
+    def take(self, key: tuple[str, str]) -> Outbound | None:
+        """The unexpired session of (device id, client id), taken out of the store (or off a live connection)."""
+        ...
 
 
 class Connection:
@@ -218,10 +251,19 @@ class Connection:
 
     def __init__(self, authenticator: Authenticator, sink: Sink | None = None, limits: Limits = Limits(), *,
                  busy: bool = False, clock: Callable[[], float] = time.monotonic,
-                 wall_clock: Callable[[], float] = time.time) -> None:
-        """Start waiting for the CONNECT; a ``busy`` connection answers it with server busy and closes."""
+                 wall_clock: Callable[[], float] = time.time, channel: DeviceChannel | None = None,
+                 sessions: SessionStore | None = None) -> None:
+        """Start waiting for the CONNECT; a ``busy`` connection answers it with server busy and closes.
+
+        ``channel`` enables device control (subscriptions, state, results); ``sessions`` keeps v5 sessions.
+        """
         self._authenticator = authenticator
         self._sink = sink
+        self._channel = channel
+        self._sessions = sessions
+        self.outbound: Outbound | None = None  # with a channel, once connected
+        self.session_expiry = 0  # seconds the session outlives the connection (v5)
+        self._control: list[ControlCall] = []
         self._limits = limits
         self._busy = busy
         self._clock = clock
@@ -321,8 +363,15 @@ class Connection:
     async def deliver(self, call: SinkCall) -> Effects:
         """Run one sink call with the injected sink and return the effects of its outcome."""
         try:
-            stored: Stored = await self._sink.publish(  # type: ignore[union-attr]
-                call.identity, call.payload, delivery_id=call.delivery_id, repeated=call.repeated)
+            if call.route == STATE:
+                await self._channel.report(call.identity, call.payload)  # type: ignore[union-attr]
+                stored = Stored(0)
+            elif call.route == RESULT:
+                await self._channel.answer(call.identity, call.command_id, call.payload)  # type: ignore[union-attr]
+                stored = Stored(0)
+            else:
+                stored = await self._sink.publish(  # type: ignore[union-attr]
+                    call.identity, call.payload, delivery_id=call.delivery_id, repeated=call.repeated)
         except GatewayError as exc:
             return self.delivery_done(call, exc)
         except Exception as exc:
@@ -340,6 +389,40 @@ class Connection:
             logger.exception("MQTT authenticator failed unexpectedly")
             return self.authenticated(call, error=exc)
         return self.authenticated(call, identity)
+
+    async def run_control(self, call: ControlCall) -> Effects:
+        """Run one device-channel call and return the effects of its outcome (failures are logged: the device gets
+        what it missed when it subscribes or connects again)."""
+        channel, identity = self._channel, self.identity
+        try:
+            if call.kind == "config":
+                version, desired = await channel.config(identity)  # type: ignore[union-attr]
+                return self.push_config(version, desired)
+            if call.kind == "commands":
+                return self.push_commands(await channel.pending(identity))  # type: ignore[union-attr]
+            await channel.delivered(identity, call.command_id)  # type: ignore[union-attr]
+        except Exception as exc:
+            logger.warning("MQTT device channel call %s failed for device %s: %s", call.kind,
+                           getattr(identity, "device_id", None), exc)
+        return _NOTHING
+
+    def push_config(self, version: int, desired) -> Effects:
+        """Publish the desired state to a subscribed device unless it has this version (or a newer one)."""
+        if self._state != _CONNECTED or self.outbound is None:
+            return _NOTHING
+        self._publish(self.outbound.config(version, desired))
+        return self._effects()
+
+    def push_commands(self, commands: list[dict]) -> Effects:
+        """Publish commands (``Command.for_device()``) to a subscribed device, each once per session."""
+        if self._state != _CONNECTED or self.outbound is None:
+            return _NOTHING
+        for command in commands:
+            sent = self.outbound.command(command)
+            self._publish(sent)
+            if sent and sent[-1].qos == 0:  # at most once: it is delivered as it leaves
+                self._control.append(ControlCall("delivered", command["id"]))
+        return self._effects()
 
     def authenticated(self, call: AuthCall, identity: Identity | None = None,
                       error: BaseException | None = None) -> Effects:
@@ -454,6 +537,8 @@ class Connection:
             self._on_subscribe(packet)  # type: ignore[arg-type]
         elif kind is Unsubscribe:
             self._on_unsubscribe(packet)  # type: ignore[arg-type]
+        elif kind is PubAck:
+            self._on_puback(packet)  # type: ignore[arg-type]
         else:
             # CONNECT again, AUTH without enhanced authentication, acknowledgements of nothing we sent.
             self._disconnect(PROTOCOL_ERROR, f"unexpected {kind.__name__}")
@@ -491,18 +576,20 @@ class Connection:
         keep_alive = self._limits.max_keep_alive
         if 0 < requested < keep_alive:
             keep_alive = requested
+        resumed = self._open_session(packet, identity.device_id, client_id if not assigned else "")
         if v5:
             session_expiry = packet.properties.session_expiry_interval
-            self._send(ConnAck(0, False, Properties(
+            self._send(ConnAck(0, resumed, Properties(
                 assigned_client_identifier=assigned,
                 server_keep_alive=keep_alive if keep_alive != requested else None,
-                session_expiry_interval=0 if session_expiry else None,
+                session_expiry_interval=self.session_expiry if self.session_expiry != (session_expiry or 0) else None,
                 receive_maximum=self._limits.receive_maximum,
                 maximum_qos=1,
                 retain_available=0,
                 maximum_packet_size=self._limits.max_packet_size,
                 topic_alias_maximum=0,
-                wildcard_subscription_available=0,
+                # Wildcards: only the device's own ``commands/#`` or ``commands/+`` (with device control).
+                wildcard_subscription_available=None if self._channel else 0,
                 subscription_identifier_available=0,
                 shared_subscription_available=0,
             )))
@@ -519,6 +606,26 @@ class Connection:
         if identity.expires_at is not None:
             self._expires = self._now + (identity.expires_at - wall_now)
         self._session = (device_id, client_id)
+        if resumed:  # what was in flight goes again (DUP); what changed meanwhile is read afresh
+            self._publish(self.outbound.resend())  # type: ignore[union-attr]
+            self._control.extend(ControlCall(kind) for kind in sorted(self.outbound.subscriptions))  # type: ignore
+
+    def _open_session(self, packet: Connect, device_id: str, client_id: str) -> bool:
+        """Set up the outbound session (with a channel): a stored v5 one when the client resumes it, else a new one.
+        Return whether one was resumed."""
+        if self._channel is None:
+            return False
+        v5 = self.version == MQTT_5
+        requested = packet.properties.session_expiry_interval or 0
+        self.session_expiry = min(requested, self._limits.max_session_expiry) if v5 and client_id else 0
+        outbound = None
+        if v5 and client_id and not packet.clean_start and self._sessions is not None:
+            outbound = self._sessions.take((device_id, client_id))
+        if outbound is None and self._sessions is not None and client_id:
+            self._sessions.take((device_id, client_id))  # Clean Start, or 3.1.1: an older session ends here
+        client_maximum = packet.properties.receive_maximum or 0xFFFF
+        self.outbound = outbound or Outbound(device_id, min(client_maximum, self._limits.receive_maximum))
+        return outbound is not None
 
     def _on_publish(self, packet: Publish) -> None:
         v5 = self.version == MQTT_5
@@ -534,7 +641,8 @@ class Connection:
                     return self._disconnect(TOPIC_ALIAS_INVALID, "topic aliases are not supported")
                 if properties.subscription_identifiers:
                     return self._disconnect(PROTOCOL_ERROR, "subscription identifier in a client PUBLISH")
-        if packet.topic not in self._topics:
+        route, command_id = self._route(packet.topic)
+        if route is None:
             if v5 and qos:
                 return self._send(PubAck(packet.packet_id, NOT_AUTHORIZED,  # type: ignore[arg-type]
                                          self._reason("topic not allowed for this device")))
@@ -551,24 +659,75 @@ class Connection:
         self._pending += 1
         delivery_id = f"{self.client_id}:{packet_id}" if qos else None
         self._deliveries.append(SinkCall(self.identity, packet.payload, qos, packet_id,  # type: ignore[arg-type]
-                                         delivery_id, packet.dup))
+                                         delivery_id, packet.dup, route, command_id))
         if self._pending >= self._limits.receive_maximum:
             self._blocked = True
         return None
 
+    def _route(self, topic: str) -> tuple[str | None, str | None]:
+        """Where a device's publish goes: (TELEMETRY | STATE | RESULT, the command id of a RESULT), or (None, None)
+        for a topic it may not publish to."""
+        if topic in self._topics:
+            return TELEMETRY, None
+        if self._channel is None:
+            return None, None
+        device_id = self.identity.device_id  # type: ignore[union-attr]
+        if topic == f"devices/{device_id}/state":
+            return STATE, None
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[:3] == ["devices", device_id, "commands"] and parts[3] and parts[4] == "result":
+            return RESULT, parts[3]
+        return None, None
+
     def _on_subscribe(self, packet: Subscribe) -> None:
-        if self.version == MQTT_5:
-            if packet.properties.subscription_identifiers:
-                return self._disconnect(SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
-                                        "subscription identifiers are not supported")
-            codes = (NOT_AUTHORIZED,) * len(packet.subscriptions)
-            return self._send(SubAck(packet.packet_id, codes, self._reason("this gateway only ingests")))
-        return self._send(SubAck(packet.packet_id, (0x80,) * len(packet.subscriptions)))
+        v5 = self.version == MQTT_5
+        if v5 and packet.properties.subscription_identifiers:
+            return self._disconnect(SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+                                    "subscription identifiers are not supported")
+        refused = NOT_AUTHORIZED if v5 else 0x80
+        codes, kinds = [], []
+        for subscription in packet.subscriptions:
+            kind = None
+            if self.outbound is not None:
+                kind = subscription_kind(self.outbound.device_id, subscription.topic_filter)
+            if kind is None:
+                codes.append(refused)
+            else:
+                codes.append(self.outbound.subscribe(kind, subscription.qos))  # type: ignore[union-attr]
+                kinds.append(kind)
+        why = "only devices/<own id>/config and devices/<own id>/commands/# may be subscribed to"
+        reason = self._reason(why if self._channel else "this gateway only ingests") if refused in codes else None
+        self._send(SubAck(packet.packet_id, tuple(codes), reason or NO_PROPERTIES))
+        # After the SUBACK: the current config and the pending commands, read off the event loop.
+        self._control.extend(ControlCall(kind) for kind in dict.fromkeys(kinds))
+        return None
 
     def _on_unsubscribe(self, packet: Unsubscribe) -> None:
-        if self.version == MQTT_5:
-            return self._send(UnsubAck(packet.packet_id, (NO_SUBSCRIPTION_EXISTED,) * len(packet.topic_filters)))
-        return self._send(UnsubAck(packet.packet_id))
+        if self.version != MQTT_5:
+            for topic_filter in packet.topic_filters:
+                self._unsubscribe(topic_filter)
+            return self._send(UnsubAck(packet.packet_id))
+        codes = tuple(0 if self._unsubscribe(f) else NO_SUBSCRIPTION_EXISTED for f in packet.topic_filters)
+        return self._send(UnsubAck(packet.packet_id, codes))
+
+    def _unsubscribe(self, topic_filter: str) -> bool:
+        if self.outbound is None:
+            return False
+        kind = subscription_kind(self.outbound.device_id, topic_filter)
+        return kind is not None and self.outbound.unsubscribe(kind)
+
+    def _on_puback(self, packet: PubAck) -> None:
+        if self.outbound is None:
+            return self._disconnect(PROTOCOL_ERROR, "unexpected PubAck")
+        done, more = self.outbound.acknowledged(packet.packet_id)
+        if done is not None and done.command_id is not None:
+            self._control.append(ControlCall("delivered", done.command_id))
+        self._publish(more)
+        return None
+
+    def _publish(self, publishes: list[Publish]) -> None:
+        for publish in publishes:
+            self._send(publish)
 
     def _sink_failed(self, call: SinkCall, error: BaseException) -> None:
         v5 = self.version == MQTT_5
@@ -648,6 +807,9 @@ class Connection:
         if self._deliveries:
             effects.deliveries = self._deliveries
             self._deliveries = []
+        if self._control:
+            effects.control = self._control
+            self._control = []
         if self._to_authenticate is not None:
             effects.authentication = self._to_authenticate
             self._to_authenticate = None

@@ -18,6 +18,11 @@ closed with 1009), twice ``Limits.max_packet_size`` after. A device that connect
 client id takes over its old connection (v5 0x8E). Take-over is keyed by device and client id, so no
 device can disconnect another by borrowing its client id, and it covers this process only: instances do
 not share sessions.
+
+Device control (with a ``DeviceChannel``): each authenticated connection is recorded as the device's session
+(its status) and registered with ``live`` for the nudges of its device, which are handed to it on the event loop;
+a v5 session with an expiry is kept here after its connection ends (``take`` gives it back to a reconnect of the
+same device and client id within it).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import asyncio
 import logging
 import signal
 import socket
-from typing import Callable
+import uuid
+from typing import Any, Callable, Protocol
 
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection
@@ -35,8 +41,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from infra.web.addresses import forwarded_client
-from run.gateway_mqtt.ports import Authenticator, Sink
-from run.gateway_mqtt.protocol import AuthCall, Connection, Effects, Limits, SinkCall
+from run.gateway_mqtt.outbound import Outbound
+from run.gateway_mqtt.ports import Authenticator, DeviceChannel, Sink
+from run.gateway_mqtt.protocol import AuthCall, Connection, ControlCall, Effects, Limits, SinkCall
 
 __all__ = ["Limits", "Server", "serve"]
 
@@ -48,15 +55,27 @@ HEALTH_PATH = "/healthz"
 _WS_HIGH_WATER = 64 * 1024
 
 
+class Nudges(Protocol):
+    """Where the nudges of a device come from (``infra.usecases.live_sessions.LiveSessions``)."""
+
+    def attach(self, device_id: str, listener: Callable[[Any], None]) -> None: ...
+
+    def detach(self, device_id: str, listener: Callable[[Any], None]) -> None: ...
+
+
 class Server:
     """The MQTT gateway's listeners and connections in one event loop."""
 
     def __init__(self, authenticator: Authenticator, sink: Sink, limits: Limits = Limits(), *,
-                 trusted_proxy_hops: int = 0) -> None:
+                 trusted_proxy_hops: int = 0, channel: DeviceChannel | None = None,
+                 nudges: Nudges | None = None) -> None:
         self.authenticator = authenticator
         self.sink = sink
         self.limits = limits
         self.trusted_proxy_hops = trusted_proxy_hops
+        self.channel = channel
+        self.nudges = nudges
+        self._stored: dict[tuple[str, str], tuple[Outbound, float]] = {}  # v5 sessions between connections
         self._tcp: asyncio.Server | None = None
         self._ws: WebSocketServer | None = None
         self._sessions: set[_Session] = set()
@@ -181,7 +200,19 @@ class Server:
         self._pressed = self._active > self.limits.max_connections // 2
         if session.key is not None and self._by_client.get(session.key) is session:
             del self._by_client[session.key]
+        self._end_device_session(session)
         self._changed.set()
+
+    def _end_device_session(self, session: _Session) -> None:
+        conn = session.conn
+        identity = conn.identity if conn is not None else None
+        if self.channel is None or identity is None:
+            return
+        if self.nudges is not None:
+            self.nudges.detach(identity.device_id, session.nudge_listener)
+        if conn.outbound is not None and conn.session_expiry and session.key is not None and not self._closing:
+            self._stored[session.key] = (conn.outbound, self._loop.time() + conn.session_expiry)  # type: ignore
+        self.spawn(self.channel.closed(identity, session.id))
 
     def register(self, session: _Session) -> None:
         """Record an authenticated connection, taking over an older one of the same device and client id."""
@@ -190,6 +221,24 @@ class Server:
         self._by_client[session.key] = session  # type: ignore[index]
         if old is not None and old is not session:
             old.apply(old.conn.take_over())
+        identity = session.conn.identity
+        if self.channel is not None and identity is not None:
+            if self.nudges is not None:
+                self.nudges.attach(identity.device_id, session.nudge_listener)
+            self.spawn(self.channel.opened(identity, session.id))
+
+    def take(self, key: tuple[str, str]) -> Outbound | None:
+        """The session of (device id, client id) for a reconnect: off its live connection (taken over), or stored
+        and unexpired; either way no longer kept there."""
+        now = self._loop.time()  # type: ignore[union-attr]
+        for stale in [k for k, (_, expires) in self._stored.items() if expires <= now]:
+            del self._stored[stale]
+        live = self._by_client.get(key)
+        if live is not None and live.conn.outbound is not None:
+            outbound, live.conn.outbound = live.conn.outbound, None
+            return outbound
+        stored = self._stored.pop(key, None)
+        return stored[0] if stored else None
 
     def spawn(self, coroutine) -> None:
         """Run a sink call as a task that shutdown can wait for."""
@@ -234,6 +283,7 @@ class _Session:
         self.address = "unknown"
         self.busy = False
         self.key: tuple[str, str] | None = None
+        self.id = uuid.uuid4().hex[:12]  # this connection, as the device's session (its status)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._wants_reading = True
@@ -244,7 +294,8 @@ class _Session:
         server = self.server
         self.busy = busy
         self.conn = Connection(server.authenticator, server.sink, server.limits, busy=busy,
-                               clock=server._loop.time)  # type: ignore[union-attr]
+                               clock=server._loop.time, channel=server.channel,  # type: ignore[union-attr]
+                               sessions=server)
         self._schedule_timer()
         server.opened(self)
 
@@ -258,6 +309,8 @@ class _Session:
             self.connected()
         for call in effects.deliveries:
             self.server.spawn(self._deliver(call))
+        for control in effects.control:
+            self.server.spawn(self._control(control))
         if effects.send:
             self.write(effects.send)
         if effects.reading is not None:
@@ -274,6 +327,19 @@ class _Session:
 
     async def _authenticate(self, call: AuthCall) -> None:
         self.apply(await self.conn.authenticate(call))
+
+    async def _control(self, call: ControlCall) -> None:
+        self.apply(await self.conn.run_control(call))
+
+    def nudge_listener(self, nudge) -> None:
+        """Take a nudge for this connection's device (on the subscriber's thread) onto the event loop."""
+        self.server._loop.call_soon_threadsafe(self._nudged, nudge)  # type: ignore[union-attr]
+
+    def _nudged(self, nudge) -> None:
+        if nudge.kind == "config":
+            self.apply(self.conn.push_config(nudge.body.get("version", 0), nudge.body.get("desired", {})))
+        elif nudge.kind == "command" and isinstance(nudge.body.get("command"), dict):
+            self.apply(self.conn.push_commands([nudge.body["command"]]))
 
     def connected(self) -> None:
         """The CONNECT was accepted: the connection may now send packets of the full size."""
@@ -476,12 +542,15 @@ class _WebSocketSession(_Session):
 async def serve(authenticator: Authenticator, sink: Sink, *, host: str = "127.0.0.1",
                 tcp_port: int | None = 1883, ws_port: int | None = 8766, limits: Limits = Limits(),
                 trusted_proxy_hops: int = 0, ready: Callable[[Server], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None, channel: DeviceChannel | None = None,
+                nudges: Nudges | None = None) -> None:
     """Run the gateway until SIGTERM or SIGINT (or ``stop`` is set), then shut down gracefully and return.
 
-    ``ready`` is called with the started server (e.g. to learn the ports picked for port 0).
+    ``ready`` is called with the started server (e.g. to learn the ports picked for port 0); ``channel`` and
+    ``nudges`` enable device control.
     """
-    server = Server(authenticator, sink, limits, trusted_proxy_hops=trusted_proxy_hops)
+    server = Server(authenticator, sink, limits, trusted_proxy_hops=trusted_proxy_hops, channel=channel,
+                    nudges=nudges)
     await server.start(host, tcp_port, ws_port)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

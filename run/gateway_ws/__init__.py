@@ -1,4 +1,5 @@
-"""gateway-ws: device ingestion over WebSocket, one ack frame per received frame.
+"""gateway-ws: device ingestion over WebSocket, one ack frame per received frame, and device control: the desired
+state and commands pushed as frames, state and results sent as frames (``live_socket``, docs/device-control.md).
 
 The device token is checked on the upgrade request (401/403 before upgrading), and a device may hold
 ``IOT_WS_MAX_SOCKETS_PER_DEVICE`` sockets per instance (429 ``too_many_sockets`` before upgrading). Each
@@ -23,7 +24,7 @@ from infra.usecases.ingest import Ingestor
 from infra.web.app import create_flask_app
 from infra.wiring import wiring_of
 from infra.wiring.clients import Clients
-from infra.wiring.gateway import build_ingestor
+from infra.wiring.gateway import build_device_control, build_ingestor, build_live_sessions
 from run.gateway_ws.device_sockets import DeviceSockets
 from run.gateway_ws.views import PING_INTERVAL, bp
 
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
     settings = wiring.settings
     ingestor = wiring.ingestor = ingestor or build_ingestor(settings, wiring.clients, "ws")
     wiring.extras["device_sockets"] = DeviceSockets(settings.ws_max_sockets_per_device)
+    wiring.device_control = build_device_control(wiring.clients, ingestor.presence)
+    wiring.extras["live_sessions"] = build_live_sessions(settings, wiring.clients, ingestor.presence.instance)
     # Uncompressed frames up to 4x the request limit get a 413 ack; beyond that the socket is closed (1009)
     # unread. A compressed frame is closed (1009) once it inflates beyond the limit itself.
     wiring.extras["ws_options"] = {"ping_interval": PING_INTERVAL,

@@ -1,9 +1,12 @@
-"""Routes of gateway-ws: the upgrade at ``/`` and one ack frame per received frame (see the package's docstring)."""
+"""Routes of gateway-ws: the upgrade at ``/``, one ack frame per received frame, and the device's desired state and
+commands pushed on its socket (``live_socket``; see the package's docstring)."""
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
+from typing import Callable
 
 import orjson
 from flask import Blueprint, Response, g, request
@@ -14,6 +17,7 @@ from infra.web.auth import bearer_token
 from infra.wiring import wiring_of
 from run.gateway_ws.bounded_socket import BoundedSocket, serve_websocket
 from run.gateway_ws.device_sockets import DeviceSockets
+from run.gateway_ws.live_socket import LiveSocket, control_frame
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("gateway_ws", __name__)
@@ -31,36 +35,60 @@ def authenticate_upgrade() -> None:
 
 @bp.route("/", websocket=True)
 def stream() -> Response:
-    """Acknowledge every frame in order until the device or the token's validity ends the socket."""
+    """Push the device's desired state and pending commands, then acknowledge every frame in order until the device
+    or the token's validity ends the socket, pushing what is nudged meanwhile."""
     wiring = wiring_of()
-    ingestor, identity = wiring.ingestor, g.identity
+    identity = g.identity
     sockets: DeviceSockets = wiring.extras["device_sockets"]
     with sockets.held_by(identity.device_id):  # refused (429) before upgrading when the device holds its most
-        return serve_websocket(request.environ, wiring.extras["ws_options"],
-                               lambda ws: _acknowledge_frames(ws, ingestor, identity))
+        return serve_websocket(request.environ, wiring.extras["ws_options"], lambda ws: _serve(ws, identity))
 
 
-def _acknowledge_frames(ws: BoundedSocket, ingestor: Ingestor, identity: Identity) -> None:
+def _serve(ws: BoundedSocket, identity: Identity) -> None:
+    wiring = wiring_of()
+    ingestor = wiring.ingestor
+    try:
+        device = ingestor.device_of(identity)
+    except AppError:  # revoked (or deleted) since the upgrade was authorised
+        ws.close(reason=POLICY_VIOLATION, message="token expired or revoked")
+        return
+    live = LiveSocket(ws, device, wiring.device_control, wiring.extras["live_sessions"])
+    with live.session(uuid.uuid4().hex[:12]):
+        _acknowledge_frames(ws, ingestor, identity, live)
+
+
+def _acknowledge_frames(ws: BoundedSocket, ingestor: Ingestor, identity: Identity, live: LiveSocket) -> None:
     while True:
         frame = ws.receive(timeout=_seconds_until_check(identity))
+        if ingestor.presence is not None:
+            ingestor.presence.tick()  # keeps this instance's sessions fresh while their devices are silent
         if not ingestor.still_valid(identity):
             ws.close(reason=POLICY_VIOLATION, message="token expired or revoked")
             return
         if frame is not None:
-            ws.send(orjson.dumps(_ack(ingestor, identity, frame)).decode())
+            payload = frame.encode() if isinstance(frame, str) else frame
+            control = control_frame(payload)
+            if control is None:
+                live.send(_ack(lambda: {"ok": True, **ingestor.ingest(identity, payload).to_dict()}))
+            else:
+                live.send(_ack(lambda: _answer_control(ingestor, identity, live, control)))
 
 
-def _ack(ingestor: Ingestor, identity: Identity, frame: str | bytes) -> dict:
-    payload = frame.encode() if isinstance(frame, str) else frame
+def _answer_control(ingestor: Ingestor, identity: Identity, live: LiveSocket, frame: dict) -> dict:
+    ingestor.check_rate(identity)  # one budget per device with telemetry, as on gateway-http
+    return live.answer(frame)
+
+
+def _ack(answer: Callable[[], dict]) -> dict:
     try:
-        return {"ok": True, **ingestor.ingest(identity, payload).to_dict()}
+        return answer()
     except AppError as exc:
         ack = {"ok": False, "status": exc.status, **exc.to_dict()}
         if "Retry-After" in exc.headers:
             ack["retry_after"] = int(exc.headers["Retry-After"])
         return ack
     except Exception:  # the socket stays up; the device sees a generic error, the log the cause
-        logger.exception("ingesting a WebSocket frame failed")
+        logger.exception("answering a WebSocket frame failed")
         return {"ok": False, "status": 500, "error": {"code": "internal", "message": "internal error"}}
 
 

@@ -56,3 +56,48 @@ def device(owner, services) -> HttpDevice:
     device_id = owner.create_device("thermostat")["id"]
     with requests.Session() as session:
         yield HttpDevice(device_id, owner.device_key(device_id)["token"], services["gateway"], session)
+
+
+@pytest.fixture(scope="package")
+def second_api(stack, services):
+    """A second API instance (base URL): the owner's call may land on any instance."""
+    stack.start_service("api", key="ctl-api-b")
+    yield stack.url("ctl-api-b", "")
+    stack.stop_service("ctl-api-b")
+
+
+# Gateways that deliver commands write twins, commands and presence; their row in run/permissions.py still reads only
+# (the control database of issue-control-db gives them their writes), so the local IAM clients are left out here.
+WRITING_GATEWAY_ENV = {"IOT_SERVICE": ""}
+
+
+@pytest.fixture(scope="package")
+def ws_gateways(stack, services):
+    """Two gateway-ws instances (ws:// URLs): a device's socket lives on one, the API's nudge reaches both."""
+    keys = ("ctl-ws-a", "ctl-ws-b")
+    for key in keys:
+        stack.start_service("gateway-ws", key=key, extra_env=WRITING_GATEWAY_ENV)
+    yield [stack.url(key).replace("http://", "ws://") for key in keys]
+    for key in keys:
+        stack.stop_service(key)
+
+
+class MqttGateways(list):
+    """(host, TCP port) of each gateway-mqtt instance; ``websocket_urls``: the same instances' MQTT over WebSocket."""
+
+    websocket_urls: list[str]
+
+
+@pytest.fixture(scope="package")
+def mqtt_gateways(stack, services):
+    """Two gateway-mqtt instances."""
+    from emulators.process import free_port
+
+    instances = {"ctl-mqtt-a": free_port(), "ctl-mqtt-b": free_port()}
+    for key, port in instances.items():
+        stack.start_service("gateway-mqtt", key=key, extra_env={**WRITING_GATEWAY_ENV, "IOT_MQTT_TCP_PORT": str(port)})
+    gateways = MqttGateways(("127.0.0.1", port) for port in instances.values())
+    gateways.websocket_urls = [f"ws://127.0.0.1:{stack.ports.for_process(key)}/mqtt" for key in instances]
+    yield gateways
+    for key in instances:
+        stack.stop_service(key)

@@ -26,8 +26,9 @@ def test_simulated_devices_send_over_each_protocol(stack, gateways, simulator_ap
     ensure_admin(accounts_repository(firestore_db), SCRYPT, admin_account(stack.settings()))
     gateway = {"http": gateways.http, "ws": gateways.ws, "mqtt": f"mqtt://127.0.0.1:{gateways.mqtt_tcp_port}",
                "mqtt-ws": f"ws://127.0.0.1:{gateways.mqtt_ws_port}/mqtt"}[protocol]
+    # Telemetry only: the simulator's device control is tested in tests/control/test_simulator_control.py.
     code = devices.main(["--api", simulator_api, "--protocol", protocol, "--gateway", gateway, "--devices", "2",
-                         "--rate", "4", "--count", "3", "--batch", "2"])
+                         "--rate", "4", "--count", "3", "--batch", "2", "--no-control"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "records accepted   12" in out
@@ -40,5 +41,5 @@ def test_simulated_devices_send_over_each_protocol(stack, gateways, simulator_ap
 
     # A second run reuses the devices instead of creating more.
     assert devices.main(["--api", simulator_api, "--protocol", protocol, "--gateway", gateway, "--devices", "2",
-                         "--count", "1"]) == 0
+                         "--count", "1", "--no-control"]) == 0
     assert len(list(firestore_db.collection("devices").stream())) == 2

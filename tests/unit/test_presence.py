@@ -110,3 +110,13 @@ def test_the_ingestion_core_counts_every_authenticated_request_as_a_sighting(sto
     clocks.advance(31)
     ingestor.accept(identity, b'{"sensor_id": "s1", "value": 1}')  # each accepted message of a connection too
     assert last_seen(store, "d1") == T0 + timedelta(seconds=31)
+
+
+def test_a_tick_refreshes_open_sessions_once_per_interval_without_a_sighting(presence, store, clocks):
+    presence.opened("d1", "o1", "s1", "mqtt")
+    presence.tick()
+    assert store.writes == []  # within the interval: nothing to do
+    clocks.advance(31)
+    presence.tick()
+    presence.tick()
+    assert store.writes == [{"d1"}]
