@@ -35,9 +35,6 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "20"))  # per protocol
 DEVICES = 4  # per protocol, spread over its two instances
 GRACE = 10.0  # seconds a command may take before it counts as lost
 TARGET_P95_MS = 1000
-# The gateways write commands' delivery and sessions; their rows in run/permissions.py read only until the control
-# database lands (issue-control-db), so their local IAM clients are left out, as in tests/control.
-GATEWAY_ENV = {"IOT_SERVICE": ""}
 
 
 class Arrivals:
@@ -67,11 +64,11 @@ def start(stack: LocalStack) -> dict[str, list[str]]:
     stack.start_service("api")
     urls: dict[str, list[str]] = {"ws": [], "mqtt": []}
     for key in ("ws-a", "ws-b"):
-        stack.start_service("gateway-ws", key=key, extra_env=GATEWAY_ENV)
+        stack.start_service("gateway-ws", key=key)
         urls["ws"].append(stack.url(key).replace("http://", "ws://"))
     for key in ("mqtt-a", "mqtt-b"):
         port = free_port()
-        stack.start_service("gateway-mqtt", key=key, extra_env={**GATEWAY_ENV, "IOT_MQTT_TCP_PORT": str(port)})
+        stack.start_service("gateway-mqtt", key=key, extra_env={"IOT_MQTT_TCP_PORT": str(port)})
         urls["mqtt"].append(f"mqtt://127.0.0.1:{port}")
     return urls
 

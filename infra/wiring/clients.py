@@ -145,16 +145,6 @@ class Clients:
             self._closers.append(client.close)
             return client
 
-    @cached_property
-    def pubsub_subscriber(self):
-        """The Pub/Sub subscriber client (a gateway instance's nudge subscription; infra.adapters.pubsub_nudges)."""
-        from google.cloud import pubsub_v1
-
-        with self._lock:
-            client = pubsub_v1.SubscriberClient()
-            self._closers.append(client.close)
-            return client
-
     def close(self) -> None:
         """Flush and close every client that was created (at worker exit)."""
         while self._finalizers or self._closers:

@@ -66,17 +66,12 @@ def second_api(stack, services):
     stack.stop_service("ctl-api-b")
 
 
-# Gateways that deliver commands write twins, commands and presence; their row in run/permissions.py still reads only
-# (the control database of issue-control-db gives them their writes), so the local IAM clients are left out here.
-WRITING_GATEWAY_ENV = {"IOT_SERVICE": ""}
-
-
 @pytest.fixture(scope="package")
 def ws_gateways(stack, services):
     """Two gateway-ws instances (ws:// URLs): a device's socket lives on one, the API's nudge reaches both."""
     keys = ("ctl-ws-a", "ctl-ws-b")
     for key in keys:
-        stack.start_service("gateway-ws", key=key, extra_env=WRITING_GATEWAY_ENV)
+        stack.start_service("gateway-ws", key=key)
     yield [stack.url(key).replace("http://", "ws://") for key in keys]
     for key in keys:
         stack.stop_service(key)
@@ -95,7 +90,7 @@ def mqtt_gateways(stack, services):
 
     instances = {"ctl-mqtt-a": free_port(), "ctl-mqtt-b": free_port()}
     for key, port in instances.items():
-        stack.start_service("gateway-mqtt", key=key, extra_env={**WRITING_GATEWAY_ENV, "IOT_MQTT_TCP_PORT": str(port)})
+        stack.start_service("gateway-mqtt", key=key, extra_env={"IOT_MQTT_TCP_PORT": str(port)})
     gateways = MqttGateways(("127.0.0.1", port) for port in instances.values())
     gateways.websocket_urls = [f"ws://127.0.0.1:{stack.ports.for_process(key)}/mqtt" for key in instances]
     yield gateways

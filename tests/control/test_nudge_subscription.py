@@ -7,7 +7,6 @@ import pytest
 from google.cloud import pubsub_v1
 
 from emulators.control_clients import WsDevice
-from tests.control.conftest import WRITING_GATEWAY_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +23,7 @@ def nudge_subscriptions(stack) -> dict[str, pubsub_v1.types.Subscription]:
 
 def test_an_instance_subscribes_on_its_first_connection_and_unsubscribes_at_sigterm(stack, owner, device):
     before = set(nudge_subscriptions(stack))
-    stack.start_service("gateway-ws", key="ctl-ws-sub", extra_env=WRITING_GATEWAY_ENV)
+    stack.start_service("gateway-ws", key="ctl-ws-sub")
     try:
         assert set(nudge_subscriptions(stack)) == before  # no connection yet: no subscription
         socket = WsDevice(stack.url("ctl-ws-sub").replace("http://", "ws://"), device.key)

@@ -7,15 +7,14 @@ import pytest
 
 from emulators import devices
 from emulators.process import wait_until
-from tests.control.conftest import WRITING_GATEWAY_ENV
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def writing_http_gateway(stack):
-    """gateway-http writing twins and commands (see WRITING_GATEWAY_ENV)."""
-    stack.start_service("gateway-http", key="ctl-http-writing", extra_env=WRITING_GATEWAY_ENV)
+    """gateway-http writing twins and commands."""
+    stack.start_service("gateway-http", key="ctl-http-writing")
     yield stack.url("ctl-http-writing")
     stack.stop_service("ctl-http-writing")
 
