@@ -73,7 +73,7 @@ locals {
       cpu           = "1"
       memory        = "512Mi"
       max_instances = 20
-      paths         = ["/api/devices"]
+      paths         = ["/api/devices", "/api/deletions"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { IOT_TRUSTED_PROXY_HOPS = "2" }
