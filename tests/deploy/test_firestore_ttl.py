@@ -3,6 +3,7 @@ code writes and queries."""
 
 from infra.adapters import firestore as repository
 from infra.adapters import firestore_control as control
+from infra.adapters import firestore_deletions as deletions
 from infra.adapters import firestore_rejections as rejections
 from run.services import CREDENTIALS_DATABASE
 from tests.deploy.deployfiles import Terraform
@@ -20,6 +21,7 @@ def test_terraform_expires_exactly_the_documents_the_code_marks_for_expiry():
         repository.SIGNIN_THROTTLE: {"database": "{name_prefix}" + CREDENTIALS_DATABASE,
                                      "field": repository.THROTTLE_EXPIRY_FIELD},
         control.COMMANDS: {"database": "(default)", "field": control.COMMAND_EXPIRY_FIELD},
+        deletions.COLLECTION: {"database": "(default)", "field": deletions.EXPIRY_FIELD},
     }
     assert ttl["ttl_config"] and ttl["collection"] == "${each.key}" and ttl["field"] == "${each.value.field}"
     assert ttl["database"] == "${each.value.database}"

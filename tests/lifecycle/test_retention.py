@@ -4,6 +4,7 @@ import pytest
 
 from infra.adapters.elasticsearch import build_document
 
+from emulators.ticks import Ticker
 from tests.lifecycle.conftest import tick
 
 pytestmark = pytest.mark.e2e
@@ -31,3 +32,16 @@ def test_indices_past_the_retention_go_on_the_tick_and_newer_ones_stay(services,
     assert lc_es.count(index=kept, query={"term": {"sensor_id": "s-kept"}})["count"] == 1
 
     assert tick(services, "retention")["dropped"] == []  # idempotent
+
+
+def test_make_dev_s_ticker_calls_both_ticks_when_due(services):
+    clock = [0.0]
+    ticker = Ticker(services["pipeline"], interval=30, clock=lambda: clock[0])
+    assert ticker.due()
+    results = ticker.tick()
+    assert set(results) == {"deletions", "retention"}
+    assert results["retention"]["retention_months"] == 300 and "open" in results["deletions"]
+    assert not ticker.due()
+    clock[0] = 30.0
+    assert ticker.due()
+    assert isinstance(Ticker("http://127.0.0.1:9").tick()["deletions"], Exception)  # refused: logged, not raised
