@@ -60,6 +60,7 @@ class SourceFilter:
             raise parsing("[_source] must be a boolean, a string, an array or an object")
         self.includes = [glob_regex(p) for p in includes or []]
         self.excludes = [glob_regex(p) for p in excludes or []]
+        self._kept: dict[str, bool] = {}  # per field name: documents share few names, so match each once
 
     def apply(self, source: bytes):
         """Return the ``_source`` to send: the stored bytes untouched when unfiltered, None when disabled."""
@@ -67,9 +68,16 @@ class SourceFilter:
             return None
         if not self.includes and not self.excludes:
             return orjson.Fragment(source)
-        return {key: value for key, value in orjson.loads(source).items()
-                if (not self.includes or any(r.match(key) for r in self.includes))
-                and not any(r.match(key) for r in self.excludes)}
+        kept = self._kept
+        out = {}
+        for key, value in orjson.loads(source).items():
+            keep = kept.get(key)
+            if keep is None:
+                keep = kept[key] = ((not self.includes or any(r.match(key) for r in self.includes))
+                                    and not any(r.match(key) for r in self.excludes))
+            if keep:
+                out[key] = value
+        return out
 
 
 def _int_param(value, name: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from infra.domain.claims import Claims
 from infra.domain.control import Command, Sighting, Status, Twin
@@ -251,3 +251,13 @@ class ReadingsEraser(Protocol):
     def remaining(self, field: str, value: str) -> int:
         """How many readings whose ``field`` equals ``value`` the store still holds."""
         ...
+
+
+class DeviceReadings(Protocol):
+    """A device's readings in a time range, for its export."""
+
+    def device_readings(self, device_id: str, start_ns: int | None, end_ns: int | None) -> Iterator[dict[str, Any]]:
+        """``{"timestamp", "sensor_id", "type", "value"}`` per reading, oldest first, without holding them all."""
+        ...
+
+    def count_device_readings(self, device_id: str, start_ns: int | None, end_ns: int | None) -> int: ...
