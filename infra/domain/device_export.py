@@ -1,28 +1,21 @@
-"""A device's export: its query (range, format, estimate) and its rows as CSV or NDJSON, rendered in chunks.
+"""A device's export: its query (range, format, estimate), formats and row shape (rendered by
+``infra.usecases.exports``).
 
 One row per reading, oldest first: ``timestamp`` (ISO-8601 UTC, ns), ``sensor_id``, ``sensor`` (its name), ``type``
-and ``value``. CSV quotes every text cell and defuses text that a spreadsheet would run as a formula (as the sensor
-CSV does, ``csv_export``); sensor names are user text too. Rows are joined into chunks of about ``CHUNK_BYTES`` so
-a streamed reply is neither one write per row nor one buffer for all.
+and ``value``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Mapping
 
-import orjson
-
-from infra.domain.csv_export import formula_safe
 from infra.domain.errors import BadRequestError
 from infra.domain.telemetry import RecordError, parse_timestamp
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 CSV_HEADER = ("timestamp", "sensor_id", "sensor", "type", "value")
-CHUNK_BYTES = 64 * 1024
 # Rough bytes per row, for the size estimate: a 30-character timestamp, a 12-character id, a short name, a value.
 ROW_BYTES = {"csv": 80, "ndjson": 110}
 
@@ -64,32 +57,6 @@ def parse_export_query(args: Mapping[str, str], now_ns: int | None = None) -> Ex
     if estimate not in ("0", "1", "true", "false"):
         raise _invalid("estimate must be 1 or 0")
     return ExportQuery(bounds[0], bounds[1], fmt, estimate in ("1", "true"))
-
-
-def render(rows: Iterable[dict[str, Any]], names: Mapping[str, str], fmt: str) -> Iterator[bytes]:
-    """The export's bytes in chunks: a header (CSV) then one line per row; ``names`` maps sensor ids to names."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    if fmt == "csv":
-        writer.writerow(CSV_HEADER)
-    for row in rows:
-        if fmt == "csv":
-            value = row["value"]
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            elif isinstance(value, str):
-                value = formula_safe(value)
-            writer.writerow((row["timestamp"], row["sensor_id"], formula_safe(names.get(row["sensor_id"], "")),
-                             row["type"], "" if value is None else value))
-        else:
-            buffer.write(orjson.dumps({**row, "sensor": names.get(row["sensor_id"], "")}).decode())
-            buffer.write("\n")
-        if buffer.tell() >= CHUNK_BYTES:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().encode()
 
 
 def _invalid(message: str) -> BadRequestError:

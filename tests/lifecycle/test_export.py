@@ -11,7 +11,7 @@ import requests
 
 from infra.adapters.elasticsearch import build_document
 from infra.adapters.elasticsearch.export import device_readings
-from infra.domain.device_export import render
+from infra.usecases.exports import render
 from tests.lifecycle.conftest import send, wait_until_counted
 
 pytestmark = pytest.mark.e2e
