@@ -34,6 +34,9 @@ class FirestoreDeletions:
     def save(self, deletion: Deletion) -> None:
         self._db.collection(COLLECTION).document(deletion.id).set(_document(deletion))
 
+    def discard(self, deletion_id: str) -> None:
+        self._db.collection(COLLECTION).document(deletion_id).delete()
+
     def get(self, deletion_id: str) -> Deletion | None:
         if not valid_id(deletion_id):
             return None

@@ -28,7 +28,7 @@ from infra.domain.model import (ROLE_ADMIN, SELF_PATCH, SIGN_IN, USER_CREATE, US
                          PageRequest, User, new_id, utc_now)
 from infra.domain.deletions import USER as USER_DELETION, Deletion
 from infra.domain.ports import PasswordHasher, Repository, TokenIssuer
-from infra.usecases.deletions import DeletionRequests
+from infra.usecases.deletions import DeletionRequests, delete_erasing
 from infra.domain.claims import USER
 
 logger = logging.getLogger(__name__)
@@ -164,8 +164,9 @@ def delete_user(repo: Repository, caller: User, user_id: str, erasures: Deletion
     user = get_user(repo, caller, user_id)
     if user.id == caller.id:
         raise ConflictError("you cannot delete your own account", code="cannot_delete_self")
-    deletion = erasures.request(USER_DELETION, user.id, user.id, caller) if erasures is not None else None
-    if not repo.delete_user(user.id):
+    found, deletion = delete_erasing(erasures, USER_DELETION, user.id, user.id, caller,
+                                     lambda: repo.delete_user(user.id))
+    if not found:
         raise NotFoundError("no such user")
     return deletion
 

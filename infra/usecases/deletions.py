@@ -54,6 +54,28 @@ class DeletionRequests:
         return request_deletion(self.store, kind, value, owner_id, caller, self.grace, self.clock())
 
 
+def delete_erasing(erasures: DeletionRequests | None, kind: str, value: str, owner_id: str, caller: User,
+                   delete: Callable[[], bool]) -> tuple[bool, Deletion | None]:
+    """Run ``delete`` (the metadata's), with the erasure of its readings requested first when ``erasures`` is given.
+
+    The request comes first so that no deleted object is ever left without one; it is discarded again when the
+    delete fails or finds nothing, so a sensor that still exists never has its readings erased or dropped.
+    Answers whether ``delete`` found the object, and the deletion task.
+    """
+    if erasures is None:
+        return delete(), None
+    deletion = erasures.request(kind, value, owner_id, caller)
+    try:
+        found = delete()
+    except BaseException:
+        erasures.store.discard(deletion.id)
+        raise
+    if not found:
+        erasures.store.discard(deletion.id)
+        return False, None
+    return True, deletion
+
+
 def visible_deletion(store: DeletionStore, caller: User, deletion_id: str) -> Deletion:
     """The task, for its owner or an admin.
 

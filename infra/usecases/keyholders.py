@@ -16,7 +16,7 @@ from infra.domain.model import (HOLDER_CREATE, HOLDER_PATCH, Consumer, Device, K
 from infra.domain.claims import DEVICE
 from infra.domain.deletions import DEVICE as DEVICE_DELETION, Deletion
 from infra.domain.ports import Repository
-from infra.usecases.deletions import DeletionRequests
+from infra.usecases.deletions import DeletionRequests, delete_erasing
 from infra.domain.ports import TokenIssuer
 
 KINDS: dict[str, type[KeyHolder]] = {kind.audience: kind for kind in (Device, Consumer)}
@@ -83,10 +83,9 @@ def delete(repo: Repository, audience: str, caller: User, holder_id: str,
     """Delete a device (with its sensors and their grants) or a consumer (with its grants); its tokens stop
     working. With ``erasures``, a device's readings are to be erased: that is requested first and returned."""
     holder = get(repo, audience, caller, holder_id)
-    deletion = None
-    if erasures is not None and audience == DEVICE:
-        deletion = erasures.request(DEVICE_DELETION, holder.id, holder.owner_id, caller)
-    if not repo.delete_holder(audience, holder.id):
+    found, deletion = delete_erasing(erasures if audience == DEVICE else None, DEVICE_DELETION, holder.id,
+                                     holder.owner_id, caller, lambda: repo.delete_holder(audience, holder.id))
+    if not found:
         raise _missing(audience)
     return deletion
 

@@ -17,7 +17,7 @@ from infra.domain.model import (SENSOR_CREATE, SENSOR_PATCH, Device, Page, PageR
                          sensor_tree, utc_now)
 from infra.domain.deletions import SENSOR, Deletion
 from infra.domain.ports import Repository
-from infra.usecases.deletions import DeletionRequests
+from infra.usecases.deletions import DeletionRequests, delete_erasing
 from infra.domain.claims import DEVICE
 
 
@@ -77,8 +77,9 @@ def delete_sensor(repo: Repository, caller: User, device_id: str, sensor_id: str
                   erasures: DeletionRequests | None = None) -> Deletion | None:
     """Delete a sensor and the grants on it; with ``erasures``, request the erasure of its readings first."""
     sensor = get_sensor(repo, caller, device_id, sensor_id)
-    deletion = erasures.request(SENSOR, sensor.id, sensor.owner_id, caller) if erasures is not None else None
-    if not repo.delete_sensor(sensor.id):
+    found, deletion = delete_erasing(erasures, SENSOR, sensor.id, sensor.owner_id, caller,
+                                     lambda: repo.delete_sensor(sensor.id))
+    if not found:
         raise NotFoundError("no such sensor")
     return deletion
 

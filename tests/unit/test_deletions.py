@@ -30,6 +30,9 @@ class Store:
 
     save = add
 
+    def discard(self, deletion_id):
+        self.items.pop(deletion_id, None)
+
     def get(self, deletion_id):
         return self.items.get(deletion_id)
 
@@ -162,3 +165,21 @@ def test_the_delete_use_cases_request_the_erasure(repo, admin, alice):
     assert accounts.delete_user(repo, admin, alice.id, erasures).value == alice.id
     assert sorted((d.kind, d.owner_id) for d in store.items.values()) == [
         ("device", alice.id), ("sensor", alice.id), ("user", alice.id)]
+
+
+def test_a_delete_that_fails_discards_its_erasure(repo, alice):
+    from infra.usecases import keyholders, sensors
+
+    store = Store()
+    erasures = DeletionRequests(store, timedelta(seconds=2))
+    device = keyholders.create(repo, "device", alice, {"name": "d"})
+    sensor = sensors.add_sensor(repo, alice, device.id, {"name": "s", "mapping": {"type": "double"}})
+
+    def broken(sensor_id):
+        raise RuntimeError("firestore down")
+
+    repo.delete_sensor = broken
+    with pytest.raises(RuntimeError):
+        sensors.delete_sensor(repo, alice, device.id, sensor.id, erasures)
+    assert store.items == {}  # the sensor still exists: its readings must stay, and stay indexed
+
