@@ -13,6 +13,7 @@ from pathlib import Path
 
 from emulators.process import StartupError
 from emulators.stack import PROCESSES, LocalStack, Ports
+from emulators.ticks import Ticker
 from infra.config import Settings
 from infra.logs import configure_logging
 
@@ -49,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         print("starting services ...", flush=True)
         stack.start_services()
         _print_table(stack, time.monotonic() - started)
+        ticker = Ticker(stack.url("pipeline", ""))  # Cloud Scheduler's part (terraform/lifecycle.tf)
         while not stopping.wait(0.5):
+            if ticker.due():
+                ticker.tick()
             dead = [name for name, process in stack.processes.items() if not process.alive()]
             if dead:
                 for name in dead:

@@ -118,9 +118,9 @@ class ApiClient:
         """Change an account's name, password or role (admins)."""
         return self.call("PATCH", f"/api/users/{user_id}", json=fields)
 
-    def delete_user(self, user_id: str) -> None:
-        """Delete an account and everything it owns (admins)."""
-        self.call("DELETE", f"/api/users/{user_id}")
+    def delete_user(self, user_id: str) -> dict:
+        """Delete an account and everything it owns (admins); the deletion task erasing its readings."""
+        return self.call("DELETE", f"/api/users/{user_id}")
 
     # ---- devices, sensors, keys ----------------------------------------------------------------------------
 
@@ -142,9 +142,9 @@ class ApiClient:
         """Change a device's name or description."""
         return self.call("PATCH", f"/api/devices/{device_id}", json=fields)
 
-    def delete_device(self, device_id: str) -> None:
-        """Delete a device with its sensors and their grants."""
-        self.call("DELETE", f"/api/devices/{device_id}")
+    def delete_device(self, device_id: str) -> dict:
+        """Delete a device with its sensors and their grants; the deletion task erasing its readings."""
+        return self.call("DELETE", f"/api/devices/{device_id}")
 
     def device_key(self, device_id: str) -> dict:
         """A device token for the current key version: ``{token, device_id, key_version}``."""
@@ -202,9 +202,17 @@ class ApiClient:
         """Change a sensor's name, description or path."""
         return self.call("PATCH", f"/api/devices/{device_id}/sensors/{sensor_id}", json=fields)
 
-    def delete_sensor(self, device_id: str, sensor_id: str) -> None:
-        """Delete a sensor and its grants."""
-        self.call("DELETE", f"/api/devices/{device_id}/sensors/{sensor_id}")
+    def delete_sensor(self, device_id: str, sensor_id: str) -> dict:
+        """Delete a sensor and its grants; the deletion task erasing its readings."""
+        return self.call("DELETE", f"/api/devices/{device_id}/sensors/{sensor_id}")
+
+    def deletion(self, deletion_id: str) -> dict:
+        """One deletion task (``state`` is ``pending`` until its readings are erased, then ``done``)."""
+        return self.call("GET", f"/api/deletions/{deletion_id}")
+
+    def open_deletions(self) -> list[dict]:
+        """The deletion tasks still erasing (an admin: everyone's)."""
+        return self.call("GET", "/api/deletions")["items"]
 
     # ---- consumers, grants, keys ---------------------------------------------------------------------------
 

@@ -107,6 +107,9 @@ VARIABLES: tuple[Variable, ...] = (
              "span; each month is an Elasticsearch index, so this bounds the indices one request can create."),
     Variable("IOT_ELASTICSEARCH_REPLICAS", "1", "Replicas of each monthly telemetry index (set in the index "
              "template; 0 only for a single-node cluster). Applies to indices created after a change."),
+    Variable("IOT_RETENTION_MONTHS", "13", "Months readings are kept: the pipeline's retention tick drops each "
+             "monthly index once its whole month lies that many months back, so a reading is kept at least that "
+             "long and at most a month more. Keep IOT_READING_MAX_AGE_DAYS below it."),
     Variable("IOT_WS_MAX_PENDING_FRAMES", "8", "Frames one WebSocket may send ahead of their acks; beyond it "
              "gateway-ws stops reading that socket until acks catch up (TCP backpressure)."),
     Variable("IOT_WS_MAX_SOCKETS_PER_DEVICE", "4", "Open WebSockets one device may hold on one gateway-ws "
@@ -207,6 +210,7 @@ class Settings:
     reading_max_ahead_seconds: int
     reading_max_months: int
     elasticsearch_replicas: int
+    retention_months: int
     ws_max_pending_frames: int
     ws_max_sockets_per_device: int
     mqtt_max_pending_per_address: int
@@ -295,6 +299,7 @@ class Settings:
             reading_max_ahead_seconds=number("IOT_READING_MAX_AHEAD_SECONDS"),
             reading_max_months=number("IOT_READING_MAX_MONTHS"),
             elasticsearch_replicas=number("IOT_ELASTICSEARCH_REPLICAS"),
+            retention_months=number("IOT_RETENTION_MONTHS"),
             ws_max_pending_frames=number("IOT_WS_MAX_PENDING_FRAMES"),
             ws_max_sockets_per_device=number("IOT_WS_MAX_SOCKETS_PER_DEVICE"),
             mqtt_max_pending_per_address=number("IOT_MQTT_MAX_PENDING_PER_ADDRESS"),
@@ -309,6 +314,8 @@ class Settings:
             log_level=get("LOG_LEVEL").upper(),
             pubsub_prefix=get("IOT_PUBSUB_PREFIX") or "",
         )
+        if values["retention_months"] < 1:
+            raise ConfigError(f"IOT_RETENTION_MONTHS must be at least 1, got {values['retention_months']}")
         values["topology"] = PubSubTopology.load(values["pubsub_prefix"])
         values.update(overrides)
         return cls(**values)

@@ -12,7 +12,7 @@ consumer granted every sensor, device and consumer keys, and one reading per sen
 first request. The seed file is what ``loadtests/locustfile_paper.py`` reads; it holds passwords and keys, so keep it
 private and remove the tenant when done. ``remove`` finds the tenant's accounts by name (it also cleans up after a
 seed that stopped half-way) and deletes them with everything they own (devices, sensors, consumers, grants, so their
-keys stop working); readings already indexed stay in Elasticsearch's monthly indices, as any deleted sensor's do.
+keys stop working); their readings are erased afterwards by the pipeline's deletion tick, as any deleted user's are.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from infra.web.auth import current_user
 from infra.web.paging import page_reply, page_request
 from infra.web.app import json_body
 from infra.wiring import wiring_of
+from infra.web.accepted import accepted
 
 
 class Endpoints(NamedTuple):
@@ -86,9 +87,11 @@ def add_keyholder_routes(bp: Blueprint, audience: str, endpoints: Endpoints,
 
     @bp.delete(item, endpoint=endpoints.delete)
     def delete(**path: str):
-        """Delete the object with what hangs on it (a device's sensors, grants)."""
-        keyholders.delete(wiring_of().repository, audience, current_user(), holder_id(path))
-        return "", 204
+        """Delete the object with what hangs on it (a device's sensors, grants); 202 while a device's readings are
+        being erased."""
+        wiring = wiring_of()
+        deletion = keyholders.delete(wiring.repository, audience, current_user(), holder_id(path), wiring.erasures)
+        return accepted(deletion) if deletion is not None else ("", 204)
 
     @bp.get(f"{item}/key", endpoint=endpoints.key)
     def get_key(**path: str):

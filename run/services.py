@@ -63,9 +63,9 @@ PUSH_DEADLINE = PubSubTopology.load().ack_deadline_seconds
 
 SERVICES: tuple[Service, ...] = (
     Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8),
-    Service("api-devices", "api_devices", 8080, ("/api/devices",)),
+    Service("api-devices", "api_devices", 8080, ("/api/devices", "/api/deletions")),
     Service("api-consumers", "api_consumers", 8080, ("/api/consumers",)),
-    Service("api-data", "api_data", 8080, ("/api/consumers/consume", "/api/sensors")),
+    Service("api-data", "api_data", 8080, ("/api/consumers/consume", "/api/sensors", "/api/exports")),
     Service("web", "web", 8080, ("/",), threads=32),
     Service("gateway-http", "gateway_http", 8083, threads=64),
     # Each open WebSocket holds a thread for its whole life: size threads for long-lived connections.

@@ -6,6 +6,7 @@ locals {
     "billingbudgets.googleapis.com", # the monthly budget (monitoring.tf)
     "cloudbuild.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com", # the data lifecycle ticks (lifecycle.tf)
     "compute.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
@@ -121,6 +122,8 @@ locals {
     rejections = { database = local.main_database, field = "expire_at" }
     # commands to devices, kept 30 days after they expire so their lifecycle stays visible
     commands = { database = local.control_database, field = "purge_at" }
+    # finished deletion tasks, kept 31 days as tombstones (infra/domain/deletions.py TOMBSTONE_DAYS)
+    deletions = { database = local.main_database, field = "purge_at" }
     # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)
     signin_throttle = { database = local.credentials_database, field = "expires_at" }
   }

@@ -84,7 +84,7 @@ locals {
       cpu           = "1"
       memory        = "512Mi"
       max_instances = 20
-      paths         = ["/api/devices"]
+      paths         = ["/api/devices", "/api/deletions"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CONTROL_DATABASE = local.control_database }
@@ -120,7 +120,7 @@ locals {
       cpu           = "1"
       memory        = "512Mi"
       max_instances = 20
-      paths         = ["/api/consumers/consume", "/api/sensors"]
+      paths         = ["/api/consumers/consume", "/api/sensors", "/api/exports"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { ELASTICSEARCH_URL = var.elasticsearch_url, IOT_TRUSTED_PROXY_HOPS = "2" }

@@ -104,6 +104,22 @@ def delete_by_query(req: Request) -> Reply:
     return 200, searching.delete_by_query(req.store, req.args["index"], req.json(), req.params)
 
 
+def open_pit(req: Request) -> Reply:
+    return 200, searching.open_point_in_time(req.store, req.args["index"], req.params)
+
+
+def close_pit(req: Request) -> Reply:
+    body = req.json()
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: [id] is missing;")
+    freed = req.store.pits.close(body["id"])
+    return (200 if freed else 404), {"succeeded": True, "num_freed": freed}
+
+
+def get_task(req: Request) -> Reply:
+    return 200, req.store.tasks.get(req.args["task_id"])
+
+
 def refresh(req: Request) -> Reply:
     with req.store.lock:
         n = len(req.indices())
@@ -218,11 +234,14 @@ ROUTES: list[tuple[set[str], tuple[str, ...], Callable[[Request], Reply], set[st
     ({"GET"}, ("_mapping",), get_mapping, _TARGET),
     ({"GET"}, ("_settings",), get_settings, _TARGET),
     ({"GET", "POST", "DELETE"}, ("_standin", "faults"), faults, set()),
+    ({"GET"}, ("_tasks", "{task_id}"), get_task, set()),
+    ({"DELETE"}, ("_pit",), close_pit, set()),
     ({"POST", "PUT"}, ("{index}", "_bulk"), bulk, {"refresh"}),
     ({"GET", "POST"}, ("{index}", "_search"), search, _TARGET),
     ({"GET", "POST"}, ("{index}", "_count"), count, _TARGET),
     ({"GET", "POST"}, ("{index}", "_refresh"), refresh, _TARGET),
     ({"POST"}, ("{index}", "_delete_by_query"), delete_by_query, _DELETE_BY_QUERY),
+    ({"POST"}, ("{index}", "_pit"), open_pit, _TARGET | {"keep_alive"}),
     ({"GET"}, ("{index}", "_alias"), get_aliases, _TARGET),
     ({"GET"}, ("{index}", "_mapping"), get_mapping, _TARGET),
     ({"GET"}, ("{index}", "_settings"), get_settings, _TARGET),

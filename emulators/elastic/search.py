@@ -18,14 +18,15 @@ import orjson
 from .aggs import run_aggs
 from .errors import EsError, illegal_argument, parsing, search_failure, unsupported
 from .indices import MAX_RESULT_WINDOW, Index, glob_regex
+from .pit import parse_keep_alive
 from .query import MatchAll, compile_for, matching, validate_query
 from .sorting import BoundSort, SortSpec, parse_sort
 from .store import Store, delete_record
 
 _BODY_KEYS = {"query", "size", "from", "sort", "search_after", "track_total_hits", "_source", "aggs",
-              "aggregations", "version"}
+              "aggregations", "version", "pit"}
 _BODY_UNSUPPORTED = {
-    "post_filter", "highlight", "collapse", "script_fields", "docvalue_fields", "fields", "runtime_mappings", "pit",
+    "post_filter", "highlight", "collapse", "script_fields", "docvalue_fields", "fields", "runtime_mappings",
     "suggest", "rescore", "indices_boost", "stats", "slice", "knn", "rank", "retriever", "terminate_after", "ext",
     "min_score", "stored_fields", "point_in_time", "timeout", "seq_no_primary_term", "track_scores", "explain",
     "profile",
@@ -59,6 +60,7 @@ class SourceFilter:
             raise parsing("[_source] must be a boolean, a string, an array or an object")
         self.includes = [glob_regex(p) for p in includes or []]
         self.excludes = [glob_regex(p) for p in excludes or []]
+        self._kept: dict[str, bool] = {}  # per field name: documents share few names, so match each once
 
     def apply(self, source: bytes):
         """Return the ``_source`` to send: the stored bytes untouched when unfiltered, None when disabled."""
@@ -66,9 +68,16 @@ class SourceFilter:
             return None
         if not self.includes and not self.excludes:
             return orjson.Fragment(source)
-        return {key: value for key, value in orjson.loads(source).items()
-                if (not self.includes or any(r.match(key) for r in self.includes))
-                and not any(r.match(key) for r in self.excludes)}
+        kept = self._kept
+        out = {}
+        for key, value in orjson.loads(source).items():
+            keep = kept.get(key)
+            if keep is None:
+                keep = kept[key] = ((not self.includes or any(r.match(key) for r in self.includes))
+                                    and not any(r.match(key) for r in self.excludes))
+            if keep:
+                out[key] = value
+        return out
 
 
 def _int_param(value, name: str) -> int:
@@ -105,6 +114,11 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
     if from_ < 0:
         raise illegal_argument(f"[from] parameter cannot be negative, found [{from_}]")
     sorts = parse_sort(body.get("sort"))
+    pit = _pit_of(body.get("pit"), target)
+    if pit is not None and sorts and not any(s.kind == "shard_doc" for s in sorts):
+        sorts.append(SortSpec("shard_doc", None, False))  # ES's implicit tiebreaker of a search with a PIT
+    elif pit is None and any(s.kind == "shard_doc" for s in sorts):
+        raise illegal_argument("[_shard_doc] sort field cannot be used without [point in time]")
     search_after = body.get("search_after")
     if search_after is not None:
         if not isinstance(search_after, list):
@@ -125,7 +139,11 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
     aggs_spec = body[aggs_keys[-1]] if aggs_keys else None
     now_ns = time.time_ns()
     with store.lock:
-        indices = store.resolve(target, **target_opts(params))
+        if pit is not None:
+            names = store.pits.indices(*pit)
+            indices = [store.indices[name] for name in names if name in store.indices]
+        else:
+            indices = store.resolve(target, **target_opts(params))
         if not indices:
             validate_query(body.get("query"), now_ns)
         if from_ + size > MAX_RESULT_WINDOW:
@@ -142,7 +160,7 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
         for pos, index in enumerate(indices):
             try:
                 node = compile_for(index, body.get("query"), now_ns)
-                bound = [BoundSort(s, index) for s in sort_specs]
+                bound = [BoundSort(s, index, pos) for s in sort_specs]
             except EsError as exc:
                 if exc.status != 400 or exc.type not in ("search_phase_execution_exception",):
                     raise
@@ -181,7 +199,31 @@ def search(store: Store, target: str | None, body: dict | None, params: dict) ->
                 "_shards": _shards(len(indices), failures), "hits": hits_obj}
     if aggregations is not None:
         response["aggregations"] = aggregations
+    if pit is not None:
+        response["pit_id"] = pit[0]
     return response
+
+
+def _pit_of(spec: Any, target: str | None) -> tuple[str, int | None] | None:
+    """A search's ``pit`` as (id, keep-alive ns or None); a PIT search names no index, as in ES."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or not isinstance(spec.get("id"), str) or set(spec) - {"id", "keep_alive"}:
+        raise parsing("[pit] must be an object with [id] and optionally [keep_alive]")
+    if target is not None:
+        raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: [indices] cannot be used "
+                      "with point in time. Do not specify any index with point in time.;")
+    keep_alive = spec.get("keep_alive")
+    return spec["id"], None if keep_alive is None else parse_keep_alive(keep_alive)
+
+
+def open_point_in_time(store: Store, target: str, params: dict) -> dict:
+    """``POST /{index}/_pit?keep_alive=``: pin the indices the target names now."""
+    keep_alive = parse_keep_alive(params.get("keep_alive"))
+    with store.lock:
+        names = [index.name for index in store.resolve(target, **target_opts(params))]
+    return {"id": store.pits.open(names, keep_alive),
+            "_shards": {"total": len(names), "successful": len(names), "skipped": 0, "failed": 0}}
 
 
 def _shards(total: int, failures: list) -> dict:
@@ -223,8 +265,9 @@ def _collect_hits(per_index, sorts: list[SortSpec], search_after, k: int):
             else:
                 keyfuncs.append(lambda n, f=b.key, s=slots: f(s[n]))
         single = len(bound) == 1
-        ordered_here = single and order == ("field", bound[0].spec.path) and bound[0].spec.kind == "field"
-        if order is None or (order != "doc" and not ordered_here):
+        ordered_first = order == ("field", bound[0].spec.path) and bound[0].spec.kind == "field"
+        ordered_here = single and ordered_first
+        if order is None or (order != "doc" and not ordered_first):
             nums = sorted(nums)
         if sorted_by_score_only and const is not None:
             chosen = nums[:k]  # every match scores the same: ES keeps index order
@@ -240,9 +283,13 @@ def _collect_hits(per_index, sorts: list[SortSpec], search_after, k: int):
                     nums = [n for n in nums if (keyf(n) < after if desc else keyf(n) > after)]
             chosen = _top(nums, k, keyf, desc, ordered_here)
         else:
-            if search_after is not None:
-                afters = [b.after_key(v, index) for b, v in zip(bound, search_after)]
-                descs = [b.spec.desc for b in bound]
+            descs = [b.spec.desc for b in bound]
+            afters = None if search_after is None else [b.after_key(v, index) for b, v in zip(bound, search_after)]
+            if ordered_first and not descs[0]:
+                # Already ordered by the first key: take the first k past the cursor, and their ties (pages of an
+                # export stay a slice of the column instead of a sort of the whole index each).
+                nums = _first_k_ordered(nums, k, keyfuncs, descs, afters)
+            elif afters is not None:
                 nums = [n for n in nums if _after(keyfuncs, descs, afters, n)]
             for keyf, b in reversed(list(zip(keyfuncs, bound))):
                 nums.sort(key=keyf, reverse=b.spec.desc)
@@ -275,6 +322,23 @@ def _top(nums: list[int], k: int, keyf, desc: bool, ordered: bool) -> list[int]:
     if k * 8 < n:
         return heapq.nlargest(k, nums, key=keyf) if desc else heapq.nsmallest(k, nums, key=keyf)
     return sorted(nums, key=keyf, reverse=desc)[:k]
+
+
+def _first_k_ordered(nums: list[int], k: int, keyfuncs, descs, afters) -> list[int]:
+    """The matches past ``afters`` among ``nums`` (ascending by the first key), up to ``k`` and the ties of the last."""
+    first = keyfuncs[0]
+    start = 0 if afters is None else bisect_left(nums, afters[0], key=first)
+    chosen: list[int] = []
+    boundary = None
+    for n in nums[start:] if start else nums:
+        if afters is not None and not _after(keyfuncs, descs, afters, n):
+            continue
+        if len(chosen) >= k and first(n) != boundary:
+            break
+        chosen.append(n)
+        if len(chosen) == k:
+            boundary = first(n)
+    return chosen
 
 
 def _after(keyfuncs, descs, afters, n) -> bool:
@@ -311,8 +375,11 @@ def count(store: Store, target: str | None, body: dict | None, params: dict) -> 
 
 
 def delete_by_query(store: Store, target: str, body: dict | None, params: dict) -> dict:
-    """Delete every document matching the query (``_delete_by_query``)."""
-    started = time.perf_counter()
+    """Delete every document matching the query (``_delete_by_query``); as a task with ``wait_for_completion=false``.
+
+    The request is checked before it is answered, so a bad query is a 400 either way, as in ES. The deletion is
+    one batch under the store's lock: no document changes while it runs, so ``conflicts`` never matters here.
+    """
     body = body or {}
     for key in body:
         if key not in ("query", "max_docs"):
@@ -324,14 +391,31 @@ def delete_by_query(store: Store, target: str, body: dict | None, params: dict) 
         raise illegal_argument(f"conflicts may only be \"proceed\" or \"abort\" but was [{params['conflicts']}]")
     if "max_docs" in body or "max_docs" in params or "q" in params or "slices" in params and params["slices"] != "1":
         raise unsupported("[max_docs], [q] and [slices] on _delete_by_query")
-    if params.get("wait_for_completion") == "false":
-        raise unsupported("asynchronous _delete_by_query (wait_for_completion=false)")
+    opts = target_opts(params)
+    with store.lock:
+        indices = store.resolve(target, **opts)
+        for index in indices:
+            compile_for(index, body["query"], time.time_ns())
+        if not indices:
+            validate_query(body["query"], time.time_ns())
+
+    def run() -> dict:
+        return _delete_matching(store, target, body["query"], opts)
+
+    if params.get("wait_for_completion", "true") == "false":
+        task = store.tasks.start("indices:data/write/delete/byquery", f"delete-by-query [{target}]", run)
+        return {"task": task}
+    return run()
+
+
+def _delete_matching(store: Store, target: str, query: Any, opts: dict) -> dict:
+    started = time.perf_counter()
     now_ns = time.time_ns()
     deleted = 0
     total = 0
     with store.lock:
-        for index in store.resolve(target, **target_opts(params)):
-            node = compile_for(index, body["query"], now_ns)
+        for index in store.resolve(target, **opts):
+            node = compile_for(index, query, now_ns)
             nums, _ = matching(index, node)
             total += len(nums)
             lines = []

@@ -1,6 +1,7 @@
 """Sorting hits: parsing ``sort`` and binding each key to an index's fields.
 
-Keys: fields (options ``order``, ``missing``, ``unmapped_type``, ``format`` for dates), ``_score`` and ``_doc``.
+Keys: fields (options ``order``, ``missing``, ``unmapped_type``, ``format`` for dates), ``_score``, ``_doc`` and
+``_shard_doc`` (with a point in time).
 Sort values follow ES: ``date_nanos`` as epoch nanoseconds (or the ``format``ted string), booleans as 1 or 0, and
 Long.MAX/MIN_VALUE or ±Infinity for missing values. Sorting on ``_id`` is refused as in ES 8; ``mode``,
 ``numeric_type``, nested sorting and the ``_script`` and ``_geo_distance`` sorts are refused by name (a script sort
@@ -20,7 +21,7 @@ from .mapping import LONG_MAX, LONG_MIN, Field
 
 
 class SortSpec:
-    """One sort key as requested: ``kind`` is "field", "score" or "doc"."""
+    """One sort key as requested: ``kind`` is "field", "score", "doc" or "shard_doc"."""
 
     def __init__(self, kind: str, path: str | None, desc: bool, missing: Any = "_last",
                  unmapped_type: str | None = None, fmt: str | None = None):
@@ -73,7 +74,7 @@ def _sort_spec(name: str, opts: dict) -> SortSpec:
     if name == "_id":
         raise illegal_argument("Fielddata access on the _id field is disallowed, you can re-enable it by updating "
                                "the dynamic cluster setting: indices.id_field_data.enabled")
-    if name in ("_score", "_doc"):
+    if name in ("_score", "_doc", "_shard_doc"):
         return SortSpec(name[1:], None, order == "desc")
     return SortSpec("field", name, order == "desc", opts.get("missing", "_last"), opts.get("unmapped_type"),
                     opts.get("format"))
@@ -82,8 +83,9 @@ def _sort_spec(name: str, opts: dict) -> SortSpec:
 class BoundSort:
     """A sort spec bound to one index: key functions on docs and the sort values to emit."""
 
-    def __init__(self, spec: SortSpec, index: Index):
+    def __init__(self, spec: SortSpec, index: Index, shard: int = 0):
         self.spec = spec
+        self.shard = shard  # the index's position in the search, for ``_shard_doc`` (shard << 32 | doc, as in ES)
         self.field: Field | None = None
         self.unmapped = False
         self.fmt = None
@@ -115,6 +117,8 @@ class BoundSort:
         spec = self.spec
         if spec.kind == "doc":
             return (1, doc.num)
+        if spec.kind == "shard_doc":
+            return (1, (self.shard << 32) | doc.num)
         if self.unmapped:
             return (0 if spec.desc else 2, None)
         v = doc.values.get(spec.path)
@@ -147,7 +151,7 @@ class BoundSort:
         spec = self.spec
         if spec.kind == "score":
             return (1, float(raw))
-        if spec.kind == "doc":
+        if spec.kind in ("doc", "shard_doc"):
             return (1, int(raw))
         if self.unmapped or raw is None:
             return (0 if spec.desc else 2, None)

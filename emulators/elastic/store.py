@@ -2,7 +2,8 @@
 
 Callers hold ``Store.lock`` for every operation. Each change is appended to the journal (see ``journal.py``) before
 the caller answers, and replayed at start; the journal is compacted at start once a third of it is superseded.
-The cluster knows one setting, ``cluster.max_shards_per_node`` (persistent), which bounds index creation as in ES.
+The cluster knows two persistent settings: ``cluster.max_shards_per_node``, which bounds index creation, and
+``action.destructive_requires_name``, which refuses index deletes by wildcard unless false, as in ES.
 """
 
 from __future__ import annotations
@@ -19,12 +20,17 @@ from .errors import EsError, MapperError, illegal_argument, index_not_found, uns
 from .indices import Doc, Index, flatten_settings, glob_match, nest_settings, shard_count, validate_index_name
 from .journal import Journal
 from .mapping import Mapping
+from .pit import PointsInTime
+from .tasks import Tasks
 from .templates import Template, validate_aliases
 
 logger = logging.getLogger(__name__)
 
 MAX_SHARDS_PER_NODE = "cluster.max_shards_per_node"
 DEFAULT_MAX_SHARDS_PER_NODE = 1000  # ES 8's default; one node here, so it is the cluster's limit
+# ES 8 refuses index deletes by wildcard or _all unless this persistent setting is false (its default is true).
+DESTRUCTIVE_REQUIRES_NAME = "action.destructive_requires_name"
+CLUSTER_SETTINGS = (MAX_SHARDS_PER_NODE, DESTRUCTIVE_REQUIRES_NAME)
 
 
 def doc_record(index_name_json: bytes, doc: Doc) -> bytes:
@@ -57,6 +63,8 @@ class Store:
         self.aliases: dict[str, set[str]] = {}  # alias -> the names of its indices
         self.cluster_settings: dict[str, str] = {}  # persistent ones
         self.journal: Journal | None = None
+        self.tasks = Tasks()  # background requests (not journaled: see tasks.py)
+        self.pits = PointsInTime()  # not journaled: ES loses them on a restart too
         self._replaying = False
         if data_path:
             path = data_path
@@ -262,16 +270,22 @@ class Store:
                 best = template
         return best
 
-    def delete_indices(self, expr: str, *, ignore_unavailable: bool = False, allow_no_indices: bool = True) -> None:
-        if any("*" in p or p == "_all" for p in expr.split(",")):
+    def delete_indices(self, expr: str, *, ignore_unavailable: bool = False, allow_no_indices: bool = True
+                       ) -> list[str]:
+        """Drop the indices ``expr`` names (wildcards only when ``action.destructive_requires_name`` is false)."""
+        wildcard = any("*" in p or p == "_all" for p in expr.split(","))
+        if wildcard and self.cluster_settings.get(DESTRUCTIVE_REQUIRES_NAME, "true") != "false":
             raise illegal_argument("Wildcard expressions or all indices are not allowed")
         for part in expr.split(","):
             if part in self.aliases and part not in self.indices:
                 raise illegal_argument(f"The provided expression [{part}] matches an alias, specify the corresponding "
                                        f"concrete indices instead.")
+        dropped = []
         for index in self.resolve(expr, ignore_unavailable=ignore_unavailable, allow_no_indices=allow_no_indices):
             self.drop_index(index.name)
             self.log_record({"op": "del_index", "index": index.name})
+            dropped.append(index.name)
+        return dropped
 
     def drop_index(self, name: str) -> None:
         self.indices.pop(name, None)
@@ -286,16 +300,19 @@ class Store:
     # --- cluster settings and the shard limit -----------------------------------------------------------------
 
     def put_cluster_settings(self, body: Any) -> dict:
-        """``PUT /_cluster/settings``: only persistent ``cluster.max_shards_per_node`` is known; null resets it."""
+        """``PUT /_cluster/settings``: only the persistent ``CLUSTER_SETTINGS`` are known; null resets one."""
         if not isinstance(body, dict) or not body.get("persistent") or set(body) - {"persistent", "transient"}:
             raise EsError(400, "action_request_validation_exception", "Validation Failed: 1: no settings to update;")
         if body.get("transient"):
             raise unsupported("transient cluster settings")
         changed = _flatten_cluster(body["persistent"])
         for key, value in changed.items():
-            if key != MAX_SHARDS_PER_NODE:
+            if key not in CLUSTER_SETTINGS:
                 raise illegal_argument(f"persistent setting [{key}], not recognized")
-            if value is not None:
+            if key == DESTRUCTIVE_REQUIRES_NAME:
+                if value is not None and str(value).lower() not in ("true", "false"):
+                    raise illegal_argument(f"Failed to parse value [{value}] as only [true] or [false] are allowed.")
+            elif value is not None:
                 try:
                     if int(value) < 1:
                         raise ValueError
@@ -306,7 +323,7 @@ class Store:
             if value is None:
                 self.cluster_settings.pop(key, None)
             else:
-                self.cluster_settings[key] = str(value)
+                self.cluster_settings[key] = str(value).lower()
         self.log_record({"op": "cluster_settings", "persistent": self.cluster_settings})
         # ES echoes what changed, values as strings.
         return nest_settings({k: v if v is None else str(v) for k, v in changed.items()})

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import concurrent.futures
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from datetime import datetime
+from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from infra.domain.claims import Claims
 from infra.domain.control import Command, Sighting, Status, Twin
+from infra.domain.deletions import Deletion
 from infra.domain.model import Consumer, Device, Grant, KeyHolder, Page, PageRequest, Sensor, User
 from infra.domain.rejections import Rejection
 
@@ -205,3 +207,58 @@ class ControlBus(Protocol):
     def publish(self, kind: str, device_id: str, body: Mapping[str, Any]) -> None:
         """Publish one nudge (``kind`` is ``command`` or ``config``); raises ``PublishError``."""
         ...
+
+
+class DeletionStore(Protocol):
+    """Durable deletion tasks (``infra.domain.deletions``), which outlive any process that works on them."""
+
+    def add(self, deletion: Deletion) -> None: ...
+    def get(self, deletion_id: str) -> Deletion | None: ...
+    def save(self, deletion: Deletion) -> None: ...
+    def discard(self, deletion_id: str) -> None: ...
+
+    def open_deletions(self, owner_id: str | None = None, limit: int = ...) -> list[Deletion]:
+        """Unfinished tasks (of ``owner_id``; None: everyone's), oldest first."""
+        ...
+
+    def requested_since(self, since: datetime) -> list[Deletion]:
+        """Tasks requested at or after ``since`` whose tombstone has not expired (the pipeline's view)."""
+        ...
+
+
+class TelemetryIndices(Protocol):
+    """The monthly indices of the time-series store: ``prefix`` then ``YYYY.MM``."""
+
+    prefix: str
+
+    def monthly(self) -> list[str]: ...
+
+    def drop(self, names: Sequence[str]) -> None:
+        """Delete these indices, named one by one (never by pattern); missing ones are no error."""
+        ...
+
+
+class ReadingsEraser(Protocol):
+    """Erasing readings by a field's value, asynchronously, in the time-series store."""
+
+    def start(self, field: str, value: str) -> str:
+        """Start erasing every reading whose ``field`` equals ``value``; return the store's task id."""
+        ...
+
+    def finished(self, task_id: str) -> bool | None:
+        """Whether that task finished (True), runs (False), or is unknown to the store (None: start again)."""
+        ...
+
+    def remaining(self, field: str, value: str) -> int:
+        """How many readings whose ``field`` equals ``value`` the store still holds."""
+        ...
+
+
+class DeviceReadings(Protocol):
+    """A device's readings in a time range, for its export."""
+
+    def device_readings(self, device_id: str, start_ns: int | None, end_ns: int | None) -> Iterator[dict[str, Any]]:
+        """``{"timestamp", "sensor_id", "type", "value"}`` per reading, oldest first, without holding them all."""
+        ...
+
+    def count_device_readings(self, device_id: str, start_ns: int | None, end_ns: int | None) -> int: ...

@@ -58,7 +58,7 @@ class Smoke:
         try:
             self.send_and_read(token, device_id)
         finally:
-            self._call("DELETE", "api-devices", f"/api/devices/{device_id}", token, 204)
+            self._call("DELETE", "api-devices", f"/api/devices/{device_id}", token, 202)
             self.log(f"deleted device {device_id}")
 
     def check_health(self) -> None:

@@ -26,7 +26,9 @@ from typing import Any
 from infra.domain.errors import ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError
 from infra.domain.model import (ROLE_ADMIN, SELF_PATCH, SIGN_IN, USER_CREATE, USER_PATCH, DuplicateError, Page,
                          PageRequest, User, new_id, utc_now)
+from infra.domain.deletions import USER as USER_DELETION, Deletion
 from infra.domain.ports import PasswordHasher, Repository, TokenIssuer
+from infra.usecases.deletions import DeletionRequests, delete_erasing
 from infra.domain.claims import USER
 
 logger = logging.getLogger(__name__)
@@ -151,17 +153,22 @@ def update_user(repo: Repository, passwords: PasswordHasher, caller: User, user_
     return _apply(repo, passwords, user, fields)
 
 
-def delete_user(repo: Repository, caller: User, user_id: str) -> None:
+def delete_user(repo: Repository, caller: User, user_id: str, erasures: DeletionRequests | None = None
+                ) -> Deletion | None:
     """Delete an account with everything it owns (admins only; not the caller's own account).
 
     Devices, sensors, consumers and grants of the user are deleted with it, so nothing is left that no one
-    can manage; their tokens stop working because their devices and consumers are gone.
+    can manage; their tokens stop working because their devices and consumers are gone. With ``erasures``, the
+    erasure of all its readings is requested first and returned.
     """
     user = get_user(repo, caller, user_id)
     if user.id == caller.id:
         raise ConflictError("you cannot delete your own account", code="cannot_delete_self")
-    if not repo.delete_user(user.id):
+    found, deletion = delete_erasing(erasures, USER_DELETION, user.id, user.id, caller,
+                                     lambda: repo.delete_user(user.id))
+    if not found:
         raise NotFoundError("no such user")
+    return deletion
 
 
 def update_self(repo: Repository, passwords: PasswordHasher, caller: User, body: dict[str, Any]) -> User:

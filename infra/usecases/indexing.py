@@ -25,6 +25,7 @@ from infra.domain.errors import ServiceUnavailableError
 from infra.domain.ports import RejectionStore, Stored, TelemetryWriter
 from infra.domain.rejections import REFUSAL_SCHEMA, Rejection, truncate
 from infra.domain.telemetry import MESSAGE_SCHEMA, RecordError, format_timestamp, parse_timestamp
+from infra.usecases.deletions import Tombstones
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +98,10 @@ def decode_envelope(body: bytes, now: datetime | None = None) -> PushedMessage:
 class PushIndexer:
     """Store pushed telemetry messages; record what is refused for good."""
 
-    def __init__(self, store: TelemetryWriter, rejections: RejectionStore):
+    def __init__(self, store: TelemetryWriter, rejections: RejectionStore, tombstones: Tombstones | None = None):
         self.store = store
         self.rejections = rejections
+        self.tombstones = tombstones  # deletions whose late readings are dropped, not indexed
 
     def handle(self, body: bytes) -> Outcome:
         """Store the message of one push request body; return when it may be acknowledged.
@@ -118,12 +120,24 @@ class PushIndexer:
             sample = pushed.data.decode("utf-8", "replace")
             self._reject(pushed, [_rejection(pushed, str(exc), sample=sample)])
             return Outcome(pushed.message_id, 0, 1)
+        if self.tombstones is not None:
+            records = self._drop_deleted(pushed, meta, records)
+            if not records:
+                return Outcome(pushed.message_id, 0, 0)
         stored = self._store(pushed, records, meta)
         rejections = [_rejection(pushed, f"record {index}: {reason}", part=f"record-{index}", meta=meta,
                                  record=records[index]) for index, reason in sorted(stored.refused.items())]
         if rejections:
             self._reject(pushed, rejections)
         return Outcome(pushed.message_id, stored.indexed, len(rejections))
+
+    def _drop_deleted(self, pushed: PushedMessage, meta: dict[str, Any], records: list) -> list:
+        kept = self.tombstones.keep(meta, records)
+        if len(kept) < len(records):
+            logger.info("dropped %d reading(s) of message %s: their sensor, device or owner was deleted",
+                        len(records) - len(kept), pushed.message_id,
+                        extra={"message_id": pushed.message_id, "device_id": meta["device_id"]})
+        return kept
 
     def _store(self, pushed: PushedMessage, records: list, meta: dict[str, Any]) -> Stored:
         try:

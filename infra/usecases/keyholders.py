@@ -13,7 +13,10 @@ from typing import Any
 from infra.domain.errors import NotFoundError
 from infra.domain.model import (HOLDER_CREATE, HOLDER_PATCH, Consumer, Device, KeyHolder, Page, PageRequest, User,
                          can_access, new_id, utc_now)
+from infra.domain.claims import DEVICE
+from infra.domain.deletions import DEVICE as DEVICE_DELETION, Deletion
 from infra.domain.ports import Repository
+from infra.usecases.deletions import DeletionRequests, delete_erasing
 from infra.domain.ports import TokenIssuer
 
 KINDS: dict[str, type[KeyHolder]] = {kind.audience: kind for kind in (Device, Consumer)}
@@ -75,12 +78,16 @@ def update(repo: Repository, audience: str, caller: User, holder_id: str, body: 
     return replace(holder, **fields)
 
 
-def delete(repo: Repository, audience: str, caller: User, holder_id: str) -> None:
+def delete(repo: Repository, audience: str, caller: User, holder_id: str,
+           erasures: DeletionRequests | None = None) -> Deletion | None:
     """Delete a device (with its sensors and their grants) or a consumer (with its grants); its tokens stop
-    working."""
+    working. With ``erasures``, a device's readings are to be erased: that is requested first and returned."""
     holder = get(repo, audience, caller, holder_id)
-    if not repo.delete_holder(audience, holder.id):
+    found, deletion = delete_erasing(erasures if audience == DEVICE else None, DEVICE_DELETION, holder.id,
+                                     holder.owner_id, caller, lambda: repo.delete_holder(audience, holder.id))
+    if not found:
         raise _missing(audience)
+    return deletion
 
 
 def current_key(repo: Repository, issuer: TokenIssuer, audience: str, caller: User, holder_id: str) -> Key:

@@ -15,7 +15,9 @@ from infra.usecases import keyholders
 from infra.domain.errors import NotFoundError
 from infra.domain.model import (SENSOR_CREATE, SENSOR_PATCH, Device, Page, PageRequest, Sensor, User, can_access, new_id,
                          sensor_tree, utc_now)
+from infra.domain.deletions import SENSOR, Deletion
 from infra.domain.ports import Repository
+from infra.usecases.deletions import DeletionRequests, delete_erasing
 from infra.domain.claims import DEVICE
 
 
@@ -71,11 +73,15 @@ def update_sensor(repo: Repository, caller: User, device_id: str, sensor_id: str
     return replace(sensor, **fields)
 
 
-def delete_sensor(repo: Repository, caller: User, device_id: str, sensor_id: str) -> None:
-    """Delete a sensor and the grants on it."""
+def delete_sensor(repo: Repository, caller: User, device_id: str, sensor_id: str,
+                  erasures: DeletionRequests | None = None) -> Deletion | None:
+    """Delete a sensor and the grants on it; with ``erasures``, request the erasure of its readings first."""
     sensor = get_sensor(repo, caller, device_id, sensor_id)
-    if not repo.delete_sensor(sensor.id):
+    found, deletion = delete_erasing(erasures, SENSOR, sensor.id, sensor.owner_id, caller,
+                                     lambda: repo.delete_sensor(sensor.id))
+    if not found:
         raise NotFoundError("no such sensor")
+    return deletion
 
 
 def device_tree(repo: Repository, caller: User, device_id: str) -> dict:

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
     from infra.adapters.keys import SigningKey
     from infra.adapters.passwords import BoundedPasswords
     from infra.usecases.accounts import AdminAccount, SignInPolicy
+    from infra.adapters.elasticsearch.lifecycle import MonthlyIndices
+    from infra.adapters.firestore_deletions import FirestoreDeletions
     from infra.usecases.control import OwnerControl
+    from infra.usecases.deletions import DeletionRequests, DeletionWorker, Tombstones
     from infra.usecases.device_control import DeviceControl
     from infra.usecases.indexing import PushIndexer
     from infra.usecases.ingest import Ingestor
@@ -155,6 +158,40 @@ class Wiring:
         return OwnerControl(self.repository, FirestoreControl(self.clients.control_firestore), self.clients.control_bus,
                             policy)
 
+    # --- data lifecycle: deletion tasks (requested by the API, worked through by the pipeline), retention -------
+
+    @cached_property
+    def deletions(self) -> FirestoreDeletions:
+        from infra.adapters.firestore_deletions import FirestoreDeletions
+
+        return FirestoreDeletions(self.clients.firestore)
+
+    @cached_property
+    def erasures(self) -> DeletionRequests:
+        from infra.domain.deletions import erasing_grace
+        from infra.usecases.deletions import DeletionRequests
+
+        return DeletionRequests(self.deletions, erasing_grace(self.settings.revocation_cache_ttl))
+
+    @cached_property
+    def deletion_worker(self) -> DeletionWorker:
+        from infra.adapters.elasticsearch.lifecycle import Eraser
+        from infra.usecases.deletions import DeletionWorker
+
+        return DeletionWorker(self.deletions, Eraser(lambda: self.clients.elasticsearch))
+
+    @cached_property
+    def tombstones(self) -> Tombstones:
+        from infra.usecases.deletions import Tombstones
+
+        return Tombstones(self.deletions, self.settings.revocation_cache_ttl)
+
+    @cached_property
+    def telemetry_indices(self) -> MonthlyIndices:
+        from infra.adapters.elasticsearch.lifecycle import MonthlyIndices
+
+        return MonthlyIndices(lambda: self.clients.elasticsearch)
+
     # --- reading telemetry --------------------------------------------------------------------------------------
 
     @cached_property
@@ -177,7 +214,7 @@ class Wiring:
         from infra.usecases.indexing import PushIndexer
 
         store = ElasticsearchTelemetry(lambda: self.clients.elasticsearch, self.template_installer)
-        return PushIndexer(store, self.rejections)
+        return PushIndexer(store, self.rejections, self.tombstones)
 
     @cached_property
     def push_verifier(self) -> PushVerifier | None:

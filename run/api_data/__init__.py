@@ -1,4 +1,5 @@
-"""api-data: reading telemetry — the time-range data API and the read-only Elasticsearch proxy for consumers."""
+"""api-data: reading telemetry — the time-range data API, the read-only Elasticsearch proxy for consumers, and a
+device's export."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from infra.wiring.clients import Clients
 from infra.config import Settings
 from infra.web.app import create_flask_app
 from infra.wiring import wiring_of
+from run.api_data.export_views import bp as exports_bp
 from run.api_data.views import bp, proxy
 
 
@@ -17,4 +19,5 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None)
     wiring_of(app).load_configuration(signing=False)
     app.register_blueprint(bp)
     app.register_blueprint(proxy)
+    app.register_blueprint(exports_bp)
     return app

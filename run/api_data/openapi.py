@@ -29,6 +29,12 @@ SENSOR_ID = path_parameter("sensor_id", "The sensor's id.")
 INDEX = path_parameter("index", "Granted sensor ids, comma-separated (no wildcards, no _all).")
 
 SCHEMAS = {
+    "ExportEstimate": obj({"device_id": {"type": "string"}, "format": {"type": "string", "enum": ["csv", "ndjson"]},
+                           "readings": {"type": "integer", "minimum": 0},
+                           "sensors": {"type": "integer", "minimum": 0},
+                           "approximate_bytes": {"type": "integer", "minimum": 0}},
+                          ["device_id", "format", "readings", "sensors", "approximate_bytes"],
+                          description="The size of an export (`estimate=1`), for a progress bar."),
     "Point": POINT,
     "SensorData": obj({"sensor_id": {"type": "string"}, "type": {"type": "string"},
                        "points": {"type": "array", "items": ref("Point")},
@@ -80,7 +86,35 @@ def _sensor_data() -> dict:
     return op
 
 
+def _export() -> dict:
+    op = operation(
+        "exportDevice", "Every reading of a device in a time range, streamed as CSV or NDJSON", TAG,
+        reply=ref("ExportEstimate"), errors=[400, 404],
+        reply_headers={"Content-Disposition": {"schema": {"type": "string"},
+                                               "description": "attachment; filename=\"device-ID.csv\""}},
+        description="The owner or an admin. Oldest first, one row per reading of the device's current sensors: "
+                    "`timestamp,sensor_id,sensor,type,value` (CSV, with a header; text quoted and defused against "
+                    "spreadsheet formulas) or one JSON object per line (NDJSON). The reply is streamed (chunked) "
+                    "straight from the store, a page at a time. `estimate=1` answers the size instead (JSON).",
+        parameters=[
+            query_parameter("from", "Start of the range (inclusive).", TIME),
+            query_parameter("to", "End of the range (exclusive).", TIME),
+            query_parameter("format", "Export format.", {"type": "string", "enum": ["csv", "ndjson"],
+                                                          "default": "csv"}),
+            query_parameter("estimate", "1: answer the number of readings and approximate bytes instead.",
+                            {"type": "string", "enum": ["0", "1", "true", "false"]}),
+        ])
+    content = op["responses"]["200"]["content"]
+    content["text/csv"] = {"schema": {"type": "string", "description": "A header row, then one row per reading."}}
+    content["application/x-ndjson"] = {"schema": {"type": "string", "description": "One JSON object per line."}}
+    return op
+
+
 PATHS = {
+    "/api/exports/devices/{device_id}": {
+        "parameters": [path_parameter("device_id", "The device's id.")],
+        "get": _export(),
+    },
     "/api/sensors/{sensor_id}/data": {
         "parameters": [SENSOR_ID],
         "get": _sensor_data(),

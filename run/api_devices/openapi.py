@@ -8,6 +8,7 @@ from infra.web.openapi import (DESCRIPTION_FIELD, DESCRIPTION_INPUT, ID, LIST_PA
 from infra.domain.rejections import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from infra.domain.telemetry import SENSOR_TYPES, TYPE_ALIASES
 from run.api_devices.control_openapi import STATUS_FILTER
+from run.api_devices.deletion_openapi import accepting
 
 TAG = "devices"
 TAGS = [{"name": TAG, "description": "Devices, their sensors (grouped in a tree) and device keys."}]
@@ -19,6 +20,7 @@ _SCHEMAS, _PATHS, DEVICE_ID = keyholder_fragment(
 _SCHEMAS["Device"]["properties"]["status"] = ref("DeviceStatus")
 _SCHEMAS["Device"]["required"].append("status")
 _PATHS["/api/devices"]["get"]["parameters"].append(STATUS_FILTER)
+accepting(_PATHS["/api/devices/{device_id}"]["delete"])
 SENSOR_ID = path_parameter("sensor_id", "The sensor's id.")
 SENSOR_TYPE = {"type": "string", "enum": list(SENSOR_TYPES)}
 PATH = {"type": "array", "maxItems": PATH_MAX_DEPTH,
@@ -93,7 +95,7 @@ PATHS = {
         "get": operation("getSensor", "One sensor", TAG, reply=ref("Sensor"), errors=[404]),
         "patch": operation("updateSensor", "Change a sensor's name, description or path", TAG,
                            body=ref("SensorPatch"), reply=ref("Sensor"), errors=[404]),
-        "delete": operation("deleteSensor", "Delete a sensor and the grants on it", TAG, ok=204,
-                            reply_description="Deleted", errors=[404]),
+        "delete": accepting(operation("deleteSensor", "Delete a sensor and the grants on it", TAG, ok=204,
+                                      reply_description="Deleted", errors=[404])),
     },
 }

@@ -12,6 +12,7 @@ from infra.web.paging import page_reply, page_request
 from infra.domain.claims import DEVICE
 from infra.web.app import json_body
 from infra.wiring import wiring_of
+from infra.web.accepted import accepted
 from run.api_devices.device_replies import DeviceReplies
 from run.keyholder_routes import Endpoints, add_keyholder_routes
 
@@ -71,6 +72,6 @@ def patch_sensor(device_id: str, sensor_id: str):
 
 @bp.delete("/api/devices/<device_id>/sensors/<sensor_id>")
 def delete_sensor(device_id: str, sensor_id: str):
-    """Delete a sensor and the grants on it."""
-    sensors.delete_sensor(wiring_of().repository, current_user(), device_id, sensor_id)
-    return "", 204
+    """Delete a sensor and the grants on it; 202 while its readings are being erased."""
+    wiring = wiring_of()
+    return accepted(sensors.delete_sensor(wiring.repository, current_user(), device_id, sensor_id, wiring.erasures))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from infra.domain.model import PASSWORD_MAX, PASSWORD_MIN, ROLES
 from infra.web.openapi import (LIST_PARAMETERS, NAME, TIMESTAMP, ID, list_schema, obj, operation, path_parameter,
                            ref)
+from run.api_devices.deletion_openapi import accepting
 
 TAG = "users"
 TAGS = [{"name": TAG, "description": "Sign-in, accounts and the token signing keys."}]
@@ -59,10 +60,11 @@ PATHS = {
         "patch": operation("updateUser", "Change an account's name, password or role (admins)", TAG,
                            body=ref("UserPatch"), reply=ref("User"), errors=[403, 404, 409],
                            description="409 `cannot_change_own_role` when an admin would demote themself."),
-        "delete": operation("deleteUser", "Delete an account and everything it owns (admins)", TAG, ok=204,
-                            reply_description="Deleted", errors=[403, 404, 409],
-                            description="Deletes the user's devices, sensors, consumers and grants too. "
-                                        "409 `cannot_delete_self` for the caller's own account."),
+        "delete": accepting(operation(
+            "deleteUser", "Delete an account and everything it owns (admins)", TAG, ok=204,
+            reply_description="Deleted", errors=[403, 404, 409],
+            description="Deletes the user's devices, sensors, consumers and grants too, and erases their readings "
+                        "(the reply's deletion task). 409 `cannot_delete_self` for the caller's own account.")),
     },
     "/.well-known/jwks.json": {"get": operation(
         "getJwks", "The public keys that verify the platform's tokens (RS256, by kid)", TAG, reply=ref("Jwks"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from infra.usecases import accounts
+from infra.web.accepted import accepted
 from infra.web.auth import client_address, current_user
 from infra.web.paging import page_reply, page_request
 from infra.web.app import json_body
@@ -69,9 +70,9 @@ def patch_user(user_id: str):
 
 @bp.delete(USER)
 def delete_user(user_id: str):
-    """Delete an account and everything it owns (admins; not oneself)."""
-    accounts.delete_user(wiring_of().repository, current_user(), user_id)
-    return "", 204
+    """Delete an account and everything it owns (admins; not oneself); 202 while its readings are being erased."""
+    wiring = wiring_of()
+    return accepted(accounts.delete_user(wiring.repository, current_user(), user_id, wiring.erasures))
 
 
 @bp.get("/.well-known/jwks.json")

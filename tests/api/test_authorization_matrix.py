@@ -33,6 +33,7 @@ class World:
     consumer: str
     victim_user: str
     command: str
+    deletion: str  # of a third sensor, deleted
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Route:
     def path(self, world: World) -> str:
         return (self.rule.replace("<user_id>", world.victim_user).replace("<device_id>", world.device)
                 .replace("<sensor_id>", world.sensor).replace("<consumer_id>", world.consumer)
-                .replace("<command_id>", world.command))
+                .replace("<command_id>", world.command).replace("<deletion_id>", world.deletion))
 
 
 def _expect(admin: int, owner: int, other: int, public: int | None = None) -> dict[str, int]:
@@ -74,12 +75,12 @@ ROUTES = [
           body=lambda w: {"username": f"m{time.time_ns()}", "password": PASSWORD}),
     Route("GET", "/api/users/<user_id>", _expect(**ADMIN_ONLY)),
     Route("PATCH", "/api/users/<user_id>", _expect(**ADMIN_ONLY), body=lambda w: {"name": "Renamed"}),
-    Route("DELETE", "/api/users/<user_id>", _expect(204, 403, 403), mutates=True),
+    Route("DELETE", "/api/users/<user_id>", _expect(202, 403, 403), mutates=True),
     Route("GET", "/api/devices", _expect(**MINE)),
     Route("POST", "/api/devices", _expect(201, 201, 201), body=lambda w: {"name": "matrix device"}),
     Route("GET", "/api/devices/<device_id>", _expect(**OWNED)),
     Route("PATCH", "/api/devices/<device_id>", _expect(**OWNED), body=lambda w: {"description": "patched"}),
-    Route("DELETE", "/api/devices/<device_id>", _expect(204, 204, 404), mutates=True),
+    Route("DELETE", "/api/devices/<device_id>", _expect(202, 202, 404), mutates=True),
     Route("GET", "/api/devices/<device_id>/key", _expect(**OWNED)),
     Route("POST", "/api/devices/<device_id>/key/rotate", _expect(**OWNED), mutates=True),
     Route("GET", "/api/devices/<device_id>/tree", _expect(**OWNED)),
@@ -95,7 +96,9 @@ ROUTES = [
     Route("GET", "/api/devices/<device_id>/sensors/<sensor_id>", _expect(**OWNED)),
     Route("PATCH", "/api/devices/<device_id>/sensors/<sensor_id>", _expect(**OWNED),
           body=lambda w: {"path": ["A", "B"]}),
-    Route("DELETE", "/api/devices/<device_id>/sensors/<sensor_id>", _expect(204, 204, 404), mutates=True),
+    Route("DELETE", "/api/devices/<device_id>/sensors/<sensor_id>", _expect(202, 202, 404), mutates=True),
+    Route("GET", "/api/deletions", _expect(**MINE)),
+    Route("GET", "/api/deletions/<deletion_id>", _expect(**OWNED)),
     Route("GET", "/api/consumers", _expect(**MINE)),
     Route("POST", "/api/consumers", _expect(201, 201, 201), body=lambda w: {"name": "matrix consumer"}),
     Route("GET", "/api/consumers/<consumer_id>", _expect(**OWNED)),
@@ -146,7 +149,9 @@ def _world(owner, admin) -> World:
     owner.grant(consumer["id"], sensor["id"])
     victim = admin.create_user(f"v{time.time_ns()}", PASSWORD)
     command = owner.send_command(device["id"], "reboot")
-    return World(device["id"], sensor["id"], spare["id"], consumer["id"], victim["id"], command["id"])
+    deleted = owner.create_sensor(device["id"], "s3", {"type": "long"})
+    deletion = owner.delete_sensor(device["id"], deleted["id"])
+    return World(device["id"], sensor["id"], spare["id"], consumer["id"], victim["id"], command["id"], deletion["id"])
 
 
 def test_every_management_route_is_in_the_matrix(served_routes):

@@ -152,3 +152,16 @@ def test_a_sensor_without_readings_says_so(browser, owner):
     browser.go(f"/devices/{device['id']}/sensors/{sensor['id']}")
     browser.wait_for_text("#chart", "No readings in this range")
     assert "null" not in browser.find("main").text and "undefined" not in browser.find("main").text
+
+
+def test_the_device_page_exports_every_reading_with_its_size_first(browser, thermometer):
+    device, sensor, _ = thermometer
+    browser.go(f"/devices/{device['id']}")
+    browser.wait_for("#export-panel")
+    browser.select("#export-range", "1")
+    browser.click("#export-download")
+    rows = list(csv.reader(io.StringIO(browser.downloaded(f"device-{device['id']}.csv").read_text())))
+    assert rows[0] == ["timestamp", "sensor_id", "sensor", "type", "value"]
+    assert [(row[1], row[2], float(row[4])) for row in rows[1:]] == [(sensor["id"], "temperature", v)
+                                                                      for v in (10, 20.5, 30)]
+    browser.wait_for_text("#export-status", "Exported 3 readings")

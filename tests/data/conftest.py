@@ -6,9 +6,8 @@ import pytest
 from google.cloud import firestore
 
 from emulators.api_client import ApiClient
-from tests.support.accounts import signed_in_admin
+from tests.support.accounts import signed_in_admin, user_factory
 from tests.support.devices import FIXED_DATES_ENV
-from tests.support.names import unique
 
 PASSWORD = "correct horse battery staple"
 # A 1 s revocation cache so a rotated consumer key is refused within the test.
@@ -35,15 +34,7 @@ def admin(stack, services, firestore_db) -> ApiClient:
 @pytest.fixture
 def new_user(services, admin):
     """A factory of fresh signed-in users."""
-
-    def make() -> ApiClient:
-        username = unique("u").replace("-", "")
-        admin.create_user(username, PASSWORD)
-        client = ApiClient(services["api"])
-        client.signin(username, PASSWORD)
-        return client
-
-    return make
+    return user_factory(admin, services["api"], PASSWORD)
 
 
 @pytest.fixture(scope="session")

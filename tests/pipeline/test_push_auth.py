@@ -134,3 +134,14 @@ def test_without_an_audience_the_check_is_off(pipeline, seed, pl_es):
     response = requests.post(f"{pipeline}/pubsub/push", data=envelope(*telemetry(device, records)), timeout=15)
     assert response.status_code == 204
     assert count_documents(pl_es, device.sensors["temp"]) == 1
+
+
+@pytest.mark.parametrize("tick", ["retention", "deletions"])
+def test_the_lifecycle_ticks_take_the_same_token(google, tick):
+    url = google.url.replace("/pubsub/push", f"/ticks/{tick}")
+    assert requests.post(url, timeout=30).status_code == 401
+    intruder = google.token(email="intruder@example.iam.gserviceaccount.com")
+    assert requests.post(url, headers={"Authorization": f"Bearer {intruder}"}, timeout=30).status_code == 403
+    if tick == "deletions":  # (a retention tick here would drop the old months other tests of the session wrote)
+        reply = requests.post(url, headers={"Authorization": f"Bearer {google.token()}"}, timeout=30)
+        assert reply.status_code == 200 and "open" in reply.json(), reply.text

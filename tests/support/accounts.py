@@ -33,3 +33,18 @@ def signed_in_admin(settings: Settings, db: firestore.Client, base_url: str) -> 
     client.signin(account.username, account.password)
     client.username, client.password = account.username, account.password
     return client
+
+
+def user_factory(admin: ApiClient, base_url: str, password: str):
+    """A factory of fresh users the admin creates, each signed in through ``base_url`` (``.user`` is its account)."""
+    from tests.support.names import unique
+
+    def make() -> ApiClient:
+        username = unique("u").replace("-", "")
+        admin.create_user(username, password)
+        client = ApiClient(base_url)
+        client.signin(username, password)
+        client.user = client.call("GET", "/api/users/self")
+        return client
+
+    return make

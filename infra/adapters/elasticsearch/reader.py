@@ -1,11 +1,13 @@
-"""``TelemetryReader``: what the data API reads from the store, over the process's Elasticsearch client."""
+"""``TelemetryReader``: what the data API reads from the store (pages, buckets, the consumer search, a device's
+export), over the process's Elasticsearch client."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from elasticsearch import Elasticsearch
 
+from infra.adapters.elasticsearch.export import count_device_readings, device_readings
 from infra.adapters.elasticsearch.reads import Point, downsample, read_points
 from infra.adapters.elasticsearch.search import search_sensors
 
@@ -29,3 +31,11 @@ class TelemetryReader:
     def search(self, sensor_ids: Sequence[str], body: Mapping[str, Any] | None, *, count: bool = False) -> dict:
         """A consumer's ``_search`` or ``_count`` confined to ``sensor_ids`` (``search.search_sensors``)."""
         return search_sensors(self._es(), sensor_ids, body, count=count)
+
+    def device_readings(self, device_id: str, start_ns: int | None, end_ns: int | None) -> Iterator[dict[str, Any]]:
+        """Every reading of a device in the range, oldest first, a page at a time (``export.device_readings``)."""
+        return device_readings(self._es(), device_id, start_ns, end_ns)
+
+    def count_device_readings(self, device_id: str, start_ns: int | None, end_ns: int | None) -> int:
+        """How many readings ``device_readings`` would walk."""
+        return count_device_readings(self._es(), device_id, start_ns, end_ns)

@@ -1,11 +1,12 @@
 // One device: its status, details (rename, delete), sensor tree (add, delete), desired and reported state,
-// commands, key, refused telemetry, a curl example.
+// commands, key, refused telemetry, a curl example, the export of its readings.
 
 import { del, enc, get, patch, post } from "../api.js";
 import { attempt, breadcrumbs, clear, field, flash, formatTime, h, pageHeader } from "../dom.js";
 import { keyPanel } from "./key_panel.js";
 import { curlExample } from "./curl_example.js";
 import { commandsPanel } from "./commands_panel.js";
+import { exportPanel } from "./export_panel.js";
 import { statusView } from "./device_status.js";
 import { twinPanel } from "./twin_panel.js";
 
@@ -56,7 +57,7 @@ export async function renderDevice(main, deviceId) {
   }
 
   async function removeSensor(sensor, button) {
-    if (!confirm(`Delete sensor "${sensor.name}"? Its grants go too; stored readings stay in the archive.`)) return;
+    if (!confirm(`Delete sensor "${sensor.name}"? Its grants go too, and its stored readings are erased.`)) return;
     if (await attempt(null, () => del(`${base}/sensors/${enc(sensor.id)}`), button)) {
       flash(`Deleted sensor "${sensor.name}"`);
       await refreshTree();
@@ -95,7 +96,9 @@ export async function renderDevice(main, deviceId) {
   });
 
   async function removeDevice(event) {
-    if (!confirm(`Delete device "${device.name}" with all its sensors and their grants?`)) return;
+    if (!confirm(`Delete device "${device.name}" with all its sensors, their grants and their stored readings?`)) {
+      return;
+    }
     if (await attempt(editErrors, () => del(base), event.currentTarget)) {
       flash(`Deleted device "${device.name}"`);
       location.hash = "#/devices";
@@ -160,6 +163,7 @@ export async function renderDevice(main, deviceId) {
     commands.element,
     keyPanel({ kind: "devices", id: deviceId, noun: "device", onKey: (token) => example.setKey(token) }),
     example.element,
+    exportPanel(deviceId).element,
     h("section", { class: "card", "aria-labelledby": "rejections-title" },
       h("div", { class: "card-header" }, h("h2", { id: "rejections-title" }, "Refused telemetry"), rejectionsButton),
       h("p", { class: "muted" }, "Readings the platform accepted at the gateway but could not store, newest first."),
