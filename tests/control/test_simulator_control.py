@@ -41,6 +41,9 @@ def test_a_simulated_device_applies_its_desired_state_and_answers_commands(owner
                what="the desired state applied and reported")
     assert owner.twin(device.id)["delta"] == {}
     wait_until(lambda: owner.command(device.id, failing["id"])["status"] == "failed", timeout=15, what="fail failed")
+    # answers are stored as they arrive, not in the order sent (each MQTT result is its own publish)
+    wait_until(lambda: owner.command(device.id, done["id"])["status"] in ("succeeded", "failed"), timeout=15,
+               what="blink answered")
     shown = owner.command(device.id, done["id"])
     assert (shown["status"], shown["result"]["done"], shown["result"]["payload"]) == ("succeeded", "blink",
                                                                                       {"times": 2})

@@ -86,7 +86,10 @@ TOPICS = [
     "devices/{a}/../{b}/telemetry", "devices/{a}/telemetry/../../{b}/telemetry", "{a}/..", "{a}/../{b}",
     "devices/{a}%2Ftelemetry", "devices/{a}%2F..%2F{b}/telemetry", "devices//{a}/telemetry", "/devices/{a}/telemetry",
     "devices/{a}/telemetry/", "devices/{A}/telemetry", "{A}", "devices/{a}\u200b/telemetry", "devices/\uff41/telemetry",
-    "devices/{a}/state", "devices/{a}/config", "devices/{a}/commands/x", "devices/{a}/telemetry/extra", "x" * 60_000,
+    # a's own state and command results are its topics now (device control); another device's are not, and nobody
+    # publishes desired state or commands
+    "devices/{b}/state", "devices/{b}/commands/x/result", "devices/{a}/config", "devices/{a}/commands/x",
+    "devices/{a}/telemetry/extra", "x" * 60_000,
 ]
 MALFORMED = {"devices/+/telemetry": 0x81, "devices/#": 0x81, "+": 0x81, "#": 0x81, "devices/{a}~/telemetry": 0x81,
              "": 0x82}  # MQTT 5 DISCONNECT reason; "~" stands for U+0000, which encoders refuse to write
