@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from infra.domain.csv_export import readings_csv
 from infra.web.auth import current_consumer, current_user, reader_audience, sensor_for_reading, sensors_for_reading
 from infra.domain.errors import AppError, BadRequestError, ForbiddenError, NotFoundError
+from infra.usecases.forecasts import forecast_sensor, parse_forecast_query
 from infra.usecases.readings import parse_data_query
 from infra.domain.errors import QueryError
 from infra.domain.queries import MAX_SENSORS
@@ -46,6 +47,14 @@ def sensor_data(sensor_id: str):
     if query.interval is not None:
         reply.update(interval=query.interval, agg=query.agg)
     return reply
+
+
+@bp.get("/api/sensors/<sensor_id>/forecast")
+def sensor_forecast(sensor_id: str):
+    """Predicted points of a numeric sensor for a horizon, with the method and its fit error."""
+    query = parse_forecast_query(request.args)
+    sensor = sensor_for_reading(sensor_id)
+    return forecast_sensor(wiring_of().telemetry, sensor, query)
 
 
 @proxy.route("", methods=["GET"])
