@@ -25,8 +25,9 @@ PUBSUB_PUSH = "pubsub-push"
 DEFAULT_DATABASE = "(default)"
 CREDENTIALS_DATABASE = "iot-credentials"
 
-# The one topic services publish to.
+# The topics services publish to.
 TELEMETRY = PubSubTopology.load().topic
+ALERTS = PubSubTopology.load().alerts_topic
 
 
 @dataclass(frozen=True)
@@ -83,4 +84,7 @@ PERMISSIONS: dict[str, Permissions] = {
     # rather than holding a Firestore write role, which would let an internet-facing process change every document.
     "gateway-mqtt": Permissions(firestore=READ, publishes=TELEMETRY, secrets=(JWKS,)),
     "pipeline": Permissions(firestore=WRITE, secrets=(ELASTICSEARCH_WRITER_KEY,), invokers=PUBSUB_PUSH),
+    # Rule states and alerts in Firestore; alert events on their own topic. Pushes and Cloud Scheduler's ticks
+    # come with the push service account's OIDC token.
+    "rules": Permissions(firestore=WRITE, publishes=ALERTS, invokers=PUBSUB_PUSH),
 }

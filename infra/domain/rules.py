@@ -106,9 +106,10 @@ class Transition:
 
     @property
     def alert_id(self) -> str:
-        """A deterministic id: the same transition always makes the same alert document."""
+        """A deterministic id: the same transition always makes the same alert document. It starts with the
+        instant counted down from 10^19 ns (the year 2286), so ids sort newest first."""
         digest = hashlib.sha256(f"{self.rule_id}|{self.kind}|{self.at}".encode()).hexdigest()
-        return digest[:32]
+        return f"{10**19 - self.at:019d}{digest[:16]}"
 
 
 @dataclass(frozen=True)

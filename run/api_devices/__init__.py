@@ -1,5 +1,5 @@
 """api-devices: devices (with their status), their sensors and sensor tree, device keys, and device control: the
-twin and commands."""
+twin and commands; alert rules and alerts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from infra.config import Settings
 from infra.web.app import create_flask_app
 from infra.wiring import wiring_of
 from run.api_devices.control_views import bp as control_bp
+from run.api_devices.rule_views import bp as rules_bp
 from run.api_devices.views import bp
 
 
@@ -19,4 +20,5 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None)
     wiring_of(app).load_configuration()
     app.register_blueprint(bp)
     app.register_blueprint(control_bp)
+    app.register_blueprint(rules_bp)
     return app
