@@ -6,6 +6,7 @@ locals {
     "billingbudgets.googleapis.com", # the monthly budget (monitoring.tf)
     "cloudbuild.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com", # the rules service's tick (rules.tf)
     "compute.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import PubSubTopology
-from run.permissions import NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ, TELEMETRY, WRITE, Permissions, Secret
+from run.permissions import ALERTS, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ, TELEMETRY, WRITE, Permissions, Secret
 from run.services import SERVICES
 from tests.deploy.deployfiles import Terraform, deploy_steps, deployment_from_cloudbuild, read_cloudbuild
 
@@ -24,6 +24,7 @@ SERVICE_GRANTS = {
     "google_project_iam_member.credentials": "credentials",
     "google_pubsub_topic_iam_member.publisher": "publishes",
     "google_secret_manager_secret_iam_member.accessor": "secrets",
+    "google_pubsub_topic_iam_member.alerts_publisher": "rules",  # the alerts topic: one service, named (rules.tf)
 }
 
 
@@ -44,6 +45,14 @@ def invoked_by(terraform: Terraform) -> dict[str, str]:
     return found
 
 
+def alerts_publisher(terraform: Terraform) -> str:
+    """The one service terraform lets publish alerts."""
+    member = terraform.resource("google_pubsub_topic_iam_member.alerts_publisher")["member"]
+    prefix, suffix = 'serviceAccount:${google_service_account.service["', '"].email}'
+    assert member.startswith(prefix) and member.endswith(suffix), member
+    return member[len(prefix):-len(suffix)]
+
+
 def permissions_from_terraform(terraform: Terraform, name: str) -> Permissions:
     """What terraform grants the service ``name``, in the table's vocabulary."""
     entry = terraform.locals["services"][name]
@@ -55,15 +64,17 @@ def permissions_from_terraform(terraform: Terraform, name: str) -> Permissions:
     return Permissions(
         firestore=FIRESTORE_ROLES[entry["firestore"]],
         credentials=WRITE if entry["credentials"] else NONE,
-        publishes=PubSubTopology.load().topic if entry["publishes"] else None,
+        publishes=PubSubTopology.load().topic if entry["publishes"] else (
+            ALERTS if alerts_publisher(terraform) == name else None),
         secrets=tuple(Secret(variable, secret) for variable, secret in entry["secrets"].items()),
         invokers=PUBLIC if entry["public"] else PUBSUB_PUSH,
     )
 
 
-def test_every_service_has_one_row_and_only_the_telemetry_topic_is_published_to():
+def test_every_service_has_one_row_and_only_the_telemetry_and_alerts_topics_are_published_to():
     assert sorted(PERMISSIONS) == sorted(NAMES)
-    assert {row.publishes for row in PERMISSIONS.values()} <= {None, TELEMETRY}
+    assert {row.publishes for row in PERMISSIONS.values()} <= {None, TELEMETRY, ALERTS}
+    assert [name for name, row in PERMISSIONS.items() if row.publishes == ALERTS] == ["rules"]
     assert TELEMETRY == PubSubTopology.load().topic
 
 
