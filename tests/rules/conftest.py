@@ -35,14 +35,24 @@ def services(stack):
 
 
 @pytest.fixture
-def owner(stack, services, firestore_db) -> ApiClient:
-    """A fresh signed-in user (the admin creates it)."""
+def new_user(stack, services, firestore_db):
+    """A factory of fresh signed-in users (the admin creates them)."""
     admin = signed_in_admin(stack.settings(), firestore_db, services["api"])
-    username = unique("u").replace("-", "")
-    admin.create_user(username, PASSWORD)
-    client = ApiClient(services["api"])
-    client.signin(username, PASSWORD)
-    return client
+
+    def make() -> ApiClient:
+        username = unique("u").replace("-", "")
+        admin.create_user(username, PASSWORD)
+        client = ApiClient(services["api"])
+        client.signin(username, PASSWORD)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def owner(new_user) -> ApiClient:
+    """A fresh signed-in user."""
+    return new_user()
 
 
 @dataclass
