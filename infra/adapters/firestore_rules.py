@@ -1,7 +1,8 @@
 """Alert rules, their state and their alerts in Firestore: the ``RuleStore`` port.
 
-Collections: ``rules/{rule_id}`` (the rule's fields, ``secret`` its webhook secret), ``rule_states/{rule_id}``
-(``RuleState.to_dict()``: what the state machine remembers) and ``alerts/{alert_id}`` (the alert, ``done`` once it
+Collections: ``rules/{rule_id}`` (the rule's fields, ``secret`` its webhook secret), ``rule_states/{sensor_id}``
+(``{"rules": {rule_id: RuleState.to_dict()}}``: what the state machines of a sensor's rules remember, one document
+so a message costs one read and one write however many rules watch its sensor) and ``alerts/{alert_id}`` (the alert, ``done`` once it
 was published and its webhook delivery settled, ``delivery`` its log). Rule states and the alerts they cause are
 written in one transaction, so concurrent instances evaluating the same rule cannot both fire it: Firestore retries
 the loser, which then sees the winner's state. Alert ids sort newest first, so listings ordered by document id need
@@ -69,14 +70,15 @@ class FirestoreRules:
         if not valid_id(rule_id):
             return False
         ref = self.db.collection(RULES).document(rule_id)
-        state = self.db.collection(RULE_STATES).document(rule_id)
 
         @firestore.transactional
         def delete(transaction) -> bool:
-            if not ref.get(transaction=transaction).exists:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
                 return False
             transaction.delete(ref)
-            transaction.delete(state)
+            state = self.db.collection(RULE_STATES).document(snapshot.get("sensor_id"))
+            transaction.set(state, {"rules": {rule_id: firestore.DELETE_FIELD}}, merge=True)
             return True
 
         return delete(self.db.transaction())
@@ -97,22 +99,32 @@ class FirestoreRules:
 
     # --- evaluation -------------------------------------------------------------------------------------------
 
-    def apply(self, rule_ids: Sequence[str],
+    def apply(self, rules: Sequence[Rule],
               step: Callable[[dict[str, RuleState]], tuple[dict[str, RuleState], list[Alert]]]) -> list[Alert]:
         states = self.db.collection(RULE_STATES)
         alerts = self.db.collection(ALERTS)
-        refs = [states.document(rule_id) for rule_id in rule_ids]
+        by_sensor: dict[str, list[str]] = {}
+        for rule in rules:
+            by_sensor.setdefault(rule.sensor_id, []).append(rule.id)
+        refs = [states.document(sensor_id) for sensor_id in by_sensor]
 
         @firestore.transactional
         def run(transaction) -> list[Alert]:
-            current = {rule_id: RuleState() for rule_id in rule_ids}
+            current = {rule.id: RuleState() for rule in rules}
+            stored: dict[str, dict] = {}
             for snapshot in self.db.get_all(refs, transaction=transaction):
-                if snapshot.exists:
-                    current[snapshot.id] = RuleState.from_dict(snapshot.to_dict())
+                stored[snapshot.id] = dict((snapshot.to_dict() or {}).get("rules", {})) if snapshot.exists else {}
+                for rule_id in by_sensor[snapshot.id]:
+                    current[rule_id] = RuleState.from_dict(stored[snapshot.id].get(rule_id))
             changed, fired = step(current)
-            for rule_id, state in changed.items():
-                if state != current.get(rule_id):
-                    transaction.set(states.document(rule_id), state.to_dict())
+            for sensor_id, rule_ids in by_sensor.items():
+                updates = {rule_id: changed[rule_id].to_dict() for rule_id in rule_ids
+                           if rule_id in changed and changed[rule_id] != current[rule_id]}
+                if updates:
+                    # The whole map, as read in this transaction plus the changes: a merge would send a field mask
+                    # of every rule's every field, far costlier than the document itself.
+                    whole = {**stored.get(sensor_id, {}), **updates}
+                    transaction.set(states.document(sensor_id), {"rules": whole})
             now = _now()
             for alert in fired:
                 transaction.set(alerts.document(alert.id), {**asdict(alert), "done": False, "created_at": now,

@@ -230,7 +230,7 @@ class RuleStore(Protocol):
 
     def no_data_rules(self) -> list[Rule]: ...
 
-    def apply(self, rule_ids: Sequence[str],
+    def apply(self, rules: Sequence[Rule],
               step: Callable[[dict[str, RuleState]], tuple[dict[str, RuleState], list[Alert]]]) -> list[Alert]:
         """In one transaction: read the rules' states, run ``step`` (it may run again if the transaction retries),
         write the new states and the new alerts as unfinished; return the alerts written."""

@@ -46,7 +46,9 @@ NS = 1_000_000_000
 MAX_PERIOD_SECONDS = 30 * 86400  # a rule watches at most a month of history
 RULE_NAME_MAX = 100
 WEBHOOK_URL_MAX = 2048
-RECENT_KEYS = 64  # message keys a state remembers: far more than Pub/Sub redelivers out of order
+# Message keys a state remembers. A redelivery that arrives after later messages of its sensor holds readings at or
+# before the rule's last one, which are ignored as late anyway; the keys cover the one that comes first.
+RECENT_KEYS = 16
 RULE_FIELDS = ("name", "sensor_id", "kind", "operator", "value", "sustained_for", "change", "period", "direction",
                "webhook_url", "enabled")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -145,25 +147,48 @@ def evaluate(rule: Rule, state: RuleState, readings: Iterable[Reading], key: str
     """
     if key in state.recent_keys:
         return state, []
+    # Plain locals rather than a new state per reading: this loop runs for every reading of every rule (hot path).
+    firing, last_ts, last_value = state.firing, state.last_ts, state.last_value
+    pending, last_received = state.pending_since, state.last_received
     transitions: list[Transition] = []
-    ordered = sorted(readings, key=lambda r: r.ts)
-    for reading in ordered:
-        if state.last_received is None or reading.received > state.last_received:
-            state = replace(state, last_received=reading.received)
+    for reading in sorted(readings, key=_event_time):
+        if last_received is None or reading.received > last_received:
+            last_received = reading.received
         if not rule.enabled:
             continue
         if rule.kind == NO_DATA:
-            if state.firing:
-                state = replace(state, firing=False)
+            if firing:
+                firing = False
                 transitions.append(Transition(rule.id, CLEARED, reading.ts, reading.value, "data arrived again"))
             continue
-        if state.last_ts is not None and reading.ts <= state.last_ts:
+        if last_ts is not None and reading.ts <= last_ts:
             continue  # late or out of order: already history for this rule
-        state, transition = _step(rule, state, reading)
-        state = replace(state, last_ts=reading.ts, last_value=reading.value)
-        if transition is not None:
-            transitions.append(transition)
-    return replace(state, recent_keys=(state.recent_keys + (key,))[-RECENT_KEYS:]), transitions
+        if rule.kind == THRESHOLD:
+            holds = reading.value > rule.value if rule.operator == ABOVE else reading.value < rule.value
+            if not holds:
+                pending = None
+                if firing:
+                    firing = False
+                    reason = f"value {reading.value:g} no longer {rule.operator} {rule.value:g}"
+                    transitions.append(Transition(rule.id, CLEARED, reading.ts, reading.value, reason))
+            else:
+                pending = reading.ts if pending is None else pending
+                if not firing and reading.ts - pending >= rule.sustained_ns:
+                    firing = True
+                    held = f" for {rule.sustained_ns / NS:g} s" if rule.sustained_ns else ""
+                    reason = f"value {reading.value:g} {rule.operator} {rule.value:g}{held}"
+                    transitions.append(Transition(rule.id, FIRED, reading.ts, reading.value, reason))
+        elif last_ts is not None and last_value is not None:
+            per_period = (reading.value - last_value) * rule.period_ns / (reading.ts - last_ts)
+            holds = _rate_holds(rule, per_period)
+            if holds != firing:
+                firing = holds
+                verb = "changing by" if holds else "change back to"
+                reason = f"{verb} {per_period:+g} per {rule.period_ns / NS:g} s (limit {rule.change:g})"
+                transitions.append(Transition(rule.id, FIRED if holds else CLEARED, reading.ts, reading.value, reason))
+        last_ts, last_value = reading.ts, reading.value
+    recent = (state.recent_keys + (key,))[-RECENT_KEYS:]
+    return RuleState(firing, last_ts, last_value, pending, last_received, recent), transitions
 
 
 def tick(rule: Rule, state: RuleState, now_ns: int) -> tuple[RuleState, list[Transition]]:
@@ -182,47 +207,16 @@ def tick(rule: Rule, state: RuleState, now_ns: int) -> tuple[RuleState, list[Tra
     return replace(state, firing=True), [Transition(rule.id, FIRED, at, None, reason)]
 
 
-def _step(rule: Rule, state: RuleState, reading: Reading) -> tuple[RuleState, Transition | None]:
-    if rule.kind == THRESHOLD:
-        return _threshold(rule, state, reading)
-    return _rate(rule, state, reading)
+def _event_time(reading: Reading) -> int:
+    return reading.ts
 
 
-def _threshold(rule: Rule, state: RuleState, reading: Reading) -> tuple[RuleState, Transition | None]:
-    holds = reading.value > rule.value if rule.operator == ABOVE else reading.value < rule.value
-    if not holds:
-        if state.firing:
-            reason = f"value {reading.value:g} no longer {rule.operator} {rule.value:g}"
-            return replace(state, firing=False, pending_since=None), Transition(
-                rule.id, CLEARED, reading.ts, reading.value, reason)
-        return replace(state, pending_since=None), None
-    since = state.pending_since if state.pending_since is not None else reading.ts
-    state = replace(state, pending_since=since)
-    if state.firing or reading.ts - since < rule.sustained_ns:
-        return state, None
-    held = f" for {rule.sustained_ns / NS:g} s" if rule.sustained_ns else ""
-    reason = f"value {reading.value:g} {rule.operator} {rule.value:g}{held}"
-    return replace(state, firing=True), Transition(rule.id, FIRED, reading.ts, reading.value, reason)
-
-
-def _rate(rule: Rule, state: RuleState, reading: Reading) -> tuple[RuleState, Transition | None]:
-    if state.last_ts is None or state.last_value is None:
-        return state, None
-    per_period = (reading.value - state.last_value) * rule.period_ns / (reading.ts - state.last_ts)
+def _rate_holds(rule: Rule, per_period: float) -> bool:
     if rule.direction == RISE:
-        holds = per_period > rule.change
-    elif rule.direction == FALL:
-        holds = -per_period > rule.change
-    else:
-        holds = abs(per_period) > rule.change
-    period = f"{rule.period_ns / NS:g} s"
-    if holds and not state.firing:
-        reason = f"changing by {per_period:+g} per {period} (limit {rule.change:g})"
-        return replace(state, firing=True), Transition(rule.id, FIRED, reading.ts, reading.value, reason)
-    if not holds and state.firing:
-        reason = f"change back to {per_period:+g} per {period}"
-        return replace(state, firing=False), Transition(rule.id, CLEARED, reading.ts, reading.value, reason)
-    return state, None
+        return per_period > rule.change
+    if rule.direction == FALL:
+        return -per_period > rule.change
+    return abs(per_period) > rule.change
 
 
 # ---- request fields ------------------------------------------------------------------------------------------

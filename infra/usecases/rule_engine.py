@@ -9,8 +9,8 @@ Order of work for a push, and why it is safe to redeliver:
 3. One Firestore transaction per batch of rules: read their states, evaluate (``infra.domain.rules.evaluate``,
    keyed by the message id), write the new states and the new alerts, marked unfinished. A redelivered message
    finds its key in the states and evaluates to nothing.
-4. Finish the alerts written in step 3, and any unfinished ones of the same message (a redelivery after a crash
-   between steps 3 and 4): publish on ``alerts`` (a failure answers 503, and Pub/Sub redelivers), then POST to the
+4. Finish the alerts written in step 3, and, when the message was a redelivery, any unfinished ones it caused
+   before (a crash between steps 3 and 4): publish on ``alerts`` (a failure answers 503, and Pub/Sub redelivers), then POST to the
    webhook with ``attempts`` tries and doubling backoff, logging every attempt; then mark the alert done.
 
 The tick does the same for the no-data rules, then finishes any alert left unfinished (by a crashed instance whose
@@ -39,8 +39,8 @@ from infra.usecases.indexing import InvalidMessageError, decode_envelope
 logger = logging.getLogger(__name__)
 
 NUMERIC = ("double", "long")
-RULES_CACHE_SECONDS = 5.0  # a new or changed rule applies within this long on every instance
-RULES_PER_TRANSACTION = 100  # states and alerts of one commit stay well under Firestore's 500 writes
+RULES_CACHE_SECONDS = 30.0  # a new or changed rule applies within this long on every instance (docs/rules.md)
+RULES_PER_TRANSACTION = 100  # a commit holds the sensors' state documents and the alerts these rules raise
 
 
 @dataclass(frozen=True)
@@ -91,12 +91,17 @@ class RuleEngine:
             return Outcome(0, 0)
         rules = [rule for sensor_rules in self._rules_of(list(readings)).values() for rule in sensor_rules]
         key = pushed.message_id
+        replayed = []  # set when a rule had applied this message already: a redelivery
 
         def step(rule: Rule, state: RuleState):
+            if key in state.recent_keys:
+                replayed.append(rule.id)
             return evaluate(rule, state, readings[rule.sensor_id], key)
 
         fired = self._apply(rules, step, key)
-        # A redelivery after a crash between the commit and the publish: finish what that attempt left.
+        if not replayed:
+            return Outcome(len(rules), self._finish(fired))
+        # A redelivery, maybe after a crash between the commit and the publish: finish what that attempt left.
         finished = {alert.id for alert in fired}
         leftovers = [a for a in self._guard(lambda: self.store.unfinished_alerts(key)) if a.id not in finished]
         return Outcome(len(rules), self._finish(fired + leftovers))
@@ -143,7 +148,7 @@ class RuleEngine:
                     alerts += [Alert.of(rule, transition, key) for transition in transitions]
                 return changed, alerts
 
-            fired += self._guard(lambda: self.store.apply(list(batch), run))
+            fired += self._guard(lambda: self.store.apply(list(batch.values()), run))
         return fired
 
     def _finish(self, alerts: list[Alert]) -> int:
