@@ -39,7 +39,7 @@ from infra.usecases.indexing import InvalidMessageError, decode_envelope
 logger = logging.getLogger(__name__)
 
 NUMERIC = ("double", "long")
-RULES_CACHE_SECONDS = 30.0  # a new or changed rule applies within this long on every instance (docs/rules.md)
+RULES_CACHE_SECONDS = 10.0  # a new or changed rule applies within this long on every instance (docs/rules.md)
 RULES_PER_TRANSACTION = 100  # a commit holds the sensors' state documents and the alerts these rules raise
 
 
