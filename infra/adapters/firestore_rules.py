@@ -2,11 +2,11 @@
 
 Collections: ``rules/{rule_id}`` (the rule's fields, ``secret`` its webhook secret), ``rule_states/{sensor_id}``
 (``{"rules": {rule_id: RuleState.to_dict()}}``: what the state machines of a sensor's rules remember, one document
-so a message costs one read and one write however many rules watch its sensor) and ``alerts/{alert_id}`` (the alert, ``done`` once it
-was published and its webhook delivery settled, ``delivery`` its log). Rule states and the alerts they cause are
-written in one transaction, so concurrent instances evaluating the same rule cannot both fire it: Firestore retries
-the loser, which then sees the winner's state. Alert ids sort newest first, so listings ordered by document id need
-only Firestore's automatic single-field indexes.
+so a message costs one read and one write however many rules watch its sensor) and ``alerts/{alert_id}`` (the alert,
+``done`` once it was published and its webhook delivery settled, ``delivery`` its log). Rule states and the alerts
+they cause are written in one transaction, so concurrent instances evaluating the same rule cannot both fire it:
+Firestore retries the loser, which then sees the winner's state. Alert ids sort newest first, so listings ordered by
+document id need only Firestore's automatic single-field indexes.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ class FirestoreRules:
         found: dict[str, list[Rule]] = {sensor_id: [] for sensor_id in sensor_ids}
         ids = list(found)
         for start in range(0, len(ids), _IN_LIMIT):
-            query = self.db.collection(RULES).where(filter=FieldFilter("sensor_id", "in", ids[start:start + _IN_LIMIT]))
+            chunk = ids[start:start + _IN_LIMIT]
+            query = self.db.collection(RULES).where(filter=FieldFilter("sensor_id", "in", chunk))
             for snapshot in query.stream():
                 rule = _rule(snapshot)
                 found[rule.sensor_id].append(rule)

@@ -3,22 +3,19 @@ downsampled history (``infra.domain.forecast`` does the arithmetic)."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
 from infra.domain.errors import BadRequestError, QueryError
 from infra.domain.forecast import AUTO, MAX_HORIZON_POINTS, METHODS, ForecastError, forecast
-from infra.domain.queries import MAX_BUCKETS
+from infra.domain.queries import DURATION, MAX_BUCKETS, UNIT_NS
 from infra.domain.telemetry import RecordError, format_timestamp, parse_timestamp
 
 if TYPE_CHECKING:
     from infra.domain.model import Sensor
 
 NUMERIC = ("double", "long")
-_DURATION = re.compile(r"^([1-9][0-9]{0,8})(ms|s|m|h|d)$")
-_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
 DEFAULTS = {"interval": "1m", "history": "1d", "method": AUTO}
 
 
@@ -97,17 +94,17 @@ def forecast_sensor(telemetry, sensor: Sensor, query: ForecastQuery, now_ns: int
 
 
 def _duration(name: str, raw: str) -> int:
-    match = _DURATION.match(raw or "")
+    match = DURATION.match(raw or "")
     if match is None:
         raise _invalid(f"{name} must be a whole number of ms, s, m, h or d, e.g. 1h")
-    return int(match.group(1)) * _UNIT_NS[match.group(2)]
+    return int(match.group(1)) * UNIT_NS[match.group(2)]
 
 
 def _format_ns(ns: int) -> str:
     for unit in ("d", "h", "m", "s"):
-        if ns % _UNIT_NS[unit] == 0:
-            return f"{ns // _UNIT_NS[unit]}{unit}"
-    return f"{ns // _UNIT_NS['ms']}ms"
+        if ns % UNIT_NS[unit] == 0:
+            return f"{ns // UNIT_NS[unit]}{unit}"
+    return f"{ns // UNIT_NS['ms']}ms"
 
 
 def _invalid(message: str) -> BadRequestError:

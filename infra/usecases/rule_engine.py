@@ -6,12 +6,12 @@ Order of work for a push, and why it is safe to redeliver:
 1. Decode the message (``telemetry/v1``); anything else (a gateway's refusal report, a broken message) is
    acknowledged: the pipeline records it for its owner, and there is nothing to evaluate.
 2. The rules of the message's sensors (cached for ``RULES_CACHE_SECONDS`` per instance).
-3. One Firestore transaction per batch of rules: read their states, evaluate (``infra.domain.rules.evaluate``,
-   keyed by the message id), write the new states and the new alerts, marked unfinished. A redelivered message
-   finds its key in the states and evaluates to nothing.
-4. Finish the alerts written in step 3, and, when the message was a redelivery, any unfinished ones it caused
-   before (a crash between steps 3 and 4): publish on ``alerts`` (a failure answers 503, and Pub/Sub redelivers), then POST to the
-   webhook with ``attempts`` tries and doubling backoff, logging every attempt; then mark the alert done.
+3. One Firestore transaction per batch of rules: read their states, evaluate (``infra.domain.rules.evaluate``, keyed
+   by the message id), write the new states and the new alerts, marked unfinished. A redelivered message finds its
+   key in the states and evaluates to nothing.
+4. Finish the alerts written in step 3, and, when the message was a redelivery, any unfinished ones it caused before
+   (a crash between steps 3 and 4): publish on ``alerts`` (a failure answers 503, and Pub/Sub redelivers), then POST
+   to the webhook with ``attempts`` tries and doubling backoff, logging every attempt; then mark the alert done.
 
 The tick does the same for the no-data rules, then finishes any alert left unfinished (by a crashed instance whose
 message was acknowledged meanwhile), so an alert is never lost silently.
