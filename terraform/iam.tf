@@ -135,7 +135,7 @@ resource "google_project_iam_member" "deployer" {
   member  = "serviceAccount:${google_service_account.deployer.email}"
 }
 
-# --[no-]invoker-iam-check needs run.services.setIamPolicy, which run.developer lacks: run.admin on these nine
+# --[no-]invoker-iam-check needs run.services.setIamPolicy, which run.developer lacks: run.admin on these ten
 # services only, not on the project.
 resource "google_cloud_run_v2_service_iam_member" "deployer_admin" {
   for_each = local.services
