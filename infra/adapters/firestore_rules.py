@@ -125,7 +125,10 @@ class FirestoreRules:
                     # The whole map, as read in this transaction plus the changes: a merge would send a field mask
                     # of every rule's every field, far costlier than the document itself.
                     whole = {**stored.get(sensor_id, {}), **updates}
-                    transaction.set(states.document(sensor_id), {"rules": whole})
+                    rule = next(rule for rule in rules if rule.sensor_id == sensor_id)
+                    # Owner, device and sensor ids: deleting any of them deletes the states too (firestore.py).
+                    transaction.set(states.document(sensor_id), {"rules": whole, "owner_id": rule.owner_id,
+                                                                 "device_id": rule.device_id, "sensor_id": sensor_id})
             now = _now()
             for alert in fired:
                 transaction.set(alerts.document(alert.id), {**asdict(alert), "done": False, "created_at": now,
