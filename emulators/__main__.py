@@ -51,9 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         stack.start_services()
         _print_table(stack, time.monotonic() - started)
         ticker = Ticker(stack.url("pipeline", ""))  # Cloud Scheduler's part (terraform/lifecycle.tf)
+        next_tick = time.monotonic() + settings.rules_tick_interval
         while not stopping.wait(0.5):
             if ticker.due():
                 ticker.tick()
+            if time.monotonic() >= next_tick:  # what Cloud Scheduler does in the cloud: no-data rules need a clock
+                next_tick = time.monotonic() + settings.rules_tick_interval
+                stack.tick_rules()
             dead = [name for name, process in stack.processes.items() if not process.alive()]
             if dead:
                 for name in dead:

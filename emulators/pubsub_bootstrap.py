@@ -16,16 +16,22 @@ from infra.config import PubSubTopology
 logger = logging.getLogger(__name__)
 
 
-def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology | None = None) -> dict:
-    """Create or update the telemetry topic, its dead-letter topic, the subscriptions and the device-control topic
-    (gateway instances subscribe to it themselves); describe the result."""
+def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology | None = None, *,
+                    rules_endpoint: str | None = None, extensions: dict[str, str] | None = None) -> dict:
+    """Create or update the telemetry topic, its dead-letter topic, the subscriptions, the device-control topic
+    (gateway instances subscribe to it themselves) and the alerts topic; describe the result.
+
+    ``rules_endpoint``: where ``telemetry-rules`` pushes (the rules service). ``extensions``: an operator's own
+    processing, ``{name: url}``, each a push subscription ``telemetry-ext-NAME`` on the telemetry topic.
+    """
     topology = topology or PubSubTopology.load()
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     try:
         topic = publisher.topic_path(project, topology.topic)
         dead_letter_topic = publisher.topic_path(project, topology.dead_letter_topic)
-        for path in (topic, dead_letter_topic, publisher.topic_path(project, topology.control_topic)):
+        for path in (topic, dead_letter_topic, publisher.topic_path(project, topology.control_topic),
+                     publisher.topic_path(project, topology.alerts_topic)):
             _ensure_topic(publisher, path)
 
         retention = duration_pb2.Duration()
@@ -49,8 +55,19 @@ def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology |
             ack_deadline_seconds=topology.ack_deadline_seconds,
             message_retention_duration=retention,
         )
-        for wanted in (push, hold):
-            _ensure_subscription(subscriber, wanted)
+        wanted = [push, hold]
+        # The rules service and operators' extensions: further push subscriptions on telemetry, each with the same
+        # delivery and dead-letter policy as the indexer, so each consumer of the stream fails on its own.
+        further = {topology.rules_subscription: rules_endpoint} if rules_endpoint else {}
+        further.update({topology.extension_subscription_prefix + name: url for name, url in (extensions or {}).items()})
+        for name, endpoint in further.items():
+            extra = pubsub_v1.types.Subscription()
+            extra._pb.CopyFrom(push._pb)
+            extra.name = subscriber.subscription_path(project, name)
+            extra.push_config = pubsub_v1.types.PushConfig(push_endpoint=endpoint)
+            wanted.append(extra)
+        for subscription in wanted:
+            _ensure_subscription(subscriber, subscription)
         return describe(project, topology)
     finally:
         subscriber.close()

@@ -39,6 +39,7 @@ class Ports:
     gateway_mqtt: int = 8766
     mqtt_tcp: int = 1883
     pipeline: int = 8090
+    rules: int = 8091
     _solo: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -65,7 +66,19 @@ class Ports:
 
 
 # What `make dev` runs besides the emulators: (process name, the service's health URL path).
-PROCESSES = ("api", "gateway-http", "gateway-ws", "gateway-mqtt", "pipeline")
+PROCESSES = ("api", "gateway-http", "gateway-ws", "gateway-mqtt", "pipeline", "rules")
+
+
+def extension_endpoints(raw: str | None) -> dict[str, str]:
+    """``IOT_EXTENSION_PUSH_ENDPOINTS`` (``name=url,...``) as ``{name: url}``."""
+    pairs = [part.strip() for part in (raw or "").split(",") if part.strip()]
+    endpoints = {}
+    for pair in pairs:
+        name, _, url = pair.partition("=")
+        if not name.strip() or not url.strip():
+            raise StartupError(f"IOT_EXTENSION_PUSH_ENDPOINTS: {pair!r} is not name=url")
+        endpoints[name.strip()] = url.strip()
+    return endpoints
 
 
 @dataclass
@@ -98,6 +111,7 @@ class LocalStack:
             "ELASTICSEARCH_URL": self.es_url,
             "IOT_DATA_DIR": str(self.data_dir),
             "IOT_PUSH_ENDPOINT": f"http://127.0.0.1:{self.ports.pipeline}/pubsub/push",
+            "IOT_RULES_PUSH_ENDPOINT": f"http://127.0.0.1:{self.ports.rules}/pubsub/push",
             "IOT_MQTT_TCP_PORT": str(self.ports.mqtt_tcp),
             # Apps a test builds in-process reach the device-control database; a service process only when entitled.
             "IOT_CONTROL_DATABASE": CONTROL_DATABASE,
@@ -167,7 +181,9 @@ class LocalStack:
         from emulators.pubsub_bootstrap import ensure_topology
 
         settings = self.settings()
-        return {"pubsub": ensure_topology(self.project, settings.push_endpoint, settings.topology),
+        return {"pubsub": ensure_topology(self.project, settings.push_endpoint, settings.topology,
+                                          rules_endpoint=settings.rules_push_endpoint,
+                                          extensions=extension_endpoints(settings.extension_push_endpoints)),
                 "admin": self.bootstrap_admin(settings),
                 "elasticsearch": self.bootstrap_elasticsearch()}
 
@@ -255,6 +271,15 @@ class LocalStack:
         for name in names:
             self.wait_healthy(name)
 
+    def tick_rules(self, key: str = "rules") -> dict | None:
+        """Send the rules service its clock tick (Cloud Scheduler's job in the cloud); its reply, None on failure."""
+        try:
+            response = requests.post(self.url(key, "/tick"), timeout=30)
+            return response.json() if response.status_code == 200 else None
+        except requests.RequestException:
+            logger.warning("the rules tick failed", exc_info=True)
+            return None
+
     def stop_service(self, name: str) -> int | None:
         """Stop one service process (SIGTERM, then SIGKILL); return its exit code."""
         process = self.processes.pop(name, None)
@@ -278,6 +303,7 @@ class LocalStack:
             ("gateway-ws", f"ws://127.0.0.1:{p.gateway_ws}/"),
             ("gateway-mqtt", f"mqtt://127.0.0.1:{p.mqtt_tcp}  ws://127.0.0.1:{p.gateway_mqtt}/mqtt"),
             ("pipeline", f"http://127.0.0.1:{p.pipeline}/pubsub/push"),
+            ("rules", f"http://127.0.0.1:{p.rules}/pubsub/push  /tick"),
             ("pubsub emulator", f"127.0.0.1:{p.pubsub}"),
             ("firestore emulator", f"127.0.0.1:{p.firestore}"),
             ("elasticsearch", self.es_url),

@@ -86,6 +86,17 @@ VARIABLES: tuple[Variable, ...] = (
              "has its own Pub/Sub resources, e.g. `staging-telemetry`."),
     Variable("IOT_PUSH_ENDPOINT", "http://127.0.0.1:8090/pubsub/push", "Where the `telemetry-indexer` push "
              "subscription delivers (the pipeline)."),
+    Variable("IOT_RULES_PUSH_ENDPOINT", "http://127.0.0.1:8091/pubsub/push", "Where the `telemetry-rules` push "
+             "subscription delivers (the rules service)."),
+    Variable("IOT_EXTENSION_PUSH_ENDPOINTS", None, "Operators' own processing: comma-separated `name=url` pairs; "
+             "the local bootstrap adds a push subscription `telemetry-ext-NAME` on `telemetry` to each URL "
+             "(terraform: `extension_push_endpoints`)."),
+    Variable("IOT_WEBHOOK_ATTEMPTS", "5", "Attempts to deliver an alert to its rule's webhook before the delivery "
+             "is recorded as failed."),
+    Variable("IOT_WEBHOOK_BACKOFF", "1", "Seconds before the first webhook retry; each further retry waits twice as "
+             "long."),
+    Variable("IOT_RULES_TICK_INTERVAL", "30", "Seconds between the ticks `make dev` sends the rules service for "
+             "no-data rules (Cloud Scheduler's job in terraform ticks every minute)."),
     Variable("IOT_PUSH_AUDIENCE", None, "Expected audience of the OIDC token on Pub/Sub pushes; unset "
              "disables the check (emulator)."),
     Variable("IOT_PUSH_SERVICE_ACCOUNT", None, "Service account e-mail expected in the push OIDC token."),
@@ -154,6 +165,11 @@ class PubSubTopology:
     max_retry_delay: str
     ack_deadline_seconds: int
     message_retention: str
+    # Alert events of the rules service, and its push subscription on the telemetry topic.
+    alerts_topic: str
+    rules_subscription: str
+    # Operators' own push subscriptions on the telemetry topic are named this prefix plus their name.
+    extension_subscription_prefix: str
     # Nudges from api-devices to every gateway instance: a command to deliver, a new desired state
     # (docs/device-control.md). Gateways subscribe per instance; nothing else is declared for it.
     control_topic: str
@@ -162,7 +178,8 @@ class PubSubTopology:
     def load(cls, prefix: str = "") -> "PubSubTopology":
         """Read the topology file shipped with the package; ``prefix`` starts every topic and subscription name."""
         topology = json.loads(TOPOLOGY_FILE.read_text())
-        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "control_topic"):
+        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "control_topic",
+                     "alerts_topic", "rules_subscription", "extension_subscription_prefix"):
             topology[name] = prefix + topology[name]
         return cls(**topology)
 
@@ -199,6 +216,11 @@ class Settings:
     trusted_proxy_hops: int
     push_endpoint: str
     push_audience: str | None
+    rules_push_endpoint: str
+    extension_push_endpoints: str | None
+    webhook_attempts: int
+    webhook_backoff: float
+    rules_tick_interval: float
     push_service_account: str | None
     push_certs_url: str
     publish_timeout: float
@@ -288,6 +310,11 @@ class Settings:
             trusted_proxy_hops=number("IOT_TRUSTED_PROXY_HOPS"),
             push_endpoint=get("IOT_PUSH_ENDPOINT"),
             push_audience=get("IOT_PUSH_AUDIENCE"),
+            rules_push_endpoint=get("IOT_RULES_PUSH_ENDPOINT"),
+            extension_push_endpoints=get("IOT_EXTENSION_PUSH_ENDPOINTS"),
+            webhook_attempts=number("IOT_WEBHOOK_ATTEMPTS"),
+            webhook_backoff=number("IOT_WEBHOOK_BACKOFF", float),
+            rules_tick_interval=number("IOT_RULES_TICK_INTERVAL", float),
             push_service_account=get("IOT_PUSH_SERVICE_ACCOUNT"),
             push_certs_url=get("IOT_PUSH_CERTS_URL"),
             publish_timeout=number("IOT_PUBLISH_TIMEOUT", float),

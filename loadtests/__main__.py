@@ -16,7 +16,7 @@ from emulators.stack import LocalStack, Ports
 from loadtests.harness import RESULTS, ROOT
 
 BENCHMARKS = ("http_ingest", "pipeline_throughput", "freshness", "cold_start", "sensor_burst", "paper_shapes",
-              "mqtt_throughput", "command_latency")
+              "mqtt_throughput", "command_latency", "rules_throughput")
 
 
 def run_module(name: str, *args: str) -> int:

@@ -29,11 +29,13 @@ DEFAULT_DATABASE = "(default)"
 CREDENTIALS_DATABASE = "iot-credentials"
 CONTROL_DATABASE = "iot-control"
 
-# The topics services publish to: readings (the gateways), nudges to the gateway instances (api-devices). Unprefixed:
+# The topics services publish to: readings (the gateways), nudges to the gateway instances (api-devices), alerts
+# (rules). Unprefixed:
 # each environment's names start with its IOT_PUBSUB_PREFIX (terraform var.environment).
 _TOPOLOGY = PubSubTopology.load()
 TELEMETRY = _TOPOLOGY.topic
 DEVICE_CONTROL = _TOPOLOGY.control_topic
+ALERTS = _TOPOLOGY.alerts_topic
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class Permissions:
     def __post_init__(self):
         if self.firestore not in (NONE, READ, WRITE) or {self.credentials, self.control} - {NONE, WRITE}:
             raise ValueError(f"unknown Firestore access in {self}")
-        if not set(self.publishes) | set(self.subscribes) <= {TELEMETRY, DEVICE_CONTROL}:
+        if not set(self.publishes) | set(self.subscribes) <= {TELEMETRY, DEVICE_CONTROL, ALERTS}:
             raise ValueError(f"unknown topic in {self}")
         if self.invokers not in (PUBLIC, PUBSUB_PUSH):
             raise ValueError(f"unknown invokers {self.invokers!r}")
@@ -102,4 +104,7 @@ PERMISSIONS: dict[str, Permissions] = {
     "gateway-mqtt": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), subscribes=(DEVICE_CONTROL,),
                                 secrets=(JWKS,)),
     "pipeline": Permissions(firestore=WRITE, secrets=(ELASTICSEARCH_WRITER_KEY,), invokers=PUBSUB_PUSH),
+    # Rule states and alerts in Firestore; alert events on their own topic. Pushes and Cloud Scheduler's ticks
+    # come with the push service account's OIDC token.
+    "rules": Permissions(firestore=WRITE, publishes=(ALERTS,), invokers=PUBSUB_PUSH),
 }

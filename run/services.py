@@ -63,7 +63,7 @@ PUSH_DEADLINE = PubSubTopology.load().ack_deadline_seconds
 
 SERVICES: tuple[Service, ...] = (
     Service("api-users", "api_users", 8080, ("/api/users", "/.well-known"), threads=8),
-    Service("api-devices", "api_devices", 8080, ("/api/devices", "/api/deletions")),
+    Service("api-devices", "api_devices", 8080, ("/api/devices", "/api/deletions", "/api/rules", "/api/alerts")),
     Service("api-consumers", "api_consumers", 8080, ("/api/consumers",)),
     Service("api-data", "api_data", 8080, ("/api/consumers/consume", "/api/sensors", "/api/exports")),
     Service("web", "web", 8080, ("/",), threads=32),
@@ -72,6 +72,8 @@ SERVICES: tuple[Service, ...] = (
     Service("gateway-ws", "gateway_ws", 8765, threads=250, timeout=3600),
     Service("gateway-mqtt", "gateway_mqtt", 8766, server="asyncio", threads=1000, timeout=3600),
     Service("pipeline", "pipeline", 8090, threads=16, timeout=PUSH_DEADLINE, max_instances=10),
+    # Rule evaluation: its own push subscription on telemetry, so it scales and fails apart from indexing.
+    Service("rules", "rules", 8091, threads=16, timeout=PUSH_DEADLINE, max_instances=10),
 )
 
 BY_NAME = {service.name: service for service in SERVICES}

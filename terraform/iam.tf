@@ -75,7 +75,8 @@ resource "google_project_iam_member" "control" {
   }
 }
 
-# Each service publishes to its `publishes` topics only: the gateways to telemetry, api-devices to device-control.
+# Each service publishes to its `publishes` topics only: the gateways to telemetry, api-devices to device-control,
+# rules to alerts.
 locals {
   publisher_grants = merge([for name, service in local.services : {
     for topic in service.publishes : "${name}/${topic}" => { service = name, topic = topic }
@@ -192,7 +193,7 @@ resource "google_project_iam_member" "deployer" {
   member  = "serviceAccount:${google_service_account.deployer.email}"
 }
 
-# --[no-]invoker-iam-check needs run.services.setIamPolicy, which run.developer lacks: run.admin on these nine
+# --[no-]invoker-iam-check needs run.services.setIamPolicy, which run.developer lacks: run.admin on these ten
 # services only, not on the project.
 resource "google_cloud_run_v2_service_iam_member" "deployer_admin" {
   for_each = local.services

@@ -6,7 +6,7 @@ locals {
     "billingbudgets.googleapis.com", # the monthly budget (monitoring.tf)
     "cloudbuild.googleapis.com",
     "cloudresourcemanager.googleapis.com",
-    "cloudscheduler.googleapis.com", # the data lifecycle ticks (lifecycle.tf)
+    "cloudscheduler.googleapis.com", # the data lifecycle ticks (lifecycle.tf) and the rules service's (rules.tf)
     "compute.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",

@@ -12,6 +12,7 @@ locals {
   topic_ids = {
     topic         = google_pubsub_topic.telemetry.id
     control_topic = google_pubsub_topic.control.id
+    alerts_topic  = google_pubsub_topic.alerts.id # rules.tf
   }
 }
 

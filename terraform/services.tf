@@ -84,7 +84,7 @@ locals {
       cpu           = "1"
       memory        = "512Mi"
       max_instances = 20
-      paths         = ["/api/devices", "/api/deletions"]
+      paths         = ["/api/devices", "/api/deletions", "/api/rules", "/api/alerts"]
       ingress       = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
       public        = true
       env           = { IOT_TRUSTED_PROXY_HOPS = "2", IOT_CONTROL_DATABASE = local.control_database }
@@ -231,6 +231,29 @@ locals {
       publishes   = []
       subscribes  = []
       probe       = local.healthz_probe
+    }
+    # Evaluates alert rules: pushes of telemetry-rules and Cloud Scheduler's ticks, both with the push account's
+    # OIDC token (rules.tf). It publishes alerts on their own topic (rules.tf), not telemetry.
+    "rules" = {
+      concurrency   = 16
+      timeout       = 300 # the push subscription's ack deadline (infra/pubsub_topology.json)
+      cpu           = "1"
+      memory        = "512Mi"
+      max_instances = 10
+      paths         = []
+      ingress       = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+      public        = false
+      env = {
+        IOT_PUSH_AUDIENCE        = local.rules_url
+        IOT_PUSH_SERVICE_ACCOUNT = google_service_account.pubsub_push.email
+      }
+      secrets     = {}
+      firestore   = "roles/datastore.user"
+      credentials = false
+      control     = null
+      publishes   = ["alerts_topic"]
+      subscribes  = []
+      probe       = local.tcp_probe
     }
   }
 }

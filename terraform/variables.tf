@@ -126,3 +126,14 @@ variable "monthly_budget" {
     error_message = "monthly_budget must be a whole, positive amount."
   }
 }
+
+variable "extension_push_endpoints" {
+  type        = map(string)
+  description = "Operators' own processing of the telemetry stream: name => HTTPS URL of their service; each gets a push subscription telemetry-ext-NAME on telemetry (rules.tf, docs/rules.md)."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name, url in var.extension_push_endpoints : can(regex("^[a-z][a-z0-9-]{0,30}$", name)) && startswith(url, "https://")])
+    error_message = "extension_push_endpoints: names of a-z, 0-9 and '-' (starting with a letter), HTTPS URLs."
+  }
+}

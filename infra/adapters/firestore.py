@@ -38,6 +38,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from infra.adapters.firestore_control import COMMANDS, PRESENCE, TWINS
+from infra.adapters.firestore_rules import ALERTS, RULE_STATES, RULES
 from infra.adapters.firestore_pages import id_ordered_page
 from infra.domain.model import (USERNAME_PATTERN, Consumer, Device, DuplicateError, Grant, KeyHolder, Page, PageRequest,
                          Sensor, User, grant_id, utc_now, valid_id)
@@ -158,8 +159,8 @@ class FirestoreRepository:
         return self._page(USERS, self.db.collection(USERS), page, _user)
 
     def delete_user(self, user_id: str) -> bool:
-        """Delete a user and everything they own (devices with their control documents, sensors, consumers, grants);
-        False when absent.
+        """Delete a user and everything they own (devices with their control documents, sensors, consumers, grants,
+        rules, alerts); False when absent.
 
         The control documents go first and last (see the module docstring); the user goes before the rest, so its
         tokens stop working before the clean-up runs.
@@ -174,7 +175,7 @@ class FirestoreRepository:
         batch.commit()
         self.credentials.collection(CREDENTIALS).document(user_id).delete()
         # Parents before children, grants last, so nothing created concurrently is missed (see delete_holder).
-        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS):
+        for collection in (DEVICES, CONSUMERS, SENSORS, GRANTS, *SENSOR_RULES):
             self._delete_where(collection, "owner_id", user_id)
         self._delete_control("owner_id", user_id)
         return True
@@ -329,10 +330,12 @@ class FirestoreRepository:
         return {snapshot.id: snapshot.get("type") for snapshot in query.stream()}
 
     def delete_sensor(self, sensor_id: str) -> bool:
-        """Delete a sensor and its grants; False when absent."""
+        """Delete a sensor, its grants, its alert rules and their alerts; False when absent."""
         if not self._delete_if_exists(SENSORS, sensor_id):
             return False
         self._delete_where(GRANTS, "sensor_id", sensor_id)
+        for collection in SENSOR_RULES:
+            self._delete_where(collection, "sensor_id", sensor_id)
         return True
 
     # ---- consumers -----------------------------------------------------------------------------------------
@@ -556,9 +559,13 @@ class _HolderStore(NamedTuple):
 
 # A device's twin, commands and presence (infra.adapters.firestore_control, the device-control database) go with it.
 DEVICE_CONTROL = (TWINS, COMMANDS, PRESENCE)
+# A sensor's alert rules, their state and their alerts (infra.adapters.firestore_rules) go with it, its device and
+# its owner.
+SENSOR_RULES = (RULES, RULE_STATES, ALERTS)
 
 _HOLDERS = {
-    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id")), "device_id"),
+    DEVICE: _HolderStore(DEVICES, _device, ((SENSORS, "device_id"), (GRANTS, "device_id"),
+                                            *((collection, "device_id") for collection in SENSOR_RULES)), "device_id"),
     CONSUMER: _HolderStore(CONSUMERS, _consumer, ((GRANTS, "consumer_id"),), None),
 }
 

@@ -17,6 +17,8 @@ from infra.domain.control import Command, Sighting, Status, Twin
 from infra.domain.deletions import Deletion
 from infra.domain.model import Consumer, Device, Grant, KeyHolder, Page, PageRequest, Sensor, User
 from infra.domain.rejections import Rejection
+from infra.domain.alerts import Alert
+from infra.domain.rules import Rule, RuleState
 
 
 class Repository(Protocol):
@@ -262,3 +264,50 @@ class DeviceReadings(Protocol):
         ...
 
     def count_device_readings(self, device_id: str, start_ns: int | None, end_ns: int | None) -> int: ...
+
+
+class RuleStore(Protocol):
+    """Alert rules, their evaluation state and their alerts (``infra.domain.rules``, ``infra.domain.alerts``)."""
+
+    def create_rule(self, rule: Rule, secret: str) -> None: ...
+
+    def get_rule(self, rule_id: str) -> tuple[Rule, str] | None:
+        """The rule and its webhook secret, or None."""
+        ...
+
+    def list_rules(self, owner_id: str | None, sensor_id: str | None, page: PageRequest) -> Page[Rule]: ...
+
+    def update_rule(self, rule: Rule, secret: str | None = None) -> bool: ...
+
+    def delete_rule(self, rule_id: str) -> bool:
+        """Delete the rule and its state (its alerts stay, as history)."""
+        ...
+
+    def rules_of_sensors(self, sensor_ids: Sequence[str]) -> dict[str, list[Rule]]: ...
+
+    def no_data_rules(self) -> list[Rule]: ...
+
+    def apply(self, rules: Sequence[Rule],
+              step: Callable[[dict[str, RuleState]], tuple[dict[str, RuleState], list[Alert]]]) -> list[Alert]:
+        """In one transaction: read the rules' states, run ``step`` (it may run again if the transaction retries),
+        write the new states and the new alerts as unfinished; return the alerts written."""
+        ...
+
+    def unfinished_alerts(self, message_key: str | None = None, limit: int = 100) -> list[Alert]:
+        """Alerts not yet published and delivered (of one message, or any)."""
+        ...
+
+    def finish_alert(self, alert_id: str, delivery: dict[str, Any]) -> None:
+        """Mark an alert published, with its webhook delivery log ``{status, attempts: [...]}``."""
+        ...
+
+    def list_alerts(self, *, owner_id: str | None = None, sensor_id: str | None = None, rule_id: str | None = None,
+                    page: PageRequest) -> Page[dict[str, Any]]: ...
+
+
+class WebhookSender(Protocol):
+    """POSTs one alert to a rule's webhook."""
+
+    def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int | None, str | None]:
+        """One attempt: (HTTP status or None, error text or None)."""
+        ...

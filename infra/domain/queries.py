@@ -5,6 +5,12 @@ The data API (``infra.usecases.readings``), the OpenAPI document and the Elastic
 
 from __future__ import annotations
 
+import re
+
+# A fixed duration: a whole number of ms, s, m, h or d (downsampling intervals, forecast horizons and histories).
+DURATION = re.compile(r"^([1-9][0-9]{0,8})(ms|s|m|h|d)$")
+UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+
 # GET /api/sensors/{id}/data
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000  # Elasticsearch's default index.max_result_window

@@ -25,10 +25,12 @@ from typing import Callable
 
 import requests
 
+from run.permissions import PUBSUB_PUSH
 from run.services import SERVICES
 
-# Services checked by HTTP when a URL template is given (the pipeline is covered by its startup probe).
-TEMPLATE_SERVICES = tuple(service.name for service in SERVICES if service.name != "pipeline")
+# Services checked by HTTP when a URL template is given: not those Cloud Run admits only the push account to (the
+# pipeline, covered by its startup probe, and the rules service).
+TEMPLATE_SERVICES = tuple(service.name for service in SERVICES if service.permissions.invokers != PUBSUB_PUSH)
 REQUEST_TIMEOUT = 10.0  # seconds per HTTP request (a cold start included)
 READING_TIMEOUT = 120.0  # seconds for the reading to become queryable (Pub/Sub push, a cold pipeline)
 

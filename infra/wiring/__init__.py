@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from infra.adapters.elasticsearch import TelemetryReader, TemplateInstaller
     from infra.adapters.firestore import FirestoreRepository
     from infra.adapters.firestore_rejections import FirestoreRejections
+    from infra.adapters.firestore_rules import FirestoreRules
     from infra.adapters.google_oidc import PushVerifier
     from infra.adapters.jwt_tokens import JwtIssuer, JwtVerifier
     from infra.adapters.keys import SigningKey
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from infra.usecases.indexing import PushIndexer
     from infra.usecases.ingest import Ingestor
     from infra.usecases.revocation import RevocationCache
+    from infra.usecases.rule_engine import RuleEngine
 
 EXTENSION = "iot.wiring"
 
@@ -221,6 +223,24 @@ class Wiring:
         from infra.adapters.google_oidc import PushVerifier
 
         return PushVerifier.from_settings(self.settings)
+
+    # --- rules and alerts -------------------------------------------------------------------------------------------
+
+    @cached_property
+    def rules(self) -> FirestoreRules:
+        from infra.adapters.firestore_rules import FirestoreRules
+
+        return FirestoreRules(self.clients.firestore)
+
+    @cached_property
+    def rule_engine(self) -> RuleEngine:
+        from infra.adapters.webhooks import HttpWebhooks
+        from infra.usecases.rule_engine import Delivery, RuleEngine
+
+        webhooks = HttpWebhooks()
+        self.clients.at_close(webhooks.close)
+        delivery = Delivery(self.settings.webhook_attempts, self.settings.webhook_backoff)
+        return RuleEngine(self.rules, self.clients.alerts_publisher, webhooks, delivery)
 
 
 def attach(app: Flask, settings: Settings, clients: Clients) -> Wiring:

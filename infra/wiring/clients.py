@@ -94,6 +94,17 @@ class Clients:
         return None  # the publishers' own
 
     @cached_property
+    def alerts_publisher(self):
+        """The alerts-topic publisher of the rules service (see infra.adapters.pubsub)."""
+        from infra.adapters.pubsub import PubSubPublisher
+
+        with self._lock:
+            publisher = PubSubPublisher(self.settings.project_id, self.settings.topology.alerts_topic,
+                                        timeout=self.settings.publish_timeout, client=self._publisher_client())
+            self._closers.append(publisher.stop)
+            return publisher
+
+    @cached_property
     def control_bus(self):
         """The device-control nudge publisher (see infra.adapters.pubsub_control)."""
         from infra.adapters.pubsub_control import PubSubControlBus

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from infra.domain.forecast import AUTO, HOLT_WINTERS, LINEAR, METHODS
 from infra.web.openapi import obj, operation, path_parameter, query_parameter, ref
 from infra.domain.queries import AGGREGATIONS, DEFAULT_LIMIT, MAX_BUCKETS, MAX_LIMIT, MAX_SIZE, MAX_WINDOW
 
@@ -41,6 +42,17 @@ SCHEMAS = {
                        "next_cursor": {"type": ["string", "null"]},
                        "interval": {"type": "string"}, "agg": {"type": "string", "enum": list(AGGREGATIONS)}},
                       ["sensor_id", "type", "points", "next_cursor"]),
+    "Forecast": obj({"sensor_id": {"type": "string"},
+                     "method": {"type": "string", "enum": [LINEAR, HOLT_WINTERS]},
+                     "interval": {"type": "string"},
+                     "period": {"type": ["string", "null"], "description": "Holt-Winters' season, e.g. `1d`"},
+                     "fit_error": obj({"rmse": {"type": ["number", "null"]},
+                                       "holdout_points": {"type": "integer"}}, ["rmse", "holdout_points"],
+                                      description="Root-mean-square error of the method's forecast of the last "
+                                                  "fifth of the history, fitted on what comes before it"),
+                     "history_points": {"type": "integer"},
+                     "points": {"type": "array", "items": ref("Point")}},
+                    ["sensor_id", "method", "interval", "period", "fit_error", "history_points", "points"]),
 }
 
 
@@ -110,6 +122,29 @@ def _export() -> dict:
     return op
 
 
+def _sensor_forecast() -> dict:
+    """``GET /api/sensors/{sensor_id}/forecast``: predicted points of a numeric sensor; user or consumer."""
+    duration = {"type": "string", "pattern": "^[1-9][0-9]*(ms|s|m|h|d)$"}
+    op = operation(
+        "getSensorForecast", "Predicted readings of a numeric sensor for a horizon", TAG,
+        reply=ref("Forecast"), errors=[400, 403, 404],
+        description=f"{READERS} Averages the sensor's history into `interval` buckets and continues it for "
+                    "`horizon`: a linear trend, or additive Holt-Winters where the history has a period (given "
+                    "as `period` or detected); `method=auto` keeps the one with the smaller error on a holdout. "
+                    "400 `not_numeric` for other sensors, `cannot_forecast` for too short a history.",
+        parameters=[
+            {**query_parameter("horizon", "How far ahead to predict, e.g. `1h`.", duration), "required": True},
+            query_parameter("interval", "Bucket (and prediction) step.", {**duration, "default": "1m"}),
+            query_parameter("history", "How much history to fit on.", {**duration, "default": "1d"}),
+            query_parameter("method", "Forecast method.", {"type": "string", "enum": list(METHODS),
+                                                           "default": AUTO}),
+            query_parameter("period", "Season length for Holt-Winters, a whole number of intervals.", duration),
+            query_parameter("to", "End of the history (default: now).", TIME),
+        ])
+    op["security"] = [{"userToken": []}, {"consumerToken": []}]
+    return op
+
+
 PATHS = {
     "/api/exports/devices/{device_id}": {
         "parameters": [path_parameter("device_id", "The device's id.")],
@@ -118,6 +153,10 @@ PATHS = {
     "/api/sensors/{sensor_id}/data": {
         "parameters": [SENSOR_ID],
         "get": _sensor_data(),
+    },
+    "/api/sensors/{sensor_id}/forecast": {
+        "parameters": [SENSOR_ID],
+        "get": _sensor_forecast(),
     },
     "/api/consumers/consume": {
         "get": _proxy("consumeInfo", "Cluster information (lets the official client ping)"),

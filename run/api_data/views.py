@@ -9,7 +9,10 @@ from flask import Blueprint, Response, current_app, request
 from infra.domain.csv_export import readings_csv
 from infra.web.auth import current_consumer, current_user, reader_audience, sensor_for_reading, sensors_for_reading
 from infra.domain.errors import AppError, BadRequestError, ForbiddenError, NotFoundError
+from infra.usecases.forecasts import forecast_sensor, parse_forecast_query
+from infra.usecases import rules
 from infra.usecases.readings import parse_data_query
+from infra.web.paging import page_request
 from infra.domain.errors import QueryError
 from infra.domain.queries import MAX_SENSORS
 from infra.domain.claims import CONSUMER
@@ -46,6 +49,22 @@ def sensor_data(sensor_id: str):
     if query.interval is not None:
         reply.update(interval=query.interval, agg=query.agg)
     return reply
+
+
+@bp.get("/api/sensors/<sensor_id>/forecast")
+def sensor_forecast(sensor_id: str):
+    """Predicted points of a numeric sensor for a horizon, with the method and its fit error."""
+    query = parse_forecast_query(request.args)
+    sensor = sensor_for_reading(sensor_id)
+    return forecast_sensor(wiring_of().telemetry, sensor, query)
+
+
+@bp.get("/api/sensors/<sensor_id>/alerts")
+def sensor_alerts(sensor_id: str):
+    """The alerts of a sensor, newest first: its owner, an admin, or a consumer granted the sensor."""
+    sensor = sensor_for_reading(sensor_id)
+    page = rules.sensor_alerts(wiring_of().rules, sensor.id, page_request())
+    return {"items": page.items, "next_cursor": page.next_cursor}
 
 
 @proxy.route("", methods=["GET"])

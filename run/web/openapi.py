@@ -11,6 +11,7 @@ from infra.web.openapi import document
 # One fragment per API group; a group without one yet is skipped (the coverage test then names its routes).
 FRAGMENTS = ("run.api_users.openapi", "run.api_devices.openapi", "run.api_devices.control_openapi",
              "run.api_devices.deletion_openapi",
+             "run.api_devices.rule_openapi",
              "run.api_consumers.openapi", "run.api_data.openapi")
 
 @lru_cache(maxsize=1)

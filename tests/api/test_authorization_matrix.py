@@ -34,6 +34,7 @@ class World:
     victim_user: str
     command: str
     deletion: str  # of a third sensor, deleted
+    rule: str
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class Route:
     def path(self, world: World) -> str:
         return (self.rule.replace("<user_id>", world.victim_user).replace("<device_id>", world.device)
                 .replace("<sensor_id>", world.sensor).replace("<consumer_id>", world.consumer)
-                .replace("<command_id>", world.command).replace("<deletion_id>", world.deletion))
+                .replace("<command_id>", world.command).replace("<deletion_id>", world.deletion)
+                .replace("<rule_id>", world.rule))
 
 
 def _expect(admin: int, owner: int, other: int, public: int | None = None) -> dict[str, int]:
@@ -110,6 +112,14 @@ ROUTES = [
     Route("POST", "/api/consumers/<consumer_id>/sensors", _expect(201, 201, 404), mutates=True,
           body=lambda w: {"sensor_id": w.spare_sensor}),
     Route("DELETE", "/api/consumers/<consumer_id>/sensors/<sensor_id>", _expect(204, 204, 404), mutates=True),
+    Route("GET", "/api/rules", _expect(**MINE)),
+    Route("POST", "/api/rules", _expect(201, 201, 404), body=lambda w: {
+        "name": "matrix rule", "sensor_id": w.sensor, "kind": "threshold", "operator": "above", "value": 1}),
+    Route("GET", "/api/rules/<rule_id>", _expect(**OWNED)),
+    Route("PATCH", "/api/rules/<rule_id>", _expect(**OWNED), body=lambda w: {"name": "patched"}),
+    Route("DELETE", "/api/rules/<rule_id>", _expect(204, 204, 404), mutates=True),
+    Route("POST", "/api/rules/<rule_id>/secret/rotate", _expect(**OWNED), mutates=True),
+    Route("GET", "/api/alerts", _expect(**MINE)),
 ]
 
 
@@ -151,7 +161,10 @@ def _world(owner, admin) -> World:
     command = owner.send_command(device["id"], "reboot")
     deleted = owner.create_sensor(device["id"], "s3", {"type": "long"})
     deletion = owner.delete_sensor(device["id"], deleted["id"])
-    return World(device["id"], sensor["id"], spare["id"], consumer["id"], victim["id"], command["id"], deletion["id"])
+    rule = owner.call("POST", "/api/rules", json={"name": "r", "sensor_id": sensor["id"], "kind": "no_data",
+                                                   "period": 60})
+    return World(device["id"], sensor["id"], spare["id"], consumer["id"], victim["id"], command["id"], deletion["id"],
+                 rule["id"])
 
 
 def test_every_management_route_is_in_the_matrix(served_routes):

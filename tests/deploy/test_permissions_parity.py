@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import PubSubTopology
-from run.permissions import (CONTROL_DATABASE, DEVICE_CONTROL, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ,
+from run.permissions import (ALERTS, CONTROL_DATABASE, DEVICE_CONTROL, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ,
                              TELEMETRY, WRITE, Permissions, Secret)
 from run.services import SERVICES
 from tests.deploy.deployfiles import (Terraform, deploy_steps, deployment_from_cloudbuild, deployment_from_terraform,
@@ -71,8 +71,10 @@ def permissions_from_terraform(terraform: Terraform, name: str) -> Permissions:
 
 def test_every_service_has_one_row_and_publishes_to_the_topology_files_topics_only():
     assert sorted(PERMISSIONS) == sorted(NAMES)
-    assert {topic for row in PERMISSIONS.values() for topic in row.publishes} == {TELEMETRY, DEVICE_CONTROL}
-    assert (TELEMETRY, DEVICE_CONTROL) == (PubSubTopology.load().topic, PubSubTopology.load().control_topic)
+    assert {topic for row in PERMISSIONS.values() for topic in row.publishes} == {TELEMETRY, DEVICE_CONTROL, ALERTS}
+    assert (TELEMETRY, DEVICE_CONTROL, ALERTS) == (PubSubTopology.load().topic, PubSubTopology.load().control_topic,
+                                              PubSubTopology.load().alerts_topic)
+    assert [name for name, row in PERMISSIONS.items() if ALERTS in row.publishes] == ["rules"]
     with pytest.raises(ValueError, match="unknown topic"):
         Permissions(publishes=("telemetry-dead-letter",))
 

@@ -159,6 +159,8 @@ def test_pubsub_resources_are_named_by_the_topology_file(terraform):
         "google_pubsub_subscription.indexer": topology.push_subscription,
         "google_pubsub_subscription.dead_letter_hold": topology.dead_letter_subscription,
         "google_pubsub_topic.control": topology.control_topic,
+        "google_pubsub_topic.alerts": topology.alerts_topic,
+        "google_pubsub_subscription.rules": topology.rules_subscription,
     }
     fields = {value: key for key, value in vars(topology).items()}
     for address, expected in names.items():

@@ -31,12 +31,13 @@ def test_no_grant_to_all_users_and_public_services_skip_the_invoker_check(terraf
     service = terraform.resource("google_cloud_run_v2_service.service")
     assert service["invoker_iam_disabled"] == "${each.value.public}"
     public = {name for name in NAMES if terraform.locals["services"][name]["public"]}
-    assert public == set(NAMES) - {"pipeline"}
-    # The pipeline keeps the check, and only the push account may invoke it.
+    assert public == set(NAMES) - {"pipeline", "rules"}
+    # The pipeline and the rules service keep the check, and only the push account may invoke them.
     invokers = terraform.resources["google_cloud_run_v2_service_iam_member"]
     assert {name: body["role"] for name, body in invokers.items()} == {
-        "pipeline_invoker": "roles/run.invoker", "deployer_admin": "roles/run.admin"}
-    assert invokers["pipeline_invoker"]["member"] == "serviceAccount:${google_service_account.pubsub_push.email}"
+        "pipeline_invoker": "roles/run.invoker", "rules_invoker": "roles/run.invoker", "deployer_admin": "roles/run.admin"}
+    for name in ("pipeline_invoker", "rules_invoker"):
+        assert invokers[name]["member"] == "serviceAccount:${google_service_account.pubsub_push.email}"
 
 
 def test_the_pubsub_service_agent_is_created_before_it_is_granted_anything(terraform):
@@ -46,7 +47,9 @@ def test_the_pubsub_service_agent_is_created_before_it_is_granted_anything(terra
     assert terraform.locals["pubsub_service_agent"] == "${google_project_service_identity.pubsub.member}"
     grants = [body for named in terraform.resources.values() for body in named.values()
               if "gcp-sa-pubsub" in str(body.get("member", "")) or body.get("member") == "${local.pubsub_service_agent}"]
-    assert len(grants) == 3  # token creator on the push account, dead-letter publisher and subscriber
+    # Token creator on the push account, dead-letter publisher, and subscriber on each dead-lettering subscription:
+    # the indexer's, the rules service's and the operators' extensions'.
+    assert len(grants) == 5
     assert all(grant["member"] == "${local.pubsub_service_agent}" for grant in grants)
     # No grant spells the agent's address itself, which would carry no dependency on its creation.
     assert "gcp-sa-pubsub" not in _text()

@@ -54,7 +54,7 @@ def test_dev_runs_everything_refuses_a_second_run_and_stops_clean(tmp_path):
         # Every service row carries an http:// or ws:// URL; each of those ports answers /healthz.
         service_ports = {int(p) for p in re.findall(r"(?:http|ws)://127\.0\.0\.1:(\d+)", table)}
         ports = {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", table)}
-        assert len(service_ports) == 6, table  # api, gateway-http, gateway-ws, gateway-mqtt (ws), pipeline, ES
+        assert len(service_ports) == 7, table  # api, gateway-http, gateway-ws, gateway-mqtt (ws), pipeline, rules, ES
         for port in service_ports - {int(re.search(r"elasticsearch\s+http://127\.0\.0\.1:(\d+)", table)[1])}:
             assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200, port
 

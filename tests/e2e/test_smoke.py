@@ -12,7 +12,7 @@ from tests.support.accounts import signed_in_admin
 from tests.support.services import running
 
 KEYS = {"api": "smoke-api", "gateway-http": "smoke-gateway-http", "gateway-ws": "smoke-gateway-ws",
-        "gateway-mqtt": "smoke-gateway-mqtt", "pipeline": "pipeline"}  # the push subscription targets "pipeline"
+        "gateway-mqtt": "smoke-gateway-mqtt", "pipeline": "pipeline", "rules": "rules"}  # the push subscriptions' targets
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_the_smoke_test_fails_when_a_service_does_not_answer(stack, urls, admin)
         smoke.Smoke(broken, account.username, account.password, log=lambda line: None).run()
 
 
-def test_the_cloud_run_template_names_every_service_but_the_pipeline():
+def test_the_cloud_run_template_names_every_service_but_the_push_targets():
     urls = smoke.urls_from_template("https://{tag}---{service}-123.europe-west1.run.app", "candidate")
     assert urls["api-users"] == "https://candidate---api-users-123.europe-west1.run.app"
-    assert set(urls) == {service.name for service in SERVICES} - {"pipeline"}
+    assert set(urls) == {service.name for service in SERVICES} - {"pipeline", "rules"}

@@ -27,4 +27,4 @@ def test_longest_prefix_wins_and_the_path_is_unchanged():
 def test_every_api_group_and_the_console_share_port_8080():
     assert {s.name for s in COMPOSED_MEMBERS} == {"api-users", "api-devices", "api-consumers", "api-data", "web"}
     assert {s.name: s.port for s in SERVICES if s not in COMPOSED_MEMBERS} == {
-        "gateway-http": 8083, "gateway-ws": 8765, "gateway-mqtt": 8766, "pipeline": 8090}
+        "gateway-http": 8083, "gateway-ws": 8765, "gateway-mqtt": 8766, "pipeline": 8090, "rules": 8091}

@@ -12,19 +12,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 from typing import Any
 
 import orjson
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
 
-from infra.domain.queries import AGGREGATIONS, DEFAULT_LIMIT, MAX_BUCKETS, MAX_LIMIT, ORDERS
+from infra.domain.queries import AGGREGATIONS, DEFAULT_LIMIT, DURATION, MAX_BUCKETS, MAX_LIMIT, ORDERS, UNIT_NS
 from infra.domain.telemetry import format_timestamp
 from infra.adapters.elasticsearch.schema import ALIAS, NUMERIC_TYPES, VALUE_FIELDS, error_reason
 from infra.domain.errors import QueryError, StoreUnavailableError
 
-_INTERVAL = re.compile(r"^([1-9][0-9]{0,8})(ms|s|m|h|d)$")
-_UNIT_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9}
+_INTERVAL, _UNIT_NS = DURATION, UNIT_NS
 _NS_PER_MS = 1_000_000
 _CURSOR_VERSION = 1
 

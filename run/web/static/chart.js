@@ -60,13 +60,15 @@ export function formatValue(value) {
 /**
  * Draw ``points`` ([{t: epoch ms, v: number, label?: string}], oldest first) over [from, to].
  * Options: step (true: a step chart), gap (ms: a longer pause breaks the line), unit, yLabels ({value: text}),
- * title (for screen readers). Answers the chart's root element.
+ * title (for screen readers), forecast ([{t, v}] after the points: drawn dashed, widening the time axis to its
+ * end). Answers the chart's root element.
  */
 export function drawChart(points, { from, to, step = false, gap = Infinity, unit = "", yLabels = null,
-  title = "Readings" } = {}) {
+  title = "Readings", forecast = [] } = {}) {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
-  const values = points.map((p) => p.v);
+  if (forecast.length) to = Math.max(to, forecast[forecast.length - 1].t);
+  const values = [...points, ...forecast].map((p) => p.v);
   const yTicks = yLabels ? Object.keys(yLabels).map(Number)
     : valueTicks(Math.min(...values), Math.max(...values));
   const yMin = Math.min(...yTicks);
@@ -109,6 +111,12 @@ export function drawChart(points, { from, to, step = false, gap = Infinity, unit
   });
   if (step && points.length) d += `H${x(Math.min(to, Date.now())).toFixed(1)}`;
   root.append(svg("path", { d, class: step ? "series step" : "series" }));
+  if (forecast.length) {
+    // The continuation starts at the last reading, so the dashed line visibly extends the solid one.
+    const joined = points.length ? [points[points.length - 1], ...forecast] : forecast;
+    const dashed = joined.map((p, i) => `${i ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join("");
+    root.append(svg("path", { d: dashed, class: "series forecast", "data-points": String(forecast.length) }));
+  }
 
   const dots = svg("g", { class: "points" });
   for (const p of points) {

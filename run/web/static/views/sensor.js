@@ -1,8 +1,10 @@
-// One sensor: a chart of its readings over a chosen range (downsampled to ≤ 500 points), auto-refresh, CSV.
+// One sensor: a chart of its readings over a chosen range (downsampled to ≤ 500 points), auto-refresh, CSV, a
+// dashed forecast, and (numeric sensors) its alert rules and alerts.
 
 import { enc, get, request } from "../api.js";
 import { attempt, breadcrumbs, clear, download, field, formatTime, h, pageHeader } from "../dom.js";
 import { drawChart, formatValue, parseTime } from "../chart.js";
+import { rulesPanel } from "./rules_panel.js";
 
 export const RANGES = [
   { value: "15m", label: "Last 15 minutes", ms: 15 * 60e3 },
@@ -40,6 +42,7 @@ export async function renderSensor(main, deviceId, sensorId) {
     options: [{ value: "avg", label: "Average" }, { value: "min", label: "Minimum" },
       { value: "max", label: "Maximum" }, { value: "count", label: "Count" }] }) : null;
   const autoBox = h("input", { type: "checkbox", id: "auto-refresh" });
+  const forecastBox = numeric ? h("input", { type: "checkbox", id: "show-forecast" }) : null;
   const status = h("p", { class: "muted", id: "chart-status", "aria-live": "polite" });
   const chartSlot = h("div", { id: "chart", class: "chart-slot" });
   const errors = h("div");
@@ -77,9 +80,27 @@ export async function renderSensor(main, deviceId, sensorId) {
     const reply = await get(dataPath, { ...query, interval, agg, order: "asc", limit: 1000 });
     const points = reply.points.map((p) => ({ t: parseTime(p.timestamp), v: Number(p.value) }))
       .filter((p) => Number.isFinite(p.v));
-    show(points, `${points.length} points, one per ${interval} (${agg})`, () =>
+    const predicted = forecastBox.checked && agg !== "count" ? await loadForecast(interval, intervalMs, to - from) : null;
+    const about = predicted ? `; forecast: ${predicted.method.replace("_", "-")}` +
+      (predicted.fit_error.rmse === null ? "" : `, error ±${formatValue(predicted.fit_error.rmse)}`) : "";
+    show(points, `${points.length} points, one per ${interval} (${agg})${about}`, () =>
       drawChart(points, { from, to, gap: Math.max(3 * intervalMs, (to - from) / 20), unit: agg === "count" ? "" : unit,
-        title: `${sensor.name}, ${agg} per ${interval}` }));
+        title: `${sensor.name}, ${agg} per ${interval}`,
+        forecast: predicted ? predicted.points.map((p) => ({ t: parseTime(p.timestamp), v: p.value })) : [] }));
+  }
+
+  // A fifth of the range ahead, fitted on the whole range; a history too short to forecast only says so.
+  async function loadForecast(interval, intervalMs, rangeMs) {
+    const steps = Math.max(1, Math.min(1000, Math.round(rangeMs / 5 / intervalMs)));
+    const unitOf = interval.replace(/^\d+/, "");
+    const horizon = `${steps * Number(interval.replace(/\D+$/, ""))}${unitOf}`;
+    try {
+      return await get(`/api/sensors/${enc(sensorId)}/forecast`,
+        { horizon, interval, history: `${Math.round(rangeMs / 1000)}s` });
+    } catch (error) {
+      if (error.code === "cannot_forecast") return null;
+      throw error;
+    }
   }
 
   async function drawBoolean(query, from, to) {
@@ -146,6 +167,8 @@ export async function renderSensor(main, deviceId, sensorId) {
   });
   rangeSelect.addEventListener("change", () => load());
   aggSelect?.addEventListener("change", () => load());
+  forecastBox?.addEventListener("change", () => load());
+  const rules = numeric ? rulesPanel(sensorId) : null;
 
   main.append(
     breadcrumbs(["Devices", "#/devices"], [device.name, `#/devices/${enc(deviceId)}`], [sensor.name]),
@@ -157,8 +180,12 @@ export async function renderSensor(main, deviceId, sensorId) {
       h("h2", { id: "chart-title", class: "sr-only" }, "Readings"),
       h("div", { class: "toolbar" }, rangeSelect, aggSelect,
         h("div", { class: "field checkbox" }, autoBox, h("label", { for: "auto-refresh" }, "Refresh every 5 s")),
+        forecastBox ? h("div", { class: "field checkbox" }, forecastBox,
+          h("label", { for: "show-forecast" }, "Forecast")) : null,
         h("div", { class: "actions" }, refreshButton, csvButton)),
-      errors, status, chartSlot));
+      errors, status, chartSlot),
+    rules ? rules.element : "");
   await load();
+  if (rules) await rules.refresh();
   return () => clearInterval(timer);
 }
