@@ -17,15 +17,14 @@ logger = logging.getLogger(__name__)
 
 
 def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology | None = None) -> dict:
-    """Create or update the telemetry topic, its dead-letter topic, the subscriptions and the device-control topic
-    (gateway instances subscribe to it themselves); describe the result."""
+    """Create or update the telemetry topic, its dead-letter topic and the subscriptions; describe the result."""
     topology = topology or PubSubTopology.load()
     publisher = pubsub_v1.PublisherClient()
     subscriber = pubsub_v1.SubscriberClient()
     try:
         topic = publisher.topic_path(project, topology.topic)
         dead_letter_topic = publisher.topic_path(project, topology.dead_letter_topic)
-        for path in (topic, dead_letter_topic, publisher.topic_path(project, topology.control_topic)):
+        for path in (topic, dead_letter_topic):
             _ensure_topic(publisher, path)
 
         retention = duration_pb2.Duration()

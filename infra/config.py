@@ -151,15 +151,12 @@ class PubSubTopology:
     max_retry_delay: str
     ack_deadline_seconds: int
     message_retention: str
-    # Nudges from api-devices to every gateway instance: a command to deliver, a new desired state
-    # (docs/device-control.md). Gateways subscribe per instance; nothing else is declared for it.
-    control_topic: str
 
     @classmethod
     def load(cls, prefix: str = "") -> "PubSubTopology":
         """Read the topology file shipped with the package; ``prefix`` starts every topic and subscription name."""
         topology = json.loads(TOPOLOGY_FILE.read_text())
-        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "control_topic"):
+        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription"):
             topology[name] = prefix + topology[name]
         return cls(**topology)
 

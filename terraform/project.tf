@@ -113,7 +113,8 @@ moved {
 
 # Documents that only matter for a while carry an expiry timestamp; Firestore's TTL deletes them after it
 # (within about a day), so neither collection grows without bound. The collection and field names are the
-# code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py, infra/adapters/firestore_control.py);
+# code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py, infra/adapters/firestore_control.py,
+# infra/adapters/firestore_inbox.py);
 # tests/deploy checks they match.
 locals {
   firestore_ttl_fields = {
@@ -121,6 +122,9 @@ locals {
     rejections = { database = local.main_database, field = "expire_at" }
     # commands to devices, kept 30 days after they expire so their lifecycle stays visible
     commands = { database = local.control_database, field = "purge_at" }
+    # nudges in the gateway instances' inboxes (collection group inboxes/*/nudges), 10 minutes: a dead instance's
+    # inbox empties itself
+    nudges = { database = local.control_database, field = "purge_at" }
     # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)
     signin_throttle = { database = local.credentials_database, field = "expires_at" }
   }

@@ -30,7 +30,7 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from infra.adapters.firestore_pages import id_ordered_page
 from infra.domain.control import (COMMAND_RETENTION, OPEN_STATUSES, Command, Sighting, Status, Twin,
-                                  session_status)
+                                  live_instances, session_status)
 from infra.domain.model import Page, PageRequest, valid_id
 
 TWINS, COMMANDS, PRESENCE = "twins", "commands", "presence"
@@ -154,6 +154,13 @@ class FirestoreControl:
                     record["sessions"] = {session: {"seen": sighting.at} for session in sighting.sessions}
                 batch.set(self._presence(device_id), record, merge=True)
             batch.commit()
+
+    def live_instances(self, device_id: str, live_since: datetime) -> set[str]:
+        """The instances holding a live session of the device, from its presence document."""
+        if not valid_id(device_id):
+            return set()
+        snapshot = self._presence(device_id).get()
+        return live_instances((snapshot.to_dict() or {}).get("sessions") or {}, live_since) if snapshot.exists else set()
 
     def open_session(self, device_id: str, owner_id: str, session: str, protocol: str, now: datetime) -> None:
         """Record an open session (``<instance>/<session id>``) of the device; the device is seen now."""

@@ -1,0 +1,74 @@
+"""Nudges through the gateway instances' inboxes (infra.adapters.firestore_inbox) on the Firestore emulator: a nudge
+lands in exactly the inboxes named, with its expiry; a listener hands each one on (those waiting before it started
+too), deletes it, and takes nothing once stopped."""
+
+from __future__ import annotations
+
+import queue
+import time
+from datetime import datetime, timezone
+
+import pytest
+from google.cloud import firestore
+
+from infra.adapters.firestore_control import FirestoreControl
+from infra.adapters.firestore_inbox import NUDGE_RETENTION, FirestoreInbox, InboxListener, Nudge, inbox
+from run.services import CONTROL_DATABASE
+from tests.support.names import unique
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def control_db(stack, firestore_db):
+    """A client of the (wiped) device-control database."""
+    client = firestore.Client(project=stack.project, database=CONTROL_DATABASE)
+    yield client
+    client.close()
+
+
+def documents(client, instance: str) -> list[dict]:
+    return [snapshot.to_dict() for snapshot in inbox(client, instance).stream()]
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_nudge_lands_in_each_named_inbox_and_no_other(control_db):
+    a, b, other = unique("gw-a"), unique("gw-b"), unique("gw-c")
+    FirestoreInbox(control_db, clock=lambda: T0).nudge([a, b], "config", "d1", {"version": 2, "desired": {"": 1}})
+    expected = {"device_id": "d1", "kind": "config", "payload": '{"version":2,"desired":{"":1}}',
+                "purge_at": T0 + NUDGE_RETENTION}
+    assert documents(control_db, a) == documents(control_db, b) == [expected]
+    assert documents(control_db, other) == []
+
+
+def test_the_live_instances_of_a_device_are_those_refreshing_its_sessions(control_db):
+    store = FirestoreControl(control_db)
+    store.open_session("d1", "o1", "gw-a/s1", "ws", T0)
+    store.open_session("d1", "o1", "gw-a/s2", "mqtt", T0)
+    store.open_session("d1", "o1", "gw-old/s1", "ws", datetime(2026, 12, 1, 11, 0, tzinfo=timezone.utc))
+    assert store.live_instances("d1", datetime(2026, 12, 1, 11, 59, tzinfo=timezone.utc)) == {"gw-a"}
+    assert store.live_instances("d2", T0) == set()
+
+
+def test_a_listener_hands_on_each_nudge_deletes_it_and_stops(control_db):
+    instance, bus, received = unique("gw"), FirestoreInbox(control_db), queue.Queue()
+    bus.nudge([instance], "command", "d1", {"command": {"id": "c1"}})  # waiting before the listener starts
+    listener = InboxListener(control_db, instance, received.put)
+    listener.start()
+    try:
+        assert received.get(timeout=10) == Nudge("command", "d1", {"command": {"id": "c1"}})
+        bus.nudge([instance], "config", "d2", {"version": 1, "desired": {}})
+        assert received.get(timeout=10) == Nudge("config", "d2", {"version": 1, "desired": {}})
+        assert wait_until(lambda: documents(control_db, instance) == [])
+    finally:
+        listener.stop()
+    assert not listener.running
+    bus.nudge([instance], "command", "d1", {"command": {"id": "c2"}})
+    time.sleep(0.5)  # a running listener takes a nudge in well under this (20-60 ms on the emulator)
+    assert received.empty() and len(documents(control_db, instance)) == 1
