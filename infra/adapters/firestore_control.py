@@ -159,8 +159,8 @@ class FirestoreControl:
         """The instances holding a live session of the device, from its presence document."""
         if not valid_id(device_id):
             return set()
-        snapshot = self._presence(device_id).get()
-        return live_instances((snapshot.to_dict() or {}).get("sessions") or {}, live_since) if snapshot.exists else set()
+        record = self._presence(device_id).get().to_dict() or {}  # None when there is no such document
+        return live_instances(record.get("sessions") or {}, live_since)
 
     def open_session(self, device_id: str, owner_id: str, session: str, protocol: str, now: datetime) -> None:
         """Record an open session (``<instance>/<session id>``) of the device; the device is seen now."""

@@ -21,6 +21,7 @@ from typing import Any, Callable, Collection, Mapping
 
 import orjson
 from google.api_core import exceptions as google_errors
+from google.api_core import retry as google_retry
 
 from infra.domain.ports import PublishError
 
@@ -29,10 +30,13 @@ logger = logging.getLogger(__name__)
 INBOXES, NUDGES = "inboxes", "nudges"
 NUDGE_EXPIRY_FIELD = "purge_at"  # a Firestore TTL policy on the `nudges` collection group deletes them
 NUDGE_RETENTION = timedelta(minutes=10)  # a nudge matters for seconds; the store is the record
+BATCH_SIZE = 400  # Firestore allows 500 writes per commit
 INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a presence instance id (infra.usecases.presence): a document id
 # The API waits for the write before it answers (on Cloud Run, work left after the answer may get no CPU), but not
-# long: the command or desired state is stored already.
+# long: the command or desired state is stored already. The timeout bounds the retries too (the client's default
+# retry would go on for a minute).
 NUDGE_TIMEOUT = 2.0
+NUDGE_RETRY = google_retry.Retry(initial=0.1, maximum=1.0, timeout=NUDGE_TIMEOUT)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class FirestoreInbox:
         for instance in sorted(i for i in instances if INSTANCE_ID.fullmatch(i)):
             batch.set(inbox(self.db, instance).document(), record)
         try:
-            batch.commit(timeout=NUDGE_TIMEOUT)
+            batch.commit(retry=NUDGE_RETRY, timeout=NUDGE_TIMEOUT)
         except google_errors.GoogleAPIError as exc:  # refused, unavailable, or retried past its deadline
             raise PublishError(f"nudge not written: {exc}") from exc
 
@@ -113,6 +117,7 @@ class InboxListener:
             watch, self._watch = self._watch, None
         if watch is not None:
             watch.unsubscribe()
+            logger.info("stopped receiving device-control nudges in inbox %s", self.instance)
 
     def _changed(self, _snapshot, changes, _read_time) -> None:
         added = [change.document for change in changes if change.type.name == "ADDED"]
@@ -126,11 +131,12 @@ class InboxListener:
                 self.on_nudge(nudge)
             except Exception:
                 logger.exception("handling a device-control nudge failed")
-        # Deleted after handing on, whatever happened: a nudge is a hint, and one handled twice would be dropped as sent.
+        # Deleted after handing on, whatever happened: a nudge is a hint (one handled twice is dropped as sent).
         try:
-            batch = self.db.batch()
-            for document in added:
-                batch.delete(document.reference)
-            batch.commit(timeout=NUDGE_TIMEOUT)
+            for start in range(0, len(added), BATCH_SIZE):
+                batch = self.db.batch()
+                for document in added[start:start + BATCH_SIZE]:
+                    batch.delete(document.reference)
+                batch.commit(retry=NUDGE_RETRY, timeout=NUDGE_TIMEOUT)
         except Exception as exc:  # the TTL policy deletes them later
             logger.warning("deleting handled nudges from inbox %s failed: %s", self.instance, exc)

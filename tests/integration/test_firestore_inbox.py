@@ -1,6 +1,6 @@
 """Nudges through the gateway instances' inboxes (infra.adapters.firestore_inbox) on the Firestore emulator: a nudge
 lands in exactly the inboxes named, with its expiry; a listener hands each one on (those waiting before it started
-too), deletes it, and takes nothing once stopped."""
+too), deletes it, and takes nothing once stopped; a nudge that cannot be written is a ``PublishError``."""
 
 from __future__ import annotations
 
@@ -11,20 +11,14 @@ from datetime import datetime, timezone
 import pytest
 from google.cloud import firestore
 
+from emulators.process import free_port
 from infra.adapters.firestore_control import FirestoreControl
 from infra.adapters.firestore_inbox import NUDGE_RETENTION, FirestoreInbox, InboxListener, Nudge, inbox
+from infra.domain.ports import PublishError
 from run.services import CONTROL_DATABASE
 from tests.support.names import unique
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def control_db(stack, firestore_db):
-    """A client of the (wiped) device-control database."""
-    client = firestore.Client(project=stack.project, database=CONTROL_DATABASE)
-    yield client
-    client.close()
 
 
 def documents(client, instance: str) -> list[dict]:
@@ -47,7 +41,7 @@ def test_a_nudge_lands_in_each_named_inbox_and_no_other(control_db):
     assert documents(control_db, other) == []
 
 
-def test_the_live_instances_of_a_device_are_those_refreshing_its_sessions(control_db):
+def test_the_live_instances_of_a_device_are_those_refreshing_its_sessions(control_db, firestore_db):
     store = FirestoreControl(control_db)
     store.open_session("d1", "o1", "gw-a/s1", "ws", T0)
     store.open_session("d1", "o1", "gw-a/s2", "mqtt", T0)
@@ -72,3 +66,14 @@ def test_a_listener_hands_on_each_nudge_deletes_it_and_stops(control_db):
     bus.nudge([instance], "command", "d1", {"command": {"id": "c2"}})
     time.sleep(0.5)  # a running listener takes a nudge in well under this (20-60 ms on the emulator)
     assert received.empty() and len(documents(control_db, instance)) == 1
+
+
+def test_a_nudge_that_cannot_be_written_is_a_publish_error(stack, monkeypatch):
+    """Firestore unreachable: the API's caller logs it (infra.usecases.control), the command stays stored."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", f"127.0.0.1:{free_port()}")  # nothing listens there
+    client = firestore.Client(project=stack.project, database=CONTROL_DATABASE)
+    try:
+        with pytest.raises(PublishError):
+            FirestoreInbox(client).nudge(["gw"], "command", "d1", {"command": {"id": "c1"}})
+    finally:
+        client.close()
