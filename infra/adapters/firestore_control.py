@@ -9,7 +9,8 @@ gateways may write while they only read ``(default)`` (docs/device-control.md):
   (``COMMAND_RETENTION`` after its expiry). Command ids sort newest first, so a device's commands list in id order
   on Firestore's automatic single-field indexes; only ``open_commands`` needs a composite index (terraform);
 - ``presence/{device_id}``: ``{owner_id, device_id, last_seen, sessions: {<instance>/<session>: {protocol, since,
-  seen}}}``.
+  seen}}}``; its live sessions name the gateway instances whose inboxes get the device's nudges
+  (``infra.adapters.firestore_inbox``, the fourth collection there).
 
 The JSON documents (desired, reported, a command's payload and result) are stored as JSON text: a device may use
 keys Firestore refuses as field names (``""``, ``__x__``), and nothing queries inside them. Every document carries
