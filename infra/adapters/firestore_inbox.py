@@ -120,7 +120,10 @@ class InboxListener:
             logger.info("stopped receiving device-control nudges in inbox %s", self.instance)
 
     def _changed(self, _snapshot, changes, _read_time) -> None:
-        added = [change.document for change in changes if change.type.name == "ADDED"]
+        # In the order they were written (a snapshot lists documents by id, and auto-ids are random): a device gets
+        # its commands in the order they were sent.
+        added = sorted((change.document for change in changes if change.type.name == "ADDED"),
+                       key=lambda document: document.create_time)
         if not added:
             return
         for document in added:

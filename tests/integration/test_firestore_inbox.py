@@ -77,3 +77,16 @@ def test_a_nudge_that_cannot_be_written_is_a_publish_error(stack, monkeypatch):
             FirestoreInbox(client).nudge(["gw"], "command", "d1", {"command": {"id": "c1"}})
     finally:
         client.close()
+
+
+def test_nudges_are_handed_on_in_the_order_they_were_written(control_db):
+    instance, bus, received = unique("gw"), FirestoreInbox(control_db), queue.Queue()
+    ids = [f"c{n}" for n in range(8)]
+    for command_id in ids:  # all waiting before the listener starts: they arrive in one snapshot
+        bus.nudge([instance], "command", "d1", {"command": {"id": command_id}})
+    listener = InboxListener(control_db, instance, received.put)
+    listener.start()
+    try:
+        assert [received.get(timeout=10).body["command"]["id"] for _ in ids] == ids
+    finally:
+        listener.stop()
