@@ -12,7 +12,6 @@ import pytest
 from google.cloud import firestore
 
 from emulators.process import free_port
-from infra.adapters.firestore_control import FirestoreControl
 from infra.adapters.firestore_inbox import NUDGE_RETENTION, FirestoreInbox, InboxListener, Nudge, inbox
 from infra.domain.ports import PublishError
 from run.services import CONTROL_DATABASE
@@ -39,15 +38,6 @@ def test_a_nudge_lands_in_each_named_inbox_and_no_other(control_db):
                 "purge_at": T0 + NUDGE_RETENTION}
     assert documents(control_db, a) == documents(control_db, b) == [expected]
     assert documents(control_db, other) == []
-
-
-def test_the_live_instances_of_a_device_are_those_refreshing_its_sessions(control_db, firestore_db):
-    store = FirestoreControl(control_db)
-    store.open_session("d1", "o1", "gw-a/s1", "ws", T0)
-    store.open_session("d1", "o1", "gw-a/s2", "mqtt", T0)
-    store.open_session("d1", "o1", "gw-old/s1", "ws", datetime(2026, 12, 1, 11, 0, tzinfo=timezone.utc))
-    assert store.live_instances("d1", datetime(2026, 12, 1, 11, 59, tzinfo=timezone.utc)) == {"gw-a"}
-    assert store.live_instances("d2", T0) == set()
 
 
 def test_a_listener_hands_on_each_nudge_deletes_it_and_stops(control_db):
