@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 
 def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology | None = None, *,
                     rules_endpoint: str | None = None, extensions: dict[str, str] | None = None) -> dict:
-    """Create or update the telemetry topic, its dead-letter topic, the subscriptions, the device-control topic
-    (gateway instances subscribe to it themselves) and the alerts topic; describe the result.
+    """Create or update the telemetry topic, its dead-letter topic, the subscriptions and the alerts topic;
+    describe the result.
 
     ``rules_endpoint``: where ``telemetry-rules`` pushes (the rules service). ``extensions``: an operator's own
     processing, ``{name: url}``, each a push subscription ``telemetry-ext-NAME`` on the telemetry topic.
@@ -30,8 +30,7 @@ def ensure_topology(project: str, push_endpoint: str, topology: PubSubTopology |
     try:
         topic = publisher.topic_path(project, topology.topic)
         dead_letter_topic = publisher.topic_path(project, topology.dead_letter_topic)
-        for path in (topic, dead_letter_topic, publisher.topic_path(project, topology.control_topic),
-                     publisher.topic_path(project, topology.alerts_topic)):
+        for path in (topic, dead_letter_topic, publisher.topic_path(project, topology.alerts_topic)):
             _ensure_topic(publisher, path)
 
         retention = duration_pb2.Duration()

@@ -170,16 +170,13 @@ class PubSubTopology:
     rules_subscription: str
     # Operators' own push subscriptions on the telemetry topic are named this prefix plus their name.
     extension_subscription_prefix: str
-    # Nudges from api-devices to every gateway instance: a command to deliver, a new desired state
-    # (docs/device-control.md). Gateways subscribe per instance; nothing else is declared for it.
-    control_topic: str
 
     @classmethod
     def load(cls, prefix: str = "") -> "PubSubTopology":
         """Read the topology file shipped with the package; ``prefix`` starts every topic and subscription name."""
         topology = json.loads(TOPOLOGY_FILE.read_text())
-        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "control_topic",
-                     "alerts_topic", "rules_subscription", "extension_subscription_prefix"):
+        for name in ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "alerts_topic",
+                     "rules_subscription", "extension_subscription_prefix"):
             topology[name] = prefix + topology[name]
         return cls(**topology)
 

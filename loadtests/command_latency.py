@@ -4,9 +4,9 @@ A private stack on free ports (Google's Pub/Sub and Firestore emulators, the com
 gateway-mqtt instances). ``DEVICES`` devices per protocol hold their connections spread over both instances of it
 (MQTT: subscribed to ``devices/<id>/commands/#`` at QoS 1); an open-loop sender sends ``RATE`` commands per second
 for ``SECONDS`` seconds per protocol through ``POST /api/devices/{id}/commands``, to each device in turn. A command's
-latency is the time from the start of that call to its arrival at the device: the API's Firestore write, its nudge on
-``device-control`` (awaited), the emulator's delivery to every gateway instance's subscription, and the push. Target
-p95 ≤ 1 s, reported, not asserted.
+latency is the time from the start of that call to its arrival at the device: the API's Firestore write, its read of
+the device's presence and its nudge written into the inbox of the instance holding the session (awaited), that
+instance's Firestore listener, and the push. Target p95 ≤ 1 s, reported, not asserted.
 
 Run ``python -m loadtests.command_latency``; writes results/command_latency.{json,md,png}.
 """
@@ -168,8 +168,9 @@ def summarise(results: dict) -> None:
         f"(WebSocket: {results['ws']['sent']} sent, {results['ws']['lost']} lost, {results['ws']['refused']} "
         f"refused; MQTT: {results['mqtt']['sent']} sent, {results['mqtt']['lost']} lost, "
         f"{results['mqtt']['refused']} refused). Latency runs from the start of `POST /api/devices/{{id}}/commands` "
-        "to the command's arrival at the device: the API's Firestore write and its awaited nudge on "
-        "`device-control`, Pub/Sub's delivery to every gateway instance's own subscription, the push.\n\n"
+        "to the command's arrival at the device: the API's Firestore write, its presence read and its awaited "
+        "nudge into the inbox of the instance holding the device's session, that instance's Firestore listener, "
+        "the push.\n\n"
         + table(["measure (ms)", "p50", "p95", "p99", "max"], rows)
         + f"\np95 **{ws['p95']:.0f} ms** over WebSocket and **{mqtt['p95']:.0f} ms** over MQTT: {verdict} the "
         f"target of {TARGET_P95_MS} ms (reported, not asserted).\n"

@@ -29,12 +29,13 @@ DEFAULT_DATABASE = "(default)"
 CREDENTIALS_DATABASE = "iot-credentials"
 CONTROL_DATABASE = "iot-control"
 
-# The topics services publish to: readings (the gateways), nudges to the gateway instances (api-devices), alerts
-# (rules). Unprefixed:
-# each environment's names start with its IOT_PUBSUB_PREFIX (terraform var.environment).
+# The topics services publish to: readings (the gateways), alerts (rules). Unprefixed: each environment's names start
+# with its IOT_PUBSUB_PREFIX (terraform var.environment). No service consumes a subscription itself: Pub/Sub's consume
+# right is project-wide (no resource-name conditions), and would let an internet-facing process drain any
+# subscription; gateway instances get their nudges through inboxes in the device-control database instead
+# (docs/security.md).
 _TOPOLOGY = PubSubTopology.load()
 TELEMETRY = _TOPOLOGY.topic
-DEVICE_CONTROL = _TOPOLOGY.control_topic
 ALERTS = _TOPOLOGY.alerts_topic
 
 
@@ -56,22 +57,19 @@ ELASTICSEARCH_WRITER_KEY = Secret("ELASTICSEARCH_API_KEY", "iot-elasticsearch-wr
 
 @dataclass(frozen=True)
 class Permissions:
-    """One service's row: Firestore access per database, the topics it may publish to and subscribe on, its
-    secrets, its invokers."""
+    """One service's row: Firestore access per database, the topics it may publish to, its secrets, its invokers."""
 
     firestore: str = NONE  # the (default) database: NONE, READ or WRITE
     credentials: str = NONE  # the credentials' database (CREDENTIALS_DATABASE): NONE or WRITE
     control: str = NONE  # the device-control database (CONTROL_DATABASE): NONE or WRITE
-    publishes: tuple[str, ...] = ()  # the topics it may publish to (TELEMETRY, DEVICE_CONTROL)
-    # The topics it may attach subscriptions of its own to: each instance creates one at start, deletes it at exit.
-    subscribes: tuple[str, ...] = ()
+    publishes: tuple[str, ...] = ()  # the topics it may publish to (TELEMETRY)
     secrets: tuple[Secret, ...] = ()
     invokers: str = PUBLIC
 
     def __post_init__(self):
         if self.firestore not in (NONE, READ, WRITE) or {self.credentials, self.control} - {NONE, WRITE}:
             raise ValueError(f"unknown Firestore access in {self}")
-        if not set(self.publishes) | set(self.subscribes) <= {TELEMETRY, DEVICE_CONTROL, ALERTS}:
+        if not set(self.publishes) <= {TELEMETRY, ALERTS}:
             raise ValueError(f"unknown topic in {self}")
         if self.invokers not in (PUBLIC, PUBSUB_PUSH):
             raise ValueError(f"unknown invokers {self.invokers!r}")
@@ -89,20 +87,19 @@ _ISSUER = (SIGNING_KEY, JWKS)
 PERMISSIONS: dict[str, Permissions] = {
     # Deleting a user deletes its devices' control documents.
     "api-users": Permissions(firestore=WRITE, credentials=WRITE, control=WRITE, secrets=(*_ISSUER, ADMIN_PASSWORD)),
-    # It stores commands and desired states, then nudges the gateway instances (docs/device-control.md).
-    "api-devices": Permissions(firestore=WRITE, control=WRITE, publishes=(DEVICE_CONTROL,), secrets=_ISSUER),
+    # It stores commands and desired states, then nudges the gateway instances through their inboxes in the
+    # device-control database (docs/device-control.md).
+    "api-devices": Permissions(firestore=WRITE, control=WRITE, secrets=_ISSUER),
     "api-consumers": Permissions(firestore=WRITE, secrets=_ISSUER),
     "api-data": Permissions(firestore=READ, secrets=(JWKS, ELASTICSEARCH_READER_KEY)),
     "web": Permissions(),
     # The gateways read devices and sensors, and write devices' twins, commands and presence (docs/device-control.md);
-    # the two holding open sessions receive the nudges on a subscription per instance.
+    # the two holding open sessions listen to their own inboxes there, deleting the nudges they handled.
     "gateway-http": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), secrets=(JWKS,)),
-    "gateway-ws": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), subscribes=(DEVICE_CONTROL,),
-                              secrets=(JWKS,)),
+    "gateway-ws": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), secrets=(JWKS,)),
     # It reports the payloads it refuses on Pub/Sub for the pipeline to record (run/gateway_mqtt/main.py PubSubSink)
     # rather than holding a Firestore write role, which would let an internet-facing process change every document.
-    "gateway-mqtt": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), subscribes=(DEVICE_CONTROL,),
-                                secrets=(JWKS,)),
+    "gateway-mqtt": Permissions(firestore=READ, control=WRITE, publishes=(TELEMETRY,), secrets=(JWKS,)),
     "pipeline": Permissions(firestore=WRITE, secrets=(ELASTICSEARCH_WRITER_KEY,), invokers=PUBSUB_PUSH),
     # Rule states and alerts in Firestore; alert events on their own topic. Pushes and Cloud Scheduler's ticks
     # come with the push service account's OIDC token.

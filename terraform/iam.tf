@@ -75,8 +75,7 @@ resource "google_project_iam_member" "control" {
   }
 }
 
-# Each service publishes to its `publishes` topics only: the gateways to telemetry, api-devices to device-control,
-# rules to alerts.
+# Each service publishes to its `publishes` topics only: the gateways to telemetry, rules to alerts.
 locals {
   publisher_grants = merge([for name, service in local.services : {
     for topic in service.publishes : "${name}/${topic}" => { service = name, topic = topic }
@@ -91,49 +90,9 @@ resource "google_pubsub_topic_iam_member" "publisher" {
   member = "serviceAccount:${google_service_account.service[each.value.service].email}"
 }
 
-# Each instance of gateway-ws and gateway-mqtt creates a subscription of its own on device-control at start (to
-# reach the devices connected to it) and deletes it at exit. Creating a subscription needs
-# pubsub.subscriptions.create on the project and pubsub.topics.attachSubscription on the topic
-# (https://cloud.google.com/pubsub/docs/access-control): roles/pubsub.subscriber on the `subscribes` topics only
-# grants the latter...
-locals {
-  subscriber_grants = merge([for name, service in local.services : {
-    for topic in service.subscribes : "${name}/${topic}" => { service = name, topic = topic }
-  }]...)
-}
-
-resource "google_pubsub_topic_iam_member" "subscriber" {
-  for_each = local.subscriber_grants
-
-  topic  = local.topic_ids[each.value.topic]
-  role   = "roles/pubsub.subscriber"
-  member = "serviceAccount:${google_service_account.service[each.value.service].email}"
-}
-
-# ...and this role the rest: create, then read, pull from and delete the subscriptions it made. Pub/Sub has no
-# per-creator scope for these, so they reach every subscription of the project; nothing else of the subscriber or
-# editor roles (no seek, no update, no topics). Role ids allow no dashes: the environment's prefix with underscores.
-resource "google_project_iam_custom_role" "subscription_owner" {
-  role_id     = "${replace(local.name_prefix, "-", "_")}iotSubscriptionOwner"
-  title       = "IoT platform: own subscriptions"
-  description = "Create, read, consume and delete the per-instance subscriptions of the gateways (iam.tf)."
-  permissions = [
-    "pubsub.subscriptions.consume",
-    "pubsub.subscriptions.create",
-    "pubsub.subscriptions.delete",
-    "pubsub.subscriptions.get",
-  ]
-
-  depends_on = [google_project_service.enabled]
-}
-
-resource "google_project_iam_member" "subscriptions" {
-  for_each = { for name, service in local.services : name => service if length(service.subscribes) > 0 }
-
-  project = var.project_id
-  role    = google_project_iam_custom_role.subscription_owner.id
-  member  = "serviceAccount:${google_service_account.service[each.key].email}"
-}
+# No service account holds a Pub/Sub subscriber or consume role: Pub/Sub IAM has no resource-name conditions, so
+# consuming one subscription means consuming all (seeking telemetry-indexer past pending readings, draining the
+# dead-letter hold). Gateway instances get their nudges through Firestore inboxes (docs/security.md).
 
 # Pub/Sub pushes to the pipeline as this account (run.invoker on the pipeline only: services.tf).
 resource "google_service_account" "pubsub_push" {

@@ -114,7 +114,8 @@ moved {
 
 # Documents that only matter for a while carry an expiry timestamp; Firestore's TTL deletes them after it
 # (within about a day), so neither collection grows without bound. The collection and field names are the
-# code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py, infra/adapters/firestore_control.py);
+# code's (infra/adapters/firestore_rejections.py, infra/adapters/firestore.py, infra/adapters/firestore_control.py,
+# infra/adapters/firestore_inbox.py);
 # tests/deploy checks they match.
 locals {
   firestore_ttl_fields = {
@@ -124,6 +125,9 @@ locals {
     commands = { database = local.control_database, field = "purge_at" }
     # finished deletion tasks, kept 31 days as tombstones (infra/domain/deletions.py TOMBSTONE_DAYS)
     deletions = { database = local.main_database, field = "purge_at" }
+    # nudges in the gateway instances' inboxes (collection group inboxes/*/nudges), 10 minutes: a dead instance's
+    # inbox empties itself
+    nudges = { database = local.control_database, field = "purge_at" }
     # sign-in attempt windows (minutes long) and the addresses of recent sign-ins (90 days)
     signin_throttle = { database = local.credentials_database, field = "expires_at" }
   }

@@ -1,6 +1,6 @@
-# Pub/Sub: the telemetry topic, the push subscription to the pipeline with OIDC and a dead-letter policy,
-# the dead-letter topic with a pull subscription that keeps dead letters for inspection, and the device-control
-# topic on which api-devices nudges the gateway instances (each subscribes on its own; docs/device-control.md).
+# Pub/Sub: the telemetry topic, the push subscription to the pipeline with OIDC and a dead-letter policy, and
+# the dead-letter topic with a pull subscription that keeps dead letters for inspection. (Device-control nudges go
+# through Firestore inboxes, not Pub/Sub: docs/device-control.md.)
 #
 # Names and policy come from infra/pubsub_topology.json, the file the local bootstrap reads too; names get the
 # environment's prefix, which the services read from IOT_PUBSUB_PREFIX (services.tf).
@@ -8,11 +8,10 @@
 locals {
   topology = jsondecode(file("${path.module}/../infra/pubsub_topology.json"))
 
-  # The topics services may publish to or subscribe on (services.tf), by their field in the topology file.
+  # The topics services may publish to (services.tf), by their field in the topology file.
   topic_ids = {
-    topic         = google_pubsub_topic.telemetry.id
-    control_topic = google_pubsub_topic.control.id
-    alerts_topic  = google_pubsub_topic.alerts.id # rules.tf
+    topic        = google_pubsub_topic.telemetry.id
+    alerts_topic = google_pubsub_topic.alerts.id # rules.tf
   }
 }
 
@@ -26,16 +25,6 @@ resource "google_pubsub_topic" "telemetry" {
 resource "google_pubsub_topic" "dead_letter" {
   #checkov:skip=CKV_GCP_83: Google-managed encryption, as for the telemetry topic it receives from
   name = "${local.name_prefix}${local.topology.dead_letter_topic}"
-
-  depends_on = [google_project_service.enabled]
-}
-
-resource "google_pubsub_topic" "control" {
-  #checkov:skip=CKV_GCP_83: Google-managed encryption; nudges hold commands that Firestore keeps anyway
-  name = "${local.name_prefix}${local.topology.control_topic}"
-
-  # A nudge matters for seconds: a device that missed one gets the command or desired state from Firestore.
-  message_retention_duration = "600s"
 
   depends_on = [google_project_service.enabled]
 }

@@ -52,9 +52,8 @@ locals {
   # IOT_CONTROL_DATABASE: the gateways write device state there, api-devices commands and desired states, api-users
   # deletes a user's with it. The gateways are only viewers of (default).
   # publishes: the topics it may publish to, as fields of infra/pubsub_topology.json (pubsub.tf local.topic_ids):
-  # `topic` (telemetry: the gateways), `control_topic` (device-control: api-devices, after a new command or desired
-  # state). subscribes: the topics each instance attaches a subscription of its own to, created at start and deleted
-  # at exit (gateway-ws and gateway-mqtt receive the nudges on device-control; iam.tf, docs/device-control.md).
+  # `topic` (telemetry: the gateways). No service consumes a subscription itself: api-devices nudges the gateway
+  # instances through their inboxes in the device-control database (docs/device-control.md).
   services = {
     "api-users" = {
       concurrency   = 8
@@ -75,7 +74,6 @@ locals {
       credentials = true
       control     = "roles/datastore.user"
       publishes   = []
-      subscribes  = []
       probe       = local.tcp_probe
     }
     "api-devices" = {
@@ -92,8 +90,7 @@ locals {
       firestore     = "roles/datastore.user"
       credentials   = false
       control       = "roles/datastore.user"
-      publishes     = ["control_topic"]
-      subscribes    = []
+      publishes     = []
       probe         = local.tcp_probe
     }
     "api-consumers" = {
@@ -111,7 +108,6 @@ locals {
       credentials   = false
       control       = null
       publishes     = []
-      subscribes    = []
       probe         = local.tcp_probe
     }
     "api-data" = {
@@ -129,7 +125,6 @@ locals {
       credentials   = false
       control       = null
       publishes     = []
-      subscribes    = []
       probe         = local.tcp_probe
     }
     "web" = {
@@ -147,7 +142,6 @@ locals {
       credentials   = false
       control       = null
       publishes     = []
-      subscribes    = []
       probe         = local.tcp_probe
     }
     "gateway-http" = {
@@ -165,7 +159,6 @@ locals {
       credentials   = false
       control       = "roles/datastore.user"
       publishes     = ["topic"]
-      subscribes    = []
       probe         = local.tcp_probe
     }
     "gateway-ws" = {
@@ -183,7 +176,6 @@ locals {
       credentials   = false
       control       = "roles/datastore.user"
       publishes     = ["topic"]
-      subscribes    = ["control_topic"]
       probe         = local.tcp_probe
     }
     "gateway-mqtt" = {
@@ -207,7 +199,6 @@ locals {
       credentials = false
       control     = "roles/datastore.user"
       publishes   = ["topic"]
-      subscribes  = ["control_topic"]
       probe       = local.tcp_probe
     }
     "pipeline" = {
@@ -229,7 +220,6 @@ locals {
       credentials = false
       control     = null
       publishes   = []
-      subscribes  = []
       probe       = local.healthz_probe
     }
     # Evaluates alert rules: pushes of telemetry-rules and Cloud Scheduler's ticks, both with the push account's
@@ -252,7 +242,6 @@ locals {
       credentials = false
       control     = null
       publishes   = ["alerts_topic"]
-      subscribes  = []
       probe       = local.tcp_probe
     }
   }

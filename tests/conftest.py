@@ -60,3 +60,13 @@ def firestore_db(stack):
     client = firestore.Client(project=stack.project)
     yield client
     client.close()
+
+
+@pytest.fixture
+def control_db(stack):
+    """A client of the device-control database on the emulator (wiped by ``firestore_db``, when a test asks)."""
+    from google.cloud import firestore
+
+    client = firestore.Client(project=stack.project, database=CONTROL_DATABASE)
+    yield client
+    client.close()

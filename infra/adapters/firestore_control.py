@@ -9,7 +9,8 @@ gateways may write while they only read ``(default)`` (docs/device-control.md):
   (``COMMAND_RETENTION`` after its expiry). Command ids sort newest first, so a device's commands list in id order
   on Firestore's automatic single-field indexes; only ``open_commands`` needs a composite index (terraform);
 - ``presence/{device_id}``: ``{owner_id, device_id, last_seen, sessions: {<instance>/<session>: {protocol, since,
-  seen}}}``.
+  seen}}}``; its live sessions name the gateway instances whose inboxes get the device's nudges
+  (``infra.adapters.firestore_inbox``, the fourth collection there).
 
 The JSON documents (desired, reported, a command's payload and result) are stored as JSON text: a device may use
 keys Firestore refuses as field names (``""``, ``__x__``), and nothing queries inside them. Every document carries
@@ -30,7 +31,7 @@ from google.cloud.firestore_v1.field_path import FieldPath
 
 from infra.adapters.firestore_pages import id_ordered_page
 from infra.domain.control import (COMMAND_RETENTION, OPEN_STATUSES, Command, Sighting, Status, Twin,
-                                  session_status)
+                                  live_instances, session_status)
 from infra.domain.model import Page, PageRequest, valid_id
 
 TWINS, COMMANDS, PRESENCE = "twins", "commands", "presence"
@@ -154,6 +155,13 @@ class FirestoreControl:
                     record["sessions"] = {session: {"seen": sighting.at} for session in sighting.sessions}
                 batch.set(self._presence(device_id), record, merge=True)
             batch.commit()
+
+    def live_instances(self, device_id: str, live_since: datetime) -> set[str]:
+        """The instances holding a live session of the device, from its presence document."""
+        if not valid_id(device_id):
+            return set()
+        record = self._presence(device_id).get().to_dict() or {}  # None when there is no such document
+        return live_instances(record.get("sessions") or {}, live_since)
 
     def open_session(self, device_id: str, owner_id: str, session: str, protocol: str, now: datetime) -> None:
         """Record an open session (``<instance>/<session id>``) of the device; the device is seen now."""

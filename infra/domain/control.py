@@ -324,8 +324,17 @@ def session_status(last_seen: datetime | None, sessions: Mapping[str, Mapping[st
                    live_since: datetime) -> Status:
     """A device's status from its presence: ``sessions`` maps ``<instance>/<session>`` to ``{protocol, since,
     seen}``. A session not refreshed since ``live_since`` is ignored: its instance died without closing it."""
-    live = [entry for entry in sessions.values()
-            if isinstance(entry, Mapping) and entry.get("protocol") and entry.get("since")
-            and (entry.get("seen") or entry["since"]) >= live_since]
+    live = [entry for entry in sessions.values() if _live(entry, live_since)]
     return Status(last_seen=last_seen, protocols=tuple(sorted({entry["protocol"] for entry in live})),
                   connected_since=min((entry["since"] for entry in live), default=None))
+
+
+def live_instances(sessions: Mapping[str, Mapping[str, Any]], live_since: datetime) -> set[str]:
+    """The gateway instances holding a live session in ``sessions`` (keys ``<instance>/<session>``, as in
+    ``session_status``): those a nudge for the device must reach."""
+    return {key.split("/", 1)[0] for key, entry in sessions.items() if "/" in key and _live(entry, live_since)}
+
+
+def _live(entry: Any, live_since: datetime) -> bool:
+    return (isinstance(entry, Mapping) and bool(entry.get("protocol")) and bool(entry.get("since"))
+            and (entry.get("seen") or entry["since"]) >= live_since)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Protocol, Sequence
 
 from infra.domain.claims import Claims
 from infra.domain.control import Command, Sighting, Status, Twin
@@ -196,6 +196,10 @@ class ControlStore(Protocol):
         write)."""
         ...
 
+    def live_instances(self, device_id: str, live_since: Any) -> set[str]:
+        """The gateway instances holding a session of the device refreshed since ``live_since`` (one read)."""
+        ...
+
     def open_session(self, device_id: str, owner_id: str, session: str, protocol: str, now: Any) -> None:
         """Record an open WebSocket or MQTT session (``session`` = ``<instance>/<session id>``)."""
         ...
@@ -204,10 +208,11 @@ class ControlStore(Protocol):
 
 
 class ControlBus(Protocol):
-    """Nudges to the gateway instances: a command to deliver, or a new desired state."""
+    """Nudges to the gateway instances holding a device's sessions: a command to deliver, or a new desired state."""
 
-    def publish(self, kind: str, device_id: str, body: Mapping[str, Any]) -> None:
-        """Publish one nudge (``kind`` is ``command`` or ``config``); raises ``PublishError``."""
+    def nudge(self, instances: Collection[str], kind: str, device_id: str, body: Mapping[str, Any]) -> None:
+        """Leave one nudge (``kind`` is ``command`` or ``config``) for each of ``instances``, at once; raises
+        ``PublishError``."""
         ...
 
 

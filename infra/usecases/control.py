@@ -1,10 +1,10 @@
 """Devices talk back, the owner's side (api-devices): device status, the twin's desired state, commands.
 
 Every call takes the signed-in caller and the device id; ownership is ``keyholders.get``'s (another tenant's
-device is a 404, admins reach every device). After a new desired state or command is stored, a nudge goes on the
-``ControlBus`` so a gateway instance holding the device's connection delivers it at once; a nudge that cannot be
-published is logged and not an error: the device gets what is stored when it polls or connects
-(docs/device-control.md).
+device is a 404, admins reach every device). After a new desired state or command is stored, a nudge goes through
+the ``ControlBus`` to each gateway instance holding a live session of the device (read from its presence), which
+delivers it at once; a device connected nowhere is nudged nowhere. A nudge that cannot be left is logged and not an
+error: the device gets what is stored when it polls or connects (docs/device-control.md).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from infra.domain.control import (COMMAND_STATUSES, EXPIRED, OPEN_STATUSES, Comm
                                   new_command_id)
 from infra.domain.errors import BadRequestError, NotFoundError
 from infra.domain.model import Device, KeyHolder, Page, PageRequest, User, utc_now
-from infra.domain.ports import ControlBus, ControlStore, PublishError, Repository
+from infra.domain.ports import ControlBus, ControlStore, Repository
 from infra.usecases import keyholders
 from infra.usecases.filtered_pages import filtered_page
 
@@ -163,8 +163,12 @@ class OwnerControl:
         return keyholders.get(self.repo, DEVICE, caller, device_id)
 
     def _nudge(self, kind: str, device_id: str, body: Mapping[str, Any]) -> None:
+        # Called after the store: a session opened later reads what was stored when it connects, and one opened
+        # before is in the presence read here (docs/device-control.md, the race).
         try:
-            self.bus.publish(kind, device_id, body)
-        except PublishError as exc:
-            logger.warning("device-control nudge not published (delivered on poll or connect): %s", exc,
+            instances = self.store.live_instances(device_id, self.clock() - self.policy.session_ttl)
+            if instances:
+                self.bus.nudge(instances, kind, device_id, body)
+        except Exception as exc:  # the store is the record: a lost nudge only delays delivery to the next poll
+            logger.warning("device-control nudge not left (delivered on poll or connect): %s", exc,
                            extra={"device_id": device_id})

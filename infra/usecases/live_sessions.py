@@ -2,9 +2,9 @@
 
 A WebSocket or MQTT session registers a listener for its device (``attach``) before it reads the device's pending
 commands and desired state, so that nothing sent in between is missed (a command read and nudged both is sent once:
-the sessions drop ids they sent). Nudges arrive on the subscriber's threads (``dispatch``); a device with no session
-here is simply not nudged. ``ensure_listening`` starts this instance's subscription the first time a device connects,
-so an instance that never holds a connection never subscribes, and no start-up waits for Pub/Sub.
+the sessions drop ids they sent). Nudges arrive on the inbox listener's thread (``dispatch``); a device with no
+session here is simply not nudged. ``ensure_listening`` starts the listener on this instance's inbox the first time a
+device connects, so an instance that never holds a connection never listens, and no start-up waits for Firestore.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ Listener = Callable[[NudgeLike], None]
 
 
 class Subscription(Protocol):
-    """Where nudges come from (``infra.adapters.pubsub_nudges.NudgeSubscriber``)."""
+    """Where nudges come from (``infra.adapters.firestore_inbox.InboxListener``)."""
 
     def start(self) -> None: ...
 
@@ -42,10 +42,10 @@ class Subscription(Protocol):
 
 
 class LiveSessions:
-    """Listeners per device on this instance, fed by one nudge subscription started on first use.
+    """Listeners per device on this instance, fed by one inbox listener started on first use.
 
     Args:
-        subscription: builds the subscription, given the callback to feed (None: nudges only through ``dispatch``).
+        subscription: builds the inbox listener, given the callback to feed (None: nudges only through ``dispatch``).
     """
 
     def __init__(self, subscription: Callable[[Listener], Subscription] | None = None, *,
@@ -59,7 +59,7 @@ class LiveSessions:
         self._start_lock = threading.Lock()
 
     def ensure_listening(self) -> None:
-        """Start the nudge subscription unless it runs; a failure is logged (devices still get what is stored when
+        """Start the inbox listener unless it runs; a failure is logged (devices still get what is stored when
         they connect) and tried again by a caller ``RETRY_INTERVAL`` seconds later."""
         if self._subscription is not None or self._make_subscription is None or self._clock() < self._retry_at:
             return
@@ -71,7 +71,7 @@ class LiveSessions:
                 subscription.start()
             except Exception as exc:
                 self._retry_at = self._clock() + RETRY_INTERVAL
-                logger.warning("could not subscribe to device-control nudges (commands reach devices on connect "
+                logger.warning("could not listen to device-control nudges (commands reach devices on connect "
                                "only): %s", exc)
                 return
             self._subscription = subscription
@@ -102,7 +102,7 @@ class LiveSessions:
         return len(listeners)
 
     def stop(self) -> None:
-        """Stop the subscription (at process exit)."""
+        """Stop the inbox listener (at process exit)."""
         with self._start_lock:
             subscription, self._subscription = self._subscription, None
         if subscription is not None:

@@ -106,27 +106,11 @@ class Clients:
 
     @cached_property
     def control_bus(self):
-        """The device-control nudge publisher (see infra.adapters.pubsub_control)."""
-        from infra.adapters.pubsub_control import PubSubControlBus
+        """Nudges to the gateway instances, through their inboxes in the device-control database (see
+        infra.adapters.firestore_inbox)."""
+        from infra.adapters.firestore_inbox import FirestoreInbox
 
-        with self._lock:
-            bus = PubSubControlBus.from_settings(self.settings, client=self._publisher_client())
-            self._closers.append(bus.stop)
-            return bus
-
-    @cached_property
-    def pubsub_subscriber(self):
-        """A Pub/Sub subscriber client (google.cloud.pubsub_v1.SubscriberClient), for the subscriptions a gateway
-        instance creates on the topics of its row's ``subscribes`` and deletes at exit."""
-        with self._lock:
-            subscriber = self._subscriber_client()
-            self._closers.append(subscriber.close)
-            return subscriber
-
-    def _subscriber_client(self):
-        from google.cloud import pubsub_v1
-
-        return pubsub_v1.SubscriberClient()
+        return FirestoreInbox(self.control_firestore)
 
     def at_close(self, closer: Callable[[], None]) -> None:
         """Run ``closer`` at ``close()``, before any client is closed (e.g. a last flush through a client that may be
@@ -193,14 +177,6 @@ class RoleClients(Clients):
                                        access=self.permissions.database_access(database), who=self.service)
             self._closers.append(client.close)
             return client
-
-    def _subscriber_client(self):
-        if not self.settings.pubsub_emulator_host:
-            return super()._subscriber_client()
-        from infra.wiring.local_iam import LocalIamSubscriber
-
-        return LocalIamSubscriber(project=self.settings.project_id, topics=self.permissions.subscribes,
-                                  prefix=self.settings.pubsub_prefix, who=self.service)
 
     def _publisher_client(self):
         if not self.settings.pubsub_emulator_host:

@@ -84,17 +84,16 @@ def build_device_control(clients: Clients, presence: PresenceRecorder | None) ->
     return DeviceControl(store, watch=DesiredWatch(store), presence=presence)
 
 
-def build_live_sessions(settings: Settings, clients: Clients, instance: str) -> LiveSessions:
-    """The open sessions of a WebSocket or MQTT gateway process, fed by its own nudge subscription (named after the
-    process's presence ``instance``; created on the first connection, deleted at exit)."""
+def build_live_sessions(clients: Clients, instance: str) -> LiveSessions:
+    """The open sessions of a WebSocket or MQTT gateway process, fed by the listener on its own inbox in the
+    device-control database (named after the process's presence ``instance``; started on the first connection,
+    stopped at exit)."""
 
-    def subscription(on_nudge):
-        from infra.adapters.pubsub_nudges import NudgeSubscriber
+    def listener(on_nudge):
+        from infra.adapters.firestore_inbox import InboxListener
 
-        name = f"{settings.topology.control_topic}-{instance}"
-        return NudgeSubscriber(clients.pubsub_subscriber, settings.project_id, settings.topology.control_topic, name,
-                               on_nudge)
+        return InboxListener(clients.control_firestore, instance, on_nudge)
 
-    live = LiveSessions(subscription)
-    clients.at_close(live.stop)  # before the subscriber client closes
+    live = LiveSessions(listener)
+    clients.at_close(live.stop)  # before the Firestore client closes
     return live

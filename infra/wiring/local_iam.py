@@ -1,5 +1,4 @@
-"""Local IAM: Google's Firestore, Pub/Sub publisher and subscriber clients, refusing what a service's role does not
-allow.
+"""Local IAM: Google's Firestore and Pub/Sub publisher clients, refusing what a service's role does not allow.
 
 The emulators have no IAM, so code that lacks a grant works locally and fails in production. On the emulators a
 service process gets these clients instead (``Clients.for_service``), built from its row of run/permissions.py.
@@ -85,23 +84,3 @@ class LocalIamPublisher(pubsub_v1.PublisherClient):
             raise PermissionDenied(f"User not authorized to perform this action. (local IAM: {self._who} may not "
                                    f"publish to {topic}; run/permissions.py)")
         return super()._gapic_publish(*args, **kwargs)
-
-
-class LocalIamSubscriber(pubsub_v1.SubscriberClient):
-    """A Pub/Sub subscriber that may create subscriptions on ``topics`` only (names after the environment's
-    ``prefix``), as the role ``who`` may: in the cloud, creating one needs pubsub.topics.attachSubscription on the
-    topic (roles/pubsub.subscriber, granted per topic) besides pubsub.subscriptions.create on the project."""
-
-    def __init__(self, *, project: str, topics: tuple[str, ...], prefix: str, who: str, **kwargs):
-        super().__init__(**kwargs)
-        self._allowed = {self.topic_path(project, prefix + topic) for topic in topics}
-        self._who = who
-
-    def create_subscription(self, request: Any = None, **kwargs):
-        topic = kwargs.get("topic")
-        if topic is None and request is not None:
-            topic = request.get("topic") if isinstance(request, dict) else getattr(request, "topic", None)
-        if topic not in self._allowed:
-            raise PermissionDenied(f"User not authorized to perform this action. (local IAM: {self._who} may not "
-                                   f"attach a subscription to {topic}; run/permissions.py)")
-        return super().create_subscription(request, **kwargs)

@@ -149,7 +149,7 @@ def main(settings: Settings, port: int) -> int:
     ingestor = build_ingestor(settings, clients, "mqtt", wrap_loader=off_the_event_loop,
                               presence_submit=executor.submit)
     offload = Offloader(executor)
-    live = build_live_sessions(settings, clients, ingestor.presence.instance)
+    live = build_live_sessions(clients, ingestor.presence.instance)
     channel = ControlChannel(ingestor, build_device_control(clients, ingestor.presence), live, executor)
     stopping = threading.Event()
     # Sessions of silent devices stay fresh: a sweep per presence interval, from a thread of its own (writes go to

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, clients: Clients | None = None,
     ingestor = wiring.ingestor = ingestor or build_ingestor(settings, wiring.clients, "ws")
     wiring.extras["device_sockets"] = DeviceSockets(settings.ws_max_sockets_per_device)
     wiring.device_control = build_device_control(wiring.clients, ingestor.presence)
-    wiring.extras["live_sessions"] = build_live_sessions(settings, wiring.clients, ingestor.presence.instance)
+    wiring.extras["live_sessions"] = build_live_sessions(wiring.clients, ingestor.presence.instance)
     # Uncompressed frames up to 4x the request limit get a 413 ack; beyond that the socket is closed (1009)
     # unread. A compressed frame is closed (1009) once it inflates beyond the limit itself.
     wiring.extras["ws_options"] = {"ping_interval": PING_INTERVAL,

@@ -1,6 +1,7 @@
 """Device control through the real API process: the twin's desired state with versions (ETag, If-Match, 412), size
-and shape limits, commands and their lifecycle, a nudge on the device-control topic after each change, device
-status and the online/offline filter, and another tenant's device answering 404 everywhere."""
+and shape limits, commands and their lifecycle, a nudge in the inbox of the instance holding the device's session
+after each change (none for a device connected nowhere), device status and the online/offline filter, and another
+tenant's device answering 404 everywhere."""
 
 from __future__ import annotations
 
@@ -8,47 +9,38 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from google.cloud import firestore, pubsub_v1
 
 from emulators.api_client import ApiError
 from infra.adapters.firestore_control import FirestoreControl
-from infra.config import PubSubTopology
+from infra.adapters.firestore_inbox import NUDGES, inbox
 from infra.domain.control import Sighting
-from run.permissions import CONTROL_DATABASE
 from tests.support.names import unique
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def nudges(stack):
-    """Pull what reaches the device-control topic from now on: ``nudges()`` → [(attributes, data)]."""
-    subscriber = pubsub_v1.SubscriberClient()
-    path = subscriber.subscription_path(stack.project, unique("control-tap"))
-    subscriber.create_subscription(name=path,
-                                   topic=f"projects/{stack.project}/topics/{PubSubTopology.load().control_topic}")
+def nudges(control_db):
+    """``connect(user, device_id)`` gives the device a session on an instance of its own (as a gateway would) and
+    returns ``read()`` → the nudges left in that instance's inbox, oldest first: [(kind, device_id, body)]."""
 
-    def pull(count: int) -> list[tuple[dict, dict]]:
-        got = []
-        for _ in range(10):
-            response = subscriber.pull(subscription=path, max_messages=10, timeout=5)
-            got += [(dict(m.message.attributes), orjson.loads(m.message.data)) for m in response.received_messages]
-            if response.received_messages:
-                subscriber.acknowledge(subscription=path, ack_ids=[m.ack_id for m in response.received_messages])
-            if len(got) >= count:
-                break
-        return got
+    def connect(user, device_id: str):
+        instance = unique("inst").replace("-", "")
+        FirestoreControl(control_db).open_session(device_id, user.user["id"], f"{instance}/s1", "ws",
+                                                  datetime.now(timezone.utc))
 
-    yield pull
-    subscriber.delete_subscription(subscription=path)
-    subscriber.close()
+        def read() -> list[tuple[str, str, dict]]:
+            found = sorted((s.to_dict() for s in inbox(control_db, instance).stream()), key=lambda d: d["purge_at"])
+            return [(d["kind"], d["device_id"], orjson.loads(d["payload"])) for d in found]
+
+        return read
+
+    return connect
 
 
 @pytest.fixture
-def control_store(stack):
-    client = firestore.Client(project=stack.project, database=CONTROL_DATABASE)
-    yield FirestoreControl(client)
-    client.close()
+def control_store(control_db):
+    return FirestoreControl(control_db)
 
 
 def _raises(call, status: int, code: str) -> ApiError:
@@ -61,6 +53,7 @@ def _raises(call, status: int, code: str) -> ApiError:
 def test_the_desired_state_is_versioned_with_etags_and_conditional_updates(new_user, nudges):
     user = new_user()
     device = user.create_device("boiler")["id"]
+    left = nudges(user, device)
     empty = user.request("GET", f"/api/devices/{device}/twin")
     assert empty.headers["ETag"] == '"0"'
     assert empty.json() == {"device_id": device, "desired": {}, "desired_version": 0, "desired_at": None,
@@ -75,9 +68,9 @@ def test_the_desired_state_is_versioned_with_etags_and_conditional_updates(new_u
     assert user.set_desired(device, {"rate": 6}, version=1)["desired_version"] == 2
     assert user.set_desired(device, {"rate": 7})["desired_version"] == 3  # unconditional
     assert user.twin(device)["desired"] == {"rate": 7}
-    received = nudges(3)
-    assert [(a["kind"], a["device_id"]) for a, _ in received] == [("config", device)] * 3
-    assert [d["version"] for _, d in received] == [1, 2, 3] and received[-1][1]["desired"] == {"rate": 7}
+    received = left()
+    assert [(kind, device_id) for kind, device_id, _ in received] == [("config", device)] * 3
+    assert [body["version"] for *_, body in received] == [1, 2, 3] and received[-1][2]["desired"] == {"rate": 7}
 
 
 @pytest.mark.parametrize("body, headers, status, code", [
@@ -97,6 +90,7 @@ def test_bad_desired_updates_are_refused_and_change_nothing(new_user, body, head
 def test_a_command_is_queued_listed_and_read_back_and_the_gateways_are_nudged(new_user, nudges):
     user = new_user()
     device = user.create_device("boiler")["id"]
+    left = nudges(user, device)
     response = user.request("POST", f"/api/devices/{device}/commands",
                             json={"name": "reboot", "payload": {"delay": 5}, "ttl": 120})
     assert response.status_code == 201
@@ -110,10 +104,22 @@ def test_a_command_is_queued_listed_and_read_back_and_the_gateways_are_nudged(ne
     assert [c["id"] for c in user.commands(device)] == [second["id"], command["id"]]
     assert [c["id"] for c in user.commands(device, "queued")] == [second["id"], command["id"]]
     assert user.commands(device, "succeeded") == [] and user.command(device, command["id"]) == command
-    [(attributes, data)] = nudges(1)[:1]
-    assert attributes == {"device_id": device, "kind": "command"}
-    assert data["command"] == {"id": command["id"], "name": "reboot", "payload": {"delay": 5},
+    (kind, device_id, body), second_nudge = left()
+    assert (kind, device_id, second_nudge[2]["command"]["id"]) == ("command", device, second["id"])
+    assert body["command"] == {"id": command["id"], "name": "reboot", "payload": {"delay": 5},
                                "expires_at": command["expires_at"]}
+
+
+def test_a_device_connected_nowhere_gets_no_nudge_written(new_user, control_db):
+    """Its one session went stale an hour ago (its instance died): no inbox gets the nudge."""
+    user = new_user()
+    device = user.create_device("boiler")["id"]
+    FirestoreControl(control_db).open_session(device, user.user["id"], "deadinstance/s1", "ws",
+                                              datetime.now(timezone.utc) - timedelta(hours=1))
+    user.send_command(device, "reboot")
+    user.set_desired(device, {"rate": 5})
+    assert [s.id for s in control_db.collection_group(NUDGES).stream()
+            if s.get("device_id") == device] == []
 
 
 @pytest.mark.parametrize("body, status, code", [

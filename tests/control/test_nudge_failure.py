@@ -1,5 +1,7 @@
-"""Nothing depends on the nudge: with the API's Pub/Sub unreachable, a command and a desired state are still
-stored and answered as usual, and the device gets both when it next asks."""
+"""Nothing depends on the nudge: the store is the record. The API leaves nudges in Firestore inboxes and uses no
+Pub/Sub at all: with its Pub/Sub unreachable, a command and a desired state are stored and answered as usual, and the
+device gets both when it next asks. (A nudge write that fails is a ``PublishError``, logged by the API and never an
+error: tests/integration/test_firestore_inbox.py, tests/unit/test_owner_control.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ def api_without_pubsub(stack, services):
     stack.stop_service("ctl-api-no-pubsub")
 
 
-def test_a_command_and_a_desired_state_reach_the_device_though_the_nudge_failed(owner, device, api_without_pubsub):
+def test_device_control_needs_no_pubsub_and_the_device_gets_what_is_stored(owner, device, api_without_pubsub):
     cut_off = ApiClient(api_without_pubsub, owner.token)
     command = cut_off.send_command(device.id, "reboot")
     assert command["status"] == "queued"

@@ -4,6 +4,7 @@ code writes and queries."""
 from infra.adapters import firestore as repository
 from infra.adapters import firestore_control as control
 from infra.adapters import firestore_deletions as deletions
+from infra.adapters import firestore_inbox as inbox
 from infra.adapters import firestore_rejections as rejections
 from run.services import CONTROL_DATABASE, CREDENTIALS_DATABASE
 from tests.deploy.deployfiles import Terraform
@@ -24,6 +25,8 @@ def test_terraform_expires_exactly_the_documents_the_code_marks_for_expiry():
         # commands live in the device-control database (the environment's), which the gateways write
         control.COMMANDS: {"database": "{name_prefix}" + CONTROL_DATABASE, "field": control.COMMAND_EXPIRY_FIELD},
         deletions.COLLECTION: {"database": "{firestore_database}", "field": deletions.EXPIRY_FIELD},
+        # nudges in the gateway instances' inboxes: a TTL policy on the collection group, in the same database
+        inbox.NUDGES: {"database": "{name_prefix}" + CONTROL_DATABASE, "field": inbox.NUDGE_EXPIRY_FIELD},
     }
     assert ttl["ttl_config"] and ttl["collection"] == "${each.key}" and ttl["field"] == "${each.value.field}"
     assert ttl["database"] == "${each.value.database}"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from infra.config import PubSubTopology
-from run.permissions import (ALERTS, CONTROL_DATABASE, DEVICE_CONTROL, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ,
-                             TELEMETRY, WRITE, Permissions, Secret)
+from run.permissions import (ALERTS, CONTROL_DATABASE, NONE, PERMISSIONS, PUBLIC, PUBSUB_PUSH, READ, TELEMETRY,
+                             WRITE, Permissions, Secret)
 from run.services import SERVICES
 from tests.deploy.deployfiles import (Terraform, deploy_steps, deployment_from_cloudbuild, deployment_from_terraform,
                                      read_cloudbuild)
@@ -27,8 +27,6 @@ SERVICE_GRANTS = {
     "google_project_iam_member.credentials": "credentials",
     "google_project_iam_member.control": "control",
     "google_pubsub_topic_iam_member.publisher": "publishes",
-    "google_pubsub_topic_iam_member.subscriber": "subscribes",
-    "google_project_iam_member.subscriptions": "subscribes",
     "google_secret_manager_secret_iam_member.accessor": "secrets",
 }
 
@@ -63,18 +61,18 @@ def permissions_from_terraform(terraform: Terraform, name: str) -> Permissions:
         credentials=WRITE if entry["credentials"] else NONE,
         control=FIRESTORE_ROLES[entry["control"]],
         publishes=tuple(getattr(PubSubTopology.load(), field) for field in entry["publishes"]),
-        subscribes=tuple(getattr(PubSubTopology.load(), field) for field in entry["subscribes"]),
         secrets=tuple(Secret(variable, secret) for variable, secret in entry["secrets"].items()),
         invokers=PUBLIC if entry["public"] else PUBSUB_PUSH,
     )
 
 
-def test_every_service_has_one_row_and_publishes_to_the_topology_files_topics_only():
+def test_every_service_has_one_row_and_only_the_gateways_publish_to_telemetry():
     assert sorted(PERMISSIONS) == sorted(NAMES)
-    assert {topic for row in PERMISSIONS.values() for topic in row.publishes} == {TELEMETRY, DEVICE_CONTROL, ALERTS}
-    assert (TELEMETRY, DEVICE_CONTROL, ALERTS) == (PubSubTopology.load().topic, PubSubTopology.load().control_topic,
-                                              PubSubTopology.load().alerts_topic)
+    assert {name for name, row in PERMISSIONS.items() if row.publishes} == {"gateway-http", "gateway-ws",
+                                                                            "gateway-mqtt", "rules"}
+    assert {topic for row in PERMISSIONS.values() for topic in row.publishes} == {TELEMETRY, ALERTS}
     assert [name for name, row in PERMISSIONS.items() if ALERTS in row.publishes] == ["rules"]
+    assert (TELEMETRY, ALERTS) == (PubSubTopology.load().topic, PubSubTopology.load().alerts_topic)
     with pytest.raises(ValueError, match="unknown topic"):
         Permissions(publishes=("telemetry-dead-letter",))
 
@@ -100,21 +98,14 @@ def test_the_grant_resources_follow_local_services(terraform):
     assert control["condition"][0]["expression"] == (
         'resource.name == "projects/${var.project_id}/databases/'
         '${google_firestore_database.restricted["control"].name}"')
-    for kind, role in (("publisher", "roles/pubsub.publisher"), ("subscriber", "roles/pubsub.subscriber")):
-        grant = terraform.resource(f"google_pubsub_topic_iam_member.{kind}")
-        field = {"publisher": "publishes", "subscriber": "subscribes"}[kind]
-        assert grant["for_each"] == "${local.%s_grants}" % kind
-        assert terraform.locals[f"{kind}_grants"] == (
-            '${merge([for name, service in local.services : {for topic in service.%s : "${name}/${topic}" => '
-            '{service = name, topic = topic}}] ...)}' % field)
-        assert (grant["topic"], grant["role"], grant["member"]) == (
-            "${local.topic_ids[each.value.topic]}", role, GRANTED_ACCOUNT)
+    publisher = terraform.resource("google_pubsub_topic_iam_member.publisher")
+    assert publisher["for_each"] == "${local.publisher_grants}"
+    assert terraform.locals["publisher_grants"] == (
+        '${merge([for name, service in local.services : {for topic in service.publishes : "${name}/${topic}" => '
+        '{service = name, topic = topic}}] ...)}')
+    assert (publisher["topic"], publisher["role"], publisher["member"]) == (
+        "${local.topic_ids[each.value.topic]}", "roles/pubsub.publisher", GRANTED_ACCOUNT)
     assert_topic_ids_name_the_topology_files_topics(terraform)
-    subscriptions = terraform.resource("google_project_iam_member.subscriptions")
-    assert subscriptions["for_each"] == (
-        "${{for name, service in local.services : name => service if length(service.subscribes) > 0}}")
-    assert (subscriptions["role"], subscriptions["member"]) == (
-        "${google_project_iam_custom_role.subscription_owner.id}", SERVICE_ACCOUNT)
     accessor = terraform.resource("google_secret_manager_secret_iam_member.accessor")
     assert accessor["for_each"] == "${local.secret_grants}"
     assert accessor["role"] == "roles/secretmanager.secretAccessor"
@@ -124,17 +115,22 @@ def test_the_grant_resources_follow_local_services(terraform):
         '"${name}/${secret}" => {service = name, secret = secret}}] ...)}')
 
 
-def test_subscribers_may_create_consume_and_delete_subscriptions_and_nothing_more(terraform):
-    """Creating a subscription takes pubsub.subscriptions.create on the project besides attachSubscription on the
-    topic (roles/pubsub.subscriber, per topic); an instance then reads, pulls from and deletes its own."""
-    role = terraform.resource("google_project_iam_custom_role.subscription_owner")
-    assert sorted(role["permissions"]) == ["pubsub.subscriptions.consume", "pubsub.subscriptions.create",
-                                           "pubsub.subscriptions.delete", "pubsub.subscriptions.get"]
-    # one role per environment; role ids allow no dashes
-    assert role["role_id"] == '${replace(local.name_prefix, "-", "_")}iotSubscriptionOwner'
-    subscribers = {name for name, row in PERMISSIONS.items() if row.subscribes}
-    assert subscribers == {"gateway-ws", "gateway-mqtt"}
-    assert all(PERMISSIONS[name].subscribes == (DEVICE_CONTROL,) for name in subscribers)
+def test_no_service_may_consume_a_subscription(terraform):
+    """Pub/Sub IAM has no resource-name conditions: a service able to consume one subscription could seek or drain
+    every one (telemetry-indexer, the dead-letter hold). Only Pub/Sub's own agent consumes, on the push subscriptions
+    (to forward their dead letters); gateway instances get their nudges through Firestore inboxes (docs/security.md)."""
+    assert "google_project_iam_custom_role" not in terraform.resources
+    assert all(set(entry) >= {"publishes"} and "subscribes" not in entry
+               for entry in terraform.locals["services"].values())
+    consuming = [(rtype, name) for rtype, named in terraform.resources.items() for name, body in named.items()
+                 if str(body.get("role", "")).startswith(("roles/pubsub.subscriber", "roles/pubsub.editor",
+                                                          "roles/pubsub.admin", "roles/editor", "roles/owner"))]
+    assert {name for rtype, name in consuming if rtype == "google_pubsub_subscription_iam_member"} >= {
+        "dead_letter_subscriber", "rules_dead_letter_subscriber"}
+    assert {rtype for rtype, _ in consuming} == {"google_pubsub_subscription_iam_member"}
+    for _, name in consuming:
+        assert terraform.resource(f"google_pubsub_subscription_iam_member.{name}")["member"] == (
+            "${local.pubsub_service_agent}"), name
 
 
 def test_the_control_database_is_named_to_exactly_the_services_granted_it(terraform):

@@ -139,10 +139,15 @@ def test_only_the_gateways_publish_telemetry_and_the_pipeline_is_private(terrafo
             assert deployment_from_terraform(terraform, name).ingress == "internal-and-cloud-load-balancing", name
 
 
-def test_only_api_devices_nudges_the_gateways_which_write_device_state(terraform):
+def test_the_gateways_write_device_state_and_nobody_publishes_nudges(terraform):
     services = terraform.locals["services"]
-    assert {name for name in NAMES if "control_topic" in services[name]["publishes"]} == {"api-devices"}
-    assert terraform.locals["topic_ids"]["control_topic"] == "${google_pubsub_topic.control.id}"
+    # nudges go through inboxes in the device-control database, no topic (docs/device-control.md)
+    assert {name: services[name]["publishes"] for name in NAMES if services[name]["publishes"]} == {
+        "gateway-http": ["topic"], "gateway-ws": ["topic"], "gateway-mqtt": ["topic"], "rules": ["alerts_topic"]}
+    assert terraform.locals["topic_ids"] == {"topic": "${google_pubsub_topic.telemetry.id}",
+                                             "alerts_topic": "${google_pubsub_topic.alerts.id}"}
+    assert set(terraform.resources["google_pubsub_topic"]) == {"telemetry", "dead_letter", "alerts"}
+    assert services["api-devices"]["control"] == "roles/datastore.user"
     # twins (reported state), commands (delivered, answered) and presence are written by the gateways, in the
     # device-control database; they only read (default)
     for name in ("gateway-http", "gateway-ws", "gateway-mqtt"):
@@ -158,7 +163,6 @@ def test_pubsub_resources_are_named_by_the_topology_file(terraform):
         "google_pubsub_topic.dead_letter": topology.dead_letter_topic,
         "google_pubsub_subscription.indexer": topology.push_subscription,
         "google_pubsub_subscription.dead_letter_hold": topology.dead_letter_subscription,
-        "google_pubsub_topic.control": topology.control_topic,
         "google_pubsub_topic.alerts": topology.alerts_topic,
         "google_pubsub_subscription.rules": topology.rules_subscription,
     }

@@ -145,6 +145,18 @@ def test_a_session_not_refreshed_is_ignored_and_a_sighting_refreshes_it(store):
     assert not store.statuses(["d1"], later)["d1"].connected
 
 
+def test_the_live_instances_of_a_device_are_those_whose_sessions_are_refreshed(store):
+    """Where a nudge must go (infra.usecases.control): each instance once, however many sessions it holds."""
+    store.open_session("d1", "o1", "i1/s1", "ws", T0)
+    store.open_session("d1", "o1", "i1/s2", "mqtt", T0)
+    store.open_session("d1", "o1", "i2/s1", "ws", T0 - timedelta(seconds=100))  # its instance may have died
+    assert store.live_instances("d1", T0 - timedelta(seconds=10)) == {"i1"}
+    store.close_session("d1", "i1/s1")
+    store.close_session("d1", "i1/s2")
+    assert store.live_instances("d1", T0 - timedelta(seconds=10)) == set()
+    assert store.live_instances("d2", T0) == set() == store.live_instances("../d1", T0)
+
+
 def _boom(_value):
     raise RuntimeError("refused")
 

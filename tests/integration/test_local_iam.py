@@ -2,13 +2,14 @@
 Google's ``PermissionDenied``, for every kind of Firestore and Pub/Sub call the code makes; and allow the rest.
 
 The calls are the code's own (grep ``self.db.``, ``.batch()``, ``.transaction()``, ``publish`` in infra/adapters):
-document get/create/set/update/delete, batched writes, transactions, ``get_all``, queries, publishes (telemetry and
-nudges), and creating a subscription of one's own.
+document get/create/set/update/delete, batched writes, transactions, ``get_all``, queries, listeners (a gateway's
+inbox), and telemetry publishes.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 from datetime import datetime, timezone
 
 import pytest
@@ -19,6 +20,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from emulators.stack import LocalStack
 from infra.adapters.firestore import FirestoreRepository
 from infra.adapters.firestore_control import FirestoreControl
+from infra.adapters.firestore_inbox import InboxListener, Nudge
 from infra.adapters.firestore_rejections import FirestoreRejections
 from infra.config import Settings
 from infra.domain.claims import DEVICE
@@ -196,29 +198,23 @@ def test_the_local_stack_names_every_process_it_starts(tmp_path):
     assert [stack.service_env(name)["IOT_SERVICE"] for name in ("api", "gateway-mqtt")] == ["api", "gateway-mqtt"]
 
 
-def test_only_api_devices_nudges_the_gateways(clients_of):
-    """Nudges go through the same checked publisher as telemetry, on the device-control topic."""
-    assert clients_of("api-devices").control_bus.publish("config", "d1", {"version": 1}) is None
-    for name in ("gateway-ws", "api-users"):
-        with pytest.raises(PublishError) as raised:
-            clients_of(name).control_bus.publish("config", "d1", {"version": 1})
-        assert isinstance(raised.value.__cause__, PermissionDenied), name
-
-
-def test_only_the_session_gateways_attach_subscriptions_and_only_to_device_control(clients_of, stack):
-    topology = stack.settings().topology
-    topic = f"projects/{stack.project}/topics/{topology.control_topic}"
-    subscriber = clients_of("gateway-mqtt").pubsub_subscriber
-    path = subscriber.subscription_path(stack.project, unique("instance"))
-    assert subscriber.create_subscription(name=path, topic=topic).topic == topic
-    subscriber.delete_subscription(subscription=path)
-    telemetry = f"projects/{stack.project}/topics/{topology.topic}"
-    for name, refused_topic in (("gateway-ws", telemetry), ("api-devices", topic), ("gateway-http", topic)):
-        client = clients_of(name).pubsub_subscriber
-        refused = client.subscription_path(stack.project, unique("refused"))
-        with pytest.raises(PermissionDenied, match="not authorized"):
-            client.create_subscription(request={"name": refused, "topic": refused_topic})
-        assert refused not in {s.name for s in subscriber.list_subscriptions(project=f"projects/{stack.project}")}
+def test_api_devices_leaves_nudges_and_a_gateway_takes_them_from_its_inbox(clients_of):
+    """Nudges are documents of the device-control database: api-devices writes them, a gateway listens to and
+    deletes its own; a service without that database is refused; nobody needs a Pub/Sub subscription."""
+    instance = unique("inst")
+    clients_of("api-devices").control_bus.nudge([instance], "config", "d1", {"version": 1})
+    received = queue.Queue()
+    gateway = clients_of("gateway-mqtt").control_firestore
+    listener = InboxListener(gateway, instance, received.put)
+    listener.start()
+    try:
+        assert received.get(timeout=10) == Nudge("config", "d1", {"version": 1})
+    finally:
+        listener.stop()
+    stranger = clients_of("api-consumers", IOT_CONTROL_DATABASE=CONTROL_DATABASE).control_bus
+    with pytest.raises(PublishError) as raised:
+        stranger.nudge([instance], "config", "d1", {"version": 2})
+    assert isinstance(raised.value.__cause__, PermissionDenied)
 
 
 def test_a_named_main_database_gets_the_rows_main_access(clients_of, stack):

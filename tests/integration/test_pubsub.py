@@ -1,6 +1,5 @@
 """The publisher and the bootstrap against Google's real Pub/Sub emulator."""
 
-import json
 import time
 
 import pytest
@@ -11,7 +10,6 @@ from emulators.process import free_port
 from emulators.pubsub_bootstrap import describe, ensure_topology
 from infra.config import PubSubTopology
 from infra.adapters.pubsub import PubSubPublisher
-from infra.adapters.pubsub_control import PubSubControlBus
 from infra.domain.ports import PublishError
 from tests.support.names import unique
 
@@ -45,27 +43,6 @@ def test_a_published_message_reaches_a_subscription(stack, telemetry_subscriptio
     message = received[0].message
     assert message.data == b'{"hello": "world"}'
     assert dict(message.attributes) == {"device_id": "d-1", "gateway": "test"}
-
-
-def test_a_nudge_reaches_a_subscription_on_the_control_topic(stack):
-    subscriber = pubsub_v1.SubscriberClient()
-    topology = PubSubTopology.load()
-    path = subscriber.subscription_path(stack.project, unique("test-control"))
-    subscriber.create_subscription(name=path, topic=f"projects/{stack.project}/topics/{topology.control_topic}")
-    bus = PubSubControlBus.from_settings(stack.settings())
-    try:
-        bus.publish("config", "d1", {"version": 3, "desired": {"rate": 5}})
-        received = []
-        deadline = time.monotonic() + 20
-        while not received and time.monotonic() < deadline:
-            received.extend(subscriber.pull(subscription=path, max_messages=10, timeout=5).received_messages)
-    finally:
-        bus.stop()
-        subscriber.delete_subscription(subscription=path)
-        subscriber.close()
-    [message] = [m.message for m in received]
-    assert json.loads(message.data) == {"kind": "config", "device_id": "d1", "version": 3, "desired": {"rate": 5}}
-    assert dict(message.attributes) == {"device_id": "d1", "kind": "config"}
 
 
 def test_a_stopped_publisher_refuses_with_a_publish_error(stack):
@@ -111,7 +88,6 @@ def test_bootstrap_is_idempotent(stack):
         "max_delivery_attempts": 100,
     }
     assert f"projects/{stack.project}/topics/{topology.dead_letter_topic}" in first["topics"]
-    assert f"projects/{stack.project}/topics/{topology.control_topic}" in first["topics"]
 
 
 def test_bootstrap_repairs_a_drifted_push_endpoint(stack):

@@ -14,10 +14,10 @@ import hashlib
 import hmac
 import time
 from dataclasses import MISSING, fields
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Collection, Mapping, Sequence, TypeVar
 
 from infra.domain.claims import AUDIENCES, CONSUMER, DEVICE, USER, Claims, TokenError
-from infra.domain.control import OPEN_STATUSES, Command, Sighting, Status, Twin, session_status
+from infra.domain.control import OPEN_STATUSES, Command, Sighting, Status, Twin, live_instances, session_status
 from infra.domain.ports import PublishError
 from infra.domain.model import (USERNAME_PATTERN, Consumer, Device, DuplicateError, Grant, KeyHolder, Page,
                                 PageRequest, Sensor, User, grant_id, utc_now, valid_id)
@@ -390,6 +390,9 @@ class InMemoryControl:
             for session in sighting.sessions:  # a merged write: a closed session comes back as {seen} alone
                 record["sessions"].setdefault(session, {})["seen"] = sighting.at
 
+    def live_instances(self, device_id: str, live_since) -> set[str]:
+        return live_instances(self.presence.get(device_id, {}).get("sessions", {}), live_since)
+
     def open_session(self, device_id: str, owner_id: str, session: str, protocol: str, now) -> None:
         record = self.presence.setdefault(device_id, {"sessions": {}})
         record.update(owner_id=owner_id, device_id=device_id, last_seen=now)
@@ -400,13 +403,14 @@ class InMemoryControl:
 
 
 class FakeControlBus:
-    """The ``ControlBus`` port: remembers every nudge (``published``), or refuses them all while ``down``."""
+    """The ``ControlBus`` port: remembers every nudge left in an instance's inbox (``published``: (instance, kind,
+    device id, body)), or refuses them all while ``down``."""
 
     def __init__(self):
-        self.published: list[tuple[str, str, dict]] = []
+        self.published: list[tuple[str, str, str, dict]] = []
         self.down = False
 
-    def publish(self, kind: str, device_id: str, body: Mapping[str, Any]) -> None:
+    def nudge(self, instances: Collection[str], kind: str, device_id: str, body: Mapping[str, Any]) -> None:
         if self.down:
             raise PublishError("the bus is down")
-        self.published.append((kind, device_id, copy.deepcopy(dict(body))))
+        self.published.extend((instance, kind, device_id, copy.deepcopy(dict(body))) for instance in sorted(instances))

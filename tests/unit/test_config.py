@@ -58,8 +58,8 @@ def test_topology_names_match_the_design():
 def test_an_environment_prefix_names_every_pubsub_resource_and_nothing_else():
     plain = Settings.from_env({}).topology
     prefixed = Settings.from_env({"IOT_PUBSUB_PREFIX": "staging-"}).topology
-    names = ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "control_topic",
-             "alerts_topic", "rules_subscription", "extension_subscription_prefix")
+    names = ("topic", "dead_letter_topic", "push_subscription", "dead_letter_subscription", "alerts_topic",
+             "rules_subscription", "extension_subscription_prefix")
     for name in names:
         assert getattr(prefixed, name) == "staging-" + getattr(plain, name)
     others = {key: value for key, value in vars(plain).items() if key not in names}

@@ -1,12 +1,12 @@
-"""A gateway instance's sessions and its nudges (infra.usecases.live_sessions, infra.adapters.pubsub_nudges): a nudge
-reaches the device's sessions here and no others, one failing session does not keep it from the rest, the
-subscription starts once on first use and, when Pub/Sub is unreachable, is tried again only after a pause."""
+"""A gateway instance's sessions and its nudges (infra.usecases.live_sessions, infra.adapters.firestore_inbox): a nudge
+reaches the device's sessions here and no others, one failing session does not keep it from the rest, the inbox
+listener starts once on first use and, when it cannot start, is tried again only after a pause."""
 
 from __future__ import annotations
 
 import pytest
 
-from infra.adapters.pubsub_nudges import Nudge, parse_nudge
+from infra.adapters.firestore_inbox import Nudge, parse_nudge
 from infra.usecases.live_sessions import RETRY_INTERVAL, LiveSessions
 
 
@@ -19,7 +19,7 @@ class FakeSubscription:
     def start(self):
         self.starts += 1
         if self.fail:
-            raise ConnectionError("Pub/Sub unreachable")
+            raise ConnectionError("Firestore unreachable")
 
     def stop(self):
         self.stopped = True
@@ -61,13 +61,14 @@ def test_the_subscription_starts_once_and_a_failed_start_waits_before_it_is_trie
     assert made[1].stopped
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b'{"kind": "config", "device_id": "d1", "version": 2, "desired": {}}',
+@pytest.mark.parametrize("record, expected", [
+    ({"kind": "config", "device_id": "d1", "payload": '{"version": 2, "desired": {}}', "purge_at": 0},
      Nudge("config", "d1", {"version": 2, "desired": {}})),
-    (b'{"kind": "command"}', None),
-    (b"[1]", None),
-    (b"not json", None),
-    (b'{"kind": 1, "device_id": "d1"}', None),
+    ({"kind": "command", "payload": "{}"}, None),
+    ({"kind": "command", "device_id": "d1", "payload": "[1]"}, None),
+    ({"kind": "command", "device_id": "d1", "payload": "not json"}, None),
+    ({"kind": 1, "device_id": "d1", "payload": "{}"}, None),
+    (None, None),
 ])
-def test_a_nudge_is_read_from_its_message_or_ignored(data, expected):
-    assert parse_nudge(data) == expected
+def test_a_nudge_is_read_from_its_inbox_document_or_ignored(record, expected):
+    assert parse_nudge(record) == expected

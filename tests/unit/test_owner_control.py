@@ -1,6 +1,6 @@
 """The owner's side of device control (infra.usecases.control) on the in-memory fakes: ownership, the desired state
-with versions, commands stored before their nudge (which may fail), listings filtered by lifecycle and by device
-status."""
+with versions, commands stored before their nudge (which may fail) to each instance holding a live session of the
+device, listings filtered by lifecycle and by device status."""
 
 from __future__ import annotations
 
@@ -39,8 +39,11 @@ def control(repo, store, bus, clock) -> OwnerControl:
 
 
 @pytest.fixture
-def device(repo, alice):
-    return keyholders.create(repo, DEVICE, alice, {"name": "boiler"})
+def device(repo, alice, store, clock):
+    """A device with a live session on the gateway instance ``gw-a``."""
+    device = keyholders.create(repo, DEVICE, alice, {"name": "boiler"})
+    store.open_session(device.id, alice.id, "gw-a/s1", "ws", clock())
+    return device
 
 
 def test_the_owner_and_an_admin_set_the_desired_state_and_the_gateways_are_nudged(control, bus, alice, admin, device):
@@ -49,8 +52,8 @@ def test_the_owner_and_an_admin_set_the_desired_state_and_the_gateways_are_nudge
     second = control.set_desired(admin, device.id, {"rate": 6}, expected_version=1)
     assert (first.desired, second.desired, second.desired_version) == ({"rate": 5}, {"rate": 6}, 2)
     assert control.twin(alice, device.id) == second
-    assert bus.published == [("config", device.id, {"version": 1, "desired": {"rate": 5}}),
-                             ("config", device.id, {"version": 2, "desired": {"rate": 6}})]
+    assert bus.published == [("gw-a", "config", device.id, {"version": 1, "desired": {"rate": 5}}),
+                             ("gw-a", "config", device.id, {"version": 2, "desired": {"rate": 6}})]
 
 
 def test_another_tenant_neither_sees_nor_changes_a_device(control, store, bob, device):
@@ -77,10 +80,29 @@ def test_a_stale_version_or_a_bad_document_changes_nothing_and_nudges_nobody(con
 def test_a_command_is_stored_queued_then_nudged(control, store, bus, alice, device):
     command = control.send_command(alice, device.id, {"name": "reboot", "payload": {"delay": 5}, "ttl": 60})
     assert store.get_command(command.id) == command and command.status == QUEUED
-    assert bus.published == [("command", device.id, {"command": command.for_device()})]
+    assert bus.published == [("gw-a", "command", device.id, {"command": command.for_device()})]
     with pytest.raises(BadRequestError):
         control.send_command(alice, device.id, {"name": "Reboot!"})
     assert list(store.commands) == [command.id]
+
+
+def test_a_nudge_goes_once_to_each_instance_holding_a_live_session_and_to_no_other(control, store, bus, clock, alice,
+                                                                                   device):
+    store.open_session(device.id, alice.id, "gw-a/s2", "mqtt", clock())  # a second session on the same instance
+    store.open_session(device.id, alice.id, "gw-dead/s1", "ws", clock())
+    clock.advance(120)  # gw-dead stops refreshing its session (3 presence intervals of 30 s: stale after 90 s)
+    store.record_seen({device.id: Sighting(alice.id, clock(), ("gw-a/s1", "gw-a/s2"))})
+    store.open_session(device.id, alice.id, "gw-b/s1", "mqtt", clock())
+    command = control.send_command(alice, device.id, {"name": "reboot"})
+    assert [(instance, kind) for instance, kind, *_ in bus.published] == [("gw-a", "command"), ("gw-b", "command")]
+    assert {body["command"]["id"] for *_, body in bus.published} == {command.id}
+
+
+def test_a_device_connected_to_no_instance_gets_no_nudge(control, store, bus, alice, device):
+    store.close_session(device.id, "gw-a/s1")
+    control.set_desired(alice, device.id, {"rate": 5}, None)
+    control.send_command(alice, device.id, {"name": "reboot"})
+    assert bus.published == [] and len(store.commands) == 1
 
 
 def test_when_the_bus_is_down_the_desired_state_and_the_command_are_still_stored(control, store, bus, alice, device,
