@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import orjson
 
 WAIT = 15.0  # seconds any single expected event may take
+_CLOSED: dict = {}  # put on a WsDevice's acks when its socket closed
 
 
 @dataclass
@@ -169,10 +170,15 @@ class WsDevice:
         return self.send_text(orjson.dumps(frame).decode())
 
     def send_text(self, text: str) -> dict:
-        """Send a text frame as it is (telemetry JSON) and return its ack."""
+        """Send a text frame as it is (telemetry JSON) and return its ack; ConnectionError once the socket closed (a
+        resending device connects again at once rather than waiting for an ack that cannot come)."""
         with self._send_lock:
             self.ws.send(text)
-            return self.acks.get(timeout=WAIT)
+            ack = self.acks.get(timeout=WAIT)
+            if ack is _CLOSED:
+                self.acks.put(_CLOSED)  # for the next caller too
+                raise ConnectionError("gateway-ws closed the socket")
+            return ack
 
     def ack(self, command_id: str) -> dict:
         """Tell the gateway a command arrived (it is then ``delivered``)."""
@@ -200,8 +206,9 @@ class WsDevice:
             try:
                 data = self.ws.recv()
             except (websocket.WebSocketException, OSError):
-                return
+                data = None
             if not data:
+                self.acks.put(_CLOSED)
                 return
             frame = orjson.loads(data)
             if "type" in frame and "ok" not in frame:
