@@ -1,6 +1,6 @@
 """Alert rules on a sensor's stream and the state machine that evaluates them: pure, no I/O.
 
-Three kinds of rule watch one numeric sensor:
+Four kinds of rule watch one numeric sensor:
 
 - ``threshold``: the value is ``above`` or ``below`` ``value``; with ``sustained_for`` (seconds) only once the
   condition has held, reading after reading, for that long in event time.
@@ -8,13 +8,16 @@ Three kinds of rule watch one numeric sensor:
   (``direction``: ``rise``, ``fall`` or ``any``).
 - ``no_data``: no reading has arrived for longer than ``period`` seconds. Silence is about arrival, so this kind
   uses the gateway's receive time, not the device's timestamps, and needs a clock: ``tick`` evaluates it.
+- ``forecast``: the value will be ``above`` or ``below`` ``value`` within ``period`` seconds (the horizon), by the
+  linear trend of the sensor's latest readings (at least ``FORECAST_MIN``, at most ``FORECAST_HISTORY``, kept in the
+  rule's state), or already is: the original platform's FORECAST alerts, on the stream, with no history query.
 
 Each rule is a two-state machine (ok, firing): it emits one ``fired`` transition when its condition starts and one
 ``cleared`` when it ends, never one per reading, so a value that stays high raises one alert.
 
 Evaluation order, late and out-of-order readings: the readings of one message are evaluated per rule in event-time
 order (timestamp, then position). A rule remembers the timestamp of the last reading it evaluated
-(``RuleState.last_ts``); a reading at or before it is ignored by threshold and rate rules (it is already history:
+(``RuleState.last_ts``); a reading at or before it is ignored by threshold, rate and forecast rules (it is already history:
 re-evaluating it would fire alerts about the past twice or out of order), though it still counts as arrival for
 ``no_data``. So readings that arrive in order are all evaluated, and one that arrives after a later one is skipped.
 
@@ -36,8 +39,8 @@ from urllib.parse import urlsplit
 
 from infra.domain.errors import BadRequestError
 
-THRESHOLD, RATE, NO_DATA = "threshold", "rate", "no_data"
-KINDS = (THRESHOLD, RATE, NO_DATA)
+THRESHOLD, RATE, NO_DATA, FORECAST = "threshold", "rate", "no_data", "forecast"
+KINDS = (THRESHOLD, RATE, NO_DATA, FORECAST)
 ABOVE, BELOW = "above", "below"
 RISE, FALL, ANY = "rise", "fall", "any"
 FIRED, CLEARED = "fired", "cleared"
@@ -49,6 +52,10 @@ WEBHOOK_URL_MAX = 2048
 # Message keys a state remembers. A redelivery that arrives after later messages of its sensor holds readings at or
 # before the rule's last one, which are ignored as late anyway; the keys cover the one that comes first.
 RECENT_KEYS = 16
+# A forecast rule fits a linear trend to its sensor's latest readings (at least FORECAST_MIN of them, at most
+# FORECAST_HISTORY, kept in its state) and asks where the trend is `period` after the latest one.
+FORECAST_HISTORY = 60
+FORECAST_MIN = 5
 RULE_FIELDS = ("name", "sensor_id", "kind", "operator", "value", "sustained_for", "change", "period", "direction",
                "webhook_url", "enabled")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -82,6 +89,8 @@ class Rule:
             shown.update(operator=self.operator, value=self.value, sustained_for=self.sustained_ns / NS)
         elif self.kind == RATE:
             shown.update(change=self.change, period=self.period_ns / NS, direction=self.direction)
+        elif self.kind == FORECAST:
+            shown.update(operator=self.operator, value=self.value, period=self.period_ns / NS)
         else:
             shown.update(period=self.period_ns / NS)
         return shown
@@ -124,10 +133,14 @@ class RuleState:
     pending_since: int | None = None  # event time the sustained condition started holding (threshold)
     last_received: int | None = None  # arrival of the latest reading (no_data)
     recent_keys: tuple[str, ...] = ()
+    # The latest readings of a forecast rule, as two flat lists (Firestore stores no arrays of arrays).
+    history_ts: tuple[int, ...] = ()
+    history_values: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data["recent_keys"] = list(self.recent_keys)
+        for name in ("recent_keys", "history_ts", "history_values"):
+            data[name] = list(getattr(self, name))
         return data
 
     @classmethod
@@ -135,7 +148,8 @@ class RuleState:
         if not data:
             return cls()
         known = {name: data.get(name) for name in cls.__dataclass_fields__ if name in data}
-        known["recent_keys"] = tuple(known.get("recent_keys") or ())
+        for name in ("recent_keys", "history_ts", "history_values"):
+            known[name] = tuple(known.get(name) or ())
         known["firing"] = bool(known.get("firing"))
         return cls(**known)
 
@@ -150,6 +164,7 @@ def evaluate(rule: Rule, state: RuleState, readings: Iterable[Reading], key: str
     # Plain locals rather than a new state per reading: this loop runs for every reading of every rule (hot path).
     firing, last_ts, last_value = state.firing, state.last_ts, state.last_value
     pending, last_received = state.pending_since, state.last_received
+    history_ts, history_values = list(state.history_ts), list(state.history_values)
     transitions: list[Transition] = []
     for reading in sorted(readings, key=_event_time):
         if last_received is None or reading.received > last_received:
@@ -178,6 +193,20 @@ def evaluate(rule: Rule, state: RuleState, readings: Iterable[Reading], key: str
                     held = f" for {rule.sustained_ns / NS:g} s" if rule.sustained_ns else ""
                     reason = f"value {reading.value:g} {rule.operator} {rule.value:g}{held}"
                     transitions.append(Transition(rule.id, FIRED, reading.ts, reading.value, reason))
+        elif rule.kind == FORECAST:
+            history_ts.append(reading.ts)
+            history_values.append(reading.value)
+            del history_ts[:-FORECAST_HISTORY], history_values[:-FORECAST_HISTORY]
+            predicted = forecast_at(history_ts, history_values, reading.ts + rule.period_ns)
+            if predicted is not None:
+                holds = _beyond(rule, predicted) or _beyond(rule, reading.value)
+                if holds != firing:
+                    firing = holds
+                    verb = "heads" if holds else "no longer heads"
+                    reason = (f"the trend of the last {len(history_ts)} readings {verb} {rule.operator} "
+                              f"{rule.value:g} within {rule.period_ns / NS:g} s (forecast {predicted:g})")
+                    transitions.append(Transition(rule.id, FIRED if holds else CLEARED, reading.ts, reading.value,
+                                                  reason))
         elif last_ts is not None and last_value is not None:
             per_period = (reading.value - last_value) * rule.period_ns / (reading.ts - last_ts)
             holds = _rate_holds(rule, per_period)
@@ -188,7 +217,28 @@ def evaluate(rule: Rule, state: RuleState, readings: Iterable[Reading], key: str
                 transitions.append(Transition(rule.id, FIRED if holds else CLEARED, reading.ts, reading.value, reason))
         last_ts, last_value = reading.ts, reading.value
     recent = (state.recent_keys + (key,))[-RECENT_KEYS:]
-    return RuleState(firing, last_ts, last_value, pending, last_received, recent), transitions
+    return RuleState(firing, last_ts, last_value, pending, last_received, recent, tuple(history_ts),
+                     tuple(history_values)), transitions
+
+
+def forecast_at(times: list[int], values: list[float], at: int) -> float | None:
+    """The least-squares line through (times, values), read at ``at``; None with fewer than FORECAST_MIN points or no
+    spread in time."""
+    count = len(times)
+    if count < FORECAST_MIN:
+        return None
+    origin = times[0]
+    xs = [(t - origin) / NS for t in times]
+    mean_x, mean_y = sum(xs) / count, sum(values) / count
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    if spread == 0:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, values)) / spread
+    return mean_y + slope * ((at - origin) / NS - mean_x)
+
+
+def _beyond(rule: Rule, value: float) -> bool:
+    return value > rule.value if rule.operator == ABOVE else value < rule.value
 
 
 def tick(rule: Rule, state: RuleState, now_ns: int) -> tuple[RuleState, list[Transition]]:
@@ -259,11 +309,14 @@ def parse_rule(body: Mapping[str, Any], *, current: Rule | None = None, allow_ht
         if not isinstance(sensor_id, str) or not sensor_id:
             raise _invalid("sensor_id", "must be an id string")
         fields["sensor_id"] = sensor_id
-    if kind == THRESHOLD:
+    if kind in (THRESHOLD, FORECAST):
         if merged.get("operator") not in (ABOVE, BELOW):
             raise _invalid("operator", f"must be {ABOVE} or {BELOW}")
-        fields.update(operator=merged["operator"], value=_number("value", merged.get("value")),
-                      sustained_ns=_seconds("sustained_for", merged.get("sustained_for", 0), zero=True))
+        fields.update(operator=merged["operator"], value=_number("value", merged.get("value")))
+        if kind == THRESHOLD:
+            fields["sustained_ns"] = _seconds("sustained_for", merged.get("sustained_for", 0), zero=True)
+        else:  # the horizon
+            fields["period_ns"] = _seconds("period", merged.get("period"))
     elif kind == RATE:
         change = _number("change", merged.get("change"))
         if change <= 0:
@@ -281,7 +334,7 @@ def parse_rule(body: Mapping[str, Any], *, current: Rule | None = None, allow_ht
 def _refuse_foreign(kind: str, body: Mapping[str, Any]) -> None:
     """Refuse fields of another kind of rule, so a typo in the kind does not silently ignore them."""
     own = {THRESHOLD: {"operator", "value", "sustained_for"}, RATE: {"change", "period", "direction"},
-           NO_DATA: {"period"}}[kind]
+           NO_DATA: {"period"}, FORECAST: {"operator", "value", "period"}}[kind]
     foreign = {"operator", "value", "sustained_for", "change", "period", "direction"} - own
     for key in body:
         if key in foreign:

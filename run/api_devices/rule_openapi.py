@@ -10,7 +10,7 @@ from infra.web.openapi import ID, LIST_PARAMETERS, TIMESTAMP, list_schema, obj, 
     query_parameter, ref
 
 TAG = "rules"
-TAGS = [{"name": TAG, "description": "Alert rules on numeric sensors (threshold, rate of change, no data) and the "
+TAGS = [{"name": TAG, "description": "Alert rules on numeric sensors (threshold, rate of change, no data, forecast) and the "
                                     "alerts they raise: stored, published on the `alerts` topic and POSTed to an "
                                     "optional webhook signed with HMAC-SHA256 (docs/rules.md)."}]
 
@@ -20,12 +20,13 @@ SECONDS = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_PERIOD_SECOND
 FIELDS = {
     "name": {"type": "string", "minLength": 1, "maxLength": RULE_NAME_MAX},
     "kind": {"type": "string", "enum": list(KINDS)},
-    "operator": {"type": "string", "enum": [ABOVE, BELOW], "description": "threshold: above or below `value`"},
-    "value": {"type": "number", "description": "threshold: the limit"},
+    "operator": {"type": "string", "enum": [ABOVE, BELOW], "description": "threshold, forecast: above or below `value`"},
+    "value": {"type": "number", "description": "threshold, forecast: the limit"},
     "sustained_for": {"type": "number", "minimum": 0, "maximum": MAX_PERIOD_SECONDS,
                       "description": "threshold: seconds the condition must hold before it fires (default 0)"},
     "change": {"type": "number", "exclusiveMinimum": 0, "description": "rate: the change per `period` that fires"},
-    "period": {**SECONDS, "description": "rate: the period of `change`; no_data: the silence that fires"},
+    "period": {**SECONDS, "description": "rate: the period of `change`; no_data: the silence that fires; "
+                                  "forecast: the horizon the trend is read at"},
     "direction": {"type": "string", "enum": [RISE, FALL, ANY], "description": "rate: which changes count"},
     "webhook_url": {"type": ["string", "null"], "maxLength": WEBHOOK_URL_MAX,
                     "description": "https URL the alerts are POSTed to (http to loopback in development)"},
@@ -54,7 +55,7 @@ SCHEMAS = {
                        "required": [*RULE["required"], "webhook_secret"]},
     "RuleCreate": obj({"sensor_id": ID, **FIELDS}, ["name", "sensor_id", "kind"],
                       description="threshold needs operator and value; rate needs change and period; no_data needs "
-                                  "period. Fields of another kind are refused."),
+                                  "period; forecast needs operator, value and period. Fields of another kind are refused."),
     "RulePatch": obj(FIELDS, description="Any fields of the rule's own kind; sensor_id and kind are fixed."),
     "RuleList": list_schema("Rule"),
     "DeliveryAttempt": ATTEMPT,

@@ -50,6 +50,17 @@ def test_each_rule_kind_fires_once_and_clears_once_on_a_crafted_series(owner, se
     assert len(_alerts(owner, high["id"])) == 4
 
 
+def test_a_forecast_rule_fires_before_the_value_crosses_and_clears_when_the_trend_turns(owner, sensor):
+    soon = _rule(owner, sensor, name="soon hot", kind="forecast", operator="above", value=100, period=120)
+    # +1 per second (readings 10 s apart): from the fifth reading, the line is far above 100 within 120 s; then it
+    # falls by 20 per reading, and the trend of the last readings stops heading there.
+    sensor.send([10, 20, 30, 40, 50, 60, 40, 20, 0, -20, -40, -60, -80, -100])
+    fired, cleared = _settled(owner, soon["id"], 2)
+    assert (fired["state"], fired["value"], cleared["state"]) == ("fired", 50, "cleared")
+    assert "within 120 s" in fired["reason"]
+    assert len(_alerts(owner, soon["id"])) == 2
+
+
 def test_no_data_fires_once_on_the_tick_and_clears_when_data_returns(owner, sensor, services):
     rule = _rule(owner, sensor, name="silent", kind="no_data", period=1)
     sensor.send([1])

@@ -4,8 +4,8 @@ out-of-order readings are ignored as documented, a redelivered message changes n
 import pytest
 
 from infra.domain.errors import BadRequestError
-from infra.domain.rules import (CLEARED, FIRED, NO_DATA, NS, RATE, THRESHOLD, Reading, Rule, RuleState, evaluate,
-                                parse_rule, tick)
+from infra.domain.rules import (CLEARED, FIRED, FORECAST, FORECAST_HISTORY, NO_DATA, NS, RATE, THRESHOLD, Reading, Rule,
+                                RuleState, evaluate, forecast_at, parse_rule, tick)
 
 T0 = 1_764_300_000 * NS
 
@@ -179,3 +179,45 @@ def test_patch_keeps_kind_and_sensor():
     assert parse_rule({"value": 60}, current=current)["value"] == 60.0
     with pytest.raises(BadRequestError):
         parse_rule({"kind": "rate"}, current=current)
+
+
+def test_forecast_fires_once_before_the_value_crosses_and_clears_once_the_trend_turns():
+    # A rise of 1 per 10 s from 10: at 20 s apart readings the line reaches 50 within 300 s only from about 21 on.
+    r = rule(FORECAST, operator="above", value=50, period_ns=300 * NS)
+    rising = list(range(10, 30))
+    falling = [29 - 2 * i for i in range(1, 12)]
+    state, out = run(r, series(*rising, *falling))
+    assert kinds(out) == [FIRED, CLEARED]
+    fired, cleared = out
+    assert fired.value < 50  # before any reading crossed: the forecast's point
+    assert "within 300 s" in fired.reason and "forecast" in fired.reason
+    assert cleared.value < fired.value + 10
+    assert len(state.history_ts) == len(state.history_values) == 31
+    assert RuleState.from_dict(state.to_dict()) == state  # stored as flat lists, read back as it was
+
+
+def test_forecast_needs_a_few_readings_and_keeps_only_the_latest():
+    r = rule(FORECAST, operator="below", value=0, period_ns=60 * NS)
+    _, out = run(r, series(10, 5, 0.5))  # heading below 0, but three readings are too few to fit a trend
+    assert out == []
+    state, out = run(r, series(*range(100, 0, -1)))
+    assert kinds(out) == [FIRED]
+    assert len(state.history_ts) == FORECAST_HISTORY
+
+
+def test_forecast_at_is_the_least_squares_line():
+    times = [T0 + i * NS for i in range(6)]
+    assert forecast_at(times, [2.0 * i + 1 for i in range(6)], T0 + 10 * NS) == pytest.approx(21.0)
+    assert forecast_at(times[:4], [1.0] * 4, T0) is None
+    assert forecast_at([T0] * 6, [1.0] * 6, T0) is None
+
+
+def test_a_forecast_rule_body_needs_operator_value_and_horizon():
+    fields = parse_rule({"name": "soon hot", "sensor_id": "s", "kind": "forecast", "operator": "above", "value": 30,
+                         "period": 600})
+    assert (fields["operator"], fields["value"], fields["period_ns"]) == ("above", 30.0, 600 * NS)
+    with pytest.raises(BadRequestError, match="period"):
+        parse_rule({"name": "x", "sensor_id": "s", "kind": "forecast", "operator": "above", "value": 30})
+    with pytest.raises(BadRequestError, match="sustained_for"):
+        parse_rule({"name": "x", "sensor_id": "s", "kind": "forecast", "operator": "above", "value": 30,
+                    "period": 60, "sustained_for": 5})

@@ -1,4 +1,4 @@
-// Alert rules of one numeric sensor (threshold, rate of change, no data) and the alerts they raised, with each
+// Alert rules of one numeric sensor (threshold, rate of change, no data, forecast) and the alerts they raised, with each
 // alert's webhook delivery. A new rule's webhook secret is shown once, right after it is created.
 
 import { del, enc, get, post } from "../api.js";
@@ -8,16 +8,18 @@ const KINDS = [
   { value: "threshold", label: "Threshold" },
   { value: "rate", label: "Rate of change" },
   { value: "no_data", label: "No data" },
+  { value: "forecast", label: "Forecast (trend)" },
 ];
 // The form fields each kind takes (others are hidden and not sent: the API refuses another kind's fields).
 const FIELDS = { threshold: ["operator", "value", "sustained_for"], rate: ["change", "period", "direction"],
-  no_data: ["period"] };
+  no_data: ["period"], forecast: ["operator", "value", "period"] };
 
 function describe(rule) {
   if (rule.kind === "threshold") {
     const held = rule.sustained_for ? ` for ${rule.sustained_for} s` : "";
     return `${rule.operator} ${rule.value}${held}`;
   }
+  if (rule.kind === "forecast") return `trend ${rule.operator} ${rule.value} within ${rule.period} s`;
   if (rule.kind === "rate") return `${rule.direction} by more than ${rule.change} per ${rule.period} s`;
   return `silent for more than ${rule.period} s`;
 }
