@@ -23,6 +23,13 @@ BACKEND_FIXTURES = frozenset(("stack", "es_url", "store_url", "gateway", "paho_p
 LAYERS = ("unit", "integration", "e2e")
 
 
+def pytest_configure(config):
+    """The suite sets every IOT_* setting it relies on: an operator's shell (IOT_ADMIN_PASSWORD, IOT_ENV=production...)
+    must not change what a test sees, in this process or in the service processes it starts."""
+    for name in [name for name in os.environ if name.startswith("IOT_")]:
+        del os.environ[name]
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if any(item.get_closest_marker(layer) for layer in LAYERS):
